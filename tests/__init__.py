@@ -1,0 +1,1 @@
+"""Test suite. Anything under tests/emulator is emulation, not real Kuscia or Kubernetes."""
