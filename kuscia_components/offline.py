@@ -1,0 +1,244 @@
+"""Run the Pulumi program without an engine or a cluster.
+
+`OfflineMocks` stands in for the Pulumi engine and the providers, for `render` and for tests:
+- dynamic resources (our own providers) really run their `create`, so keys, certificates and
+  passwords are real;
+- Kubernetes objects echo their inputs, and values only a cluster knows (a Service's ClusterIP)
+  are filled with a clear placeholder or a value the caller chooses;
+- `additionalSecretOutputs` are honoured the way the engine honours them, so secret-ness can be
+  asserted and redacted;
+- every resource is recorded with its type, name, parent and state.
+"""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
+from pulumi.runtime.sync_await import _sync_await
+
+CLUSTER_IP_PLACEHOLDER = "<ClusterIP: assigned by Kubernetes at deploy>"
+DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+@dataclass
+class RecordedResource:
+    """One registered resource as the engine would have seen it."""
+
+    type: str
+    name: str
+    urn: str
+    parent_urn: str
+    id: str
+    inputs: dict[str, Any]  # secret values are wrapped as RPC secrets (see `is_secret`)
+    state: dict[str, Any]  # likewise
+
+    @property
+    def plain_state(self) -> dict[str, Any]:
+        return unwrap_secrets(self.state)
+
+    @property
+    def plain_inputs(self) -> dict[str, Any]:
+        return unwrap_secrets(self.inputs)
+
+    def is_secret(self, key: str) -> bool:
+        """True when the output `key` reaches the engine as a secret (or holds one)."""
+        return contains_secret(self.state.get(key))
+
+
+@dataclass
+class OfflineMocks(Mocks):
+    """Mocks that execute dynamic providers and echo everything else (see module docstring)."""
+
+    cluster_ip: str = CLUSTER_IP_PLACEHOLDER
+    stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    resources: list[RecordedResource] = field(default_factory=list)
+    on_dynamic_create: Callable[[str, dict[str, Any]], None] | None = None
+    # Which dynamic providers really run; the others only echo their inputs (a plan).
+    execute_dynamic: Callable[[Any], bool] = field(default=lambda provider: True)
+
+    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return {}, None
+
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
+        if args.typ.startswith(DYNAMIC_TYPE_PREFIX):
+            return self._create_dynamic(args)
+        if args.typ == STACK_REFERENCE_TYPE:
+            name = str(unwrap_secrets(args.inputs).get("name", args.name))
+            outputs = dict(self.stack_outputs.get(name, {}))
+            return name, {"name": name, "outputs": outputs, "secretOutputNames": []}
+        state = dict(args.inputs)
+        if args.typ == "kubernetes:core/v1:Service":
+            spec = dict(unwrap_secrets(state.get("spec") or {}))
+            if spec.get("clusterIP") in (None, ""):
+                spec["clusterIP"] = self.cluster_ip
+            state["spec"] = spec
+        resource_id = _metadata_name(state) or args.name
+        return resource_id, state
+
+    def _create_dynamic(self, args: MockResourceArgs) -> tuple[str, dict]:
+        import dill  # type: ignore[import-untyped]
+
+        inputs = unwrap_secrets(args.inputs)
+        serialized = inputs.pop("__provider")
+        provider = dill.loads(base64.b64decode(serialized))
+        if not self.execute_dynamic(provider):
+            return args.name, {**inputs, "__provider": serialized}
+        result = provider.create(inputs)
+        outs = dict(result.outs or {})
+        if self.on_dynamic_create is not None:
+            self.on_dynamic_create(args.name, outs)
+        # Keep the serialized provider in state like the engine does, so tests can inspect it.
+        outs["__provider"] = serialized
+        return str(result.id), outs
+
+    # -- queries used by tests and render ---------------------------------------------------
+
+    def of_type(self, typ: str) -> list[RecordedResource]:
+        return [r for r in self.resources if r.type == typ]
+
+    def one(self, typ: str, name: str | None = None) -> RecordedResource:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        if len(found) != 1:
+            names = [r.name for r in self.of_type(typ)]
+            raise LookupError(f"expected one {typ} named {name!r}, found {names}")
+        return found[0]
+
+    def by_urn(self, urn: str) -> RecordedResource | None:
+        return next((r for r in self.resources if r.urn == urn), None)
+
+    def secret_values(self) -> list[str]:
+        """Every string leaf that reached the engine as a secret, longest first."""
+        found: set[str] = set()
+        for res in self.resources:
+            for value in (res.inputs, res.state):
+                found.update(_secret_strings(value, inside_secret=False))
+        found.discard("")
+        return sorted(found, key=len, reverse=True)
+
+
+class OfflineMonitor(MockMonitor):
+    """A MockMonitor that records parents and applies `additionalSecretOutputs` like the engine."""
+
+    mocks: OfflineMocks
+
+    def __init__(self, mocks: OfflineMocks) -> None:
+        super().__init__(mocks)
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        registration = self.resources[response.urn]
+        state = dict(registration.state)
+        for key in request.additionalSecretOutputs:
+            if key in state and not rpc.is_rpc_secret(state[key]):
+                state[key] = rpc.wrap_rpc_secret(state[key])
+        self.resources[response.urn] = MockMonitor.ResourceRegistration(
+            registration.urn, registration.id, state
+        )
+        inputs = rpc.deserialize_properties(request.object)
+        self.mocks.resources.append(
+            RecordedResource(
+                type=request.type,
+                name=request.name,
+                urn=response.urn,
+                parent_urn=request.parent,
+                id=registration.id,
+                inputs=inputs,
+                state=state,
+            )
+        )
+        from pulumi.runtime.proto import resource_pb2
+
+        obj = _sync_await(rpc.serialize_properties(state, {}))
+        return resource_pb2.RegisterResourceResponse(urn=response.urn, id=registration.id, object=obj)
+
+
+def install(mocks: OfflineMocks, *, project: str = "kuscia-p2p", stack: str = "dev") -> OfflineMonitor:
+    """Point the Pulumi runtime at `mocks` (call before creating resources)."""
+    monitor = OfflineMonitor(mocks)
+    pulumi.runtime.set_mocks(mocks, project=project, stack=stack, preview=False, monitor=monitor)
+    return monitor
+
+
+def run_offline(
+    program: Callable[[], None],
+    mocks: OfflineMocks,
+    *,
+    project: str = "kuscia-p2p",
+    stack: str = "dev",
+    config: Mapping[str, str] | None = None,
+    secret_keys: list[str] | None = None,
+) -> dict[str, Any]:
+    """Run `program` to completion under `mocks`; return the stack outputs (secrets unwrapped).
+
+    Raises whatever the program raised (for example a ConfigError) after the run settles.
+    """
+    if config is not None:
+        pulumi.runtime.set_all_config(dict(config), secret_keys or [])
+    install(mocks, project=project, stack=stack)
+    outputs: dict[str, Any] = {}
+
+    def _program() -> pulumi.Output[Any]:
+        program()
+        stack_resource = pulumi.runtime.settings.get_root_resource()
+        exported = getattr(stack_resource, "outputs", {}) if stack_resource else {}
+        keys = list(exported)
+        return pulumi.Output.all(*[exported[k] for k in keys]).apply(
+            lambda values: outputs.update(zip(keys, values, strict=True))
+        )
+
+    pulumi.runtime.test(_program)()
+    return outputs
+
+
+# -- RPC secret helpers -----------------------------------------------------------------------
+
+
+def unwrap_secrets(value: Any) -> Any:
+    """Strip RPC secret wrappers, recursively."""
+    if rpc.is_rpc_secret(value):
+        return unwrap_secrets(rpc.unwrap_rpc_secret(value))
+    if isinstance(value, dict):
+        return {k: unwrap_secrets(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap_secrets(v) for v in value]
+    return value
+
+
+def contains_secret(value: Any) -> bool:
+    if rpc.is_rpc_secret(value):
+        return True
+    if isinstance(value, dict):
+        return any(contains_secret(v) for v in value.values())
+    if isinstance(value, list):
+        return any(contains_secret(v) for v in value)
+    return False
+
+
+def _secret_strings(value: Any, *, inside_secret: bool) -> Iterator[str]:
+    if rpc.is_rpc_secret(value):
+        yield from _secret_strings(rpc.unwrap_rpc_secret(value), inside_secret=True)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key != "__provider":
+                yield from _secret_strings(item, inside_secret=inside_secret)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _secret_strings(item, inside_secret=inside_secret)
+    elif inside_secret and isinstance(value, str):
+        yield value
+
+
+def _metadata_name(state: Mapping[str, Any]) -> str | None:
+    metadata = unwrap_secrets(state.get("metadata"))
+    if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
+        return str(metadata["name"])
+    return None
