@@ -65,7 +65,11 @@ def metadata(cfg: PartyConfig, name: str, *, namespaced: bool = True, **extra: A
 
 
 def namespace(cfg: PartyConfig) -> Manifest:
-    return {"apiVersion": "v1", "kind": "Namespace", "metadata": metadata(cfg, cfg.namespace, namespaced=False)}
+    return {
+        "apiVersion": "v1",
+        "kind": "Namespace",
+        "metadata": metadata(cfg, cfg.namespace, namespaced=False),
+    }
 
 
 def needs_runk_rbac(cfg: PartyConfig) -> bool:
@@ -116,9 +120,19 @@ def service(cfg: PartyConfig) -> Manifest:
         gateway["nodePort"] = cfg.service.node_port
     ports = [
         gateway,
-        {"name": "envoy-internal", "port": ENVOY_INTERNAL_PORT, "protocol": "TCP", "targetPort": ENVOY_INTERNAL_PORT},
+        {
+            "name": "envoy-internal",
+            "port": ENVOY_INTERNAL_PORT,
+            "protocol": "TCP",
+            "targetPort": ENVOY_INTERNAL_PORT,
+        },
         {"name": "dns", "port": DNS_PORT, "protocol": "UDP", "targetPort": DNS_PORT},
-        {"name": "kusciaapi", "port": KUSCIAAPI_HTTP_PORT, "protocol": "TCP", "targetPort": KUSCIAAPI_HTTP_PORT},
+        {
+            "name": "kusciaapi",
+            "port": KUSCIAAPI_HTTP_PORT,
+            "protocol": "TCP",
+            "targetPort": KUSCIAAPI_HTTP_PORT,
+        },
     ]
     return {
         "apiVersion": "v1",
@@ -175,10 +189,18 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
     ]
     if cfg.runtime == "runk" and cfg.runk_kubeconfig_secret is not None:
         mounts.append(
-            {"name": "runk-kubeconfig", "mountPath": RUNK_KUBECONFIG_PATH, "subPath": RUNK_KUBECONFIG_KEY, "readOnly": True}
+            {
+                "name": "runk-kubeconfig",
+                "mountPath": RUNK_KUBECONFIG_PATH,
+                "subPath": RUNK_KUBECONFIG_KEY,
+                "readOnly": True,
+            }
         )
         volumes.append(
-            {"name": "runk-kubeconfig", "secret": {"secretName": cfg.runk_kubeconfig_secret, "defaultMode": 0o400}}
+            {
+                "name": "runk-kubeconfig",
+                "secret": {"secretName": cfg.runk_kubeconfig_secret, "defaultMode": 0o400},
+            }
         )
     # Kuscia's k3s must come up within 30 s and the node needs a little more for envoy and
     # KusciaAPI: the startup probe allows 5 minutes, then liveness takes over.

@@ -131,7 +131,7 @@ class OfflineMonitor(MockMonitor):
     def __init__(self, mocks: OfflineMocks) -> None:
         super().__init__(mocks)
 
-    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 - gRPC method name
+    def RegisterResource(self, request: Any) -> Any:
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
