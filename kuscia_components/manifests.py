@@ -267,3 +267,15 @@ def runk_kubeconfig_file(cfg: PartyConfig) -> str | None:
     if cfg.runtime == "runk" and cfg.runk_kubeconfig_secret is not None:
         return RUNK_KUBECONFIG_PATH
     return None
+
+
+_KEYWORDS = {
+    "stringData": "string_data",
+    "automountServiceAccountToken": "automount_service_account_token",
+    "roleRef": "role_ref",
+}
+
+
+def resource_args(manifest: Manifest) -> Manifest:
+    """Manifest dict -> pulumi_kubernetes keyword arguments (apiVersion/kind are implied)."""
+    return {_KEYWORDS.get(k, k): v for k, v in manifest.items() if k not in ("apiVersion", "kind")}

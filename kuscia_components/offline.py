@@ -83,7 +83,7 @@ class OfflineMocks(Mocks):
         return resource_id, state
 
     def _create_dynamic(self, args: MockResourceArgs) -> tuple[str, dict]:
-        import dill  # type: ignore[import-untyped]
+        import dill
 
         inputs = unwrap_secrets(args.inputs)
         serialized = inputs.pop("__provider")
@@ -114,9 +114,15 @@ class OfflineMocks(Mocks):
         return next((r for r in self.resources if r.urn == urn), None)
 
     def secret_values(self) -> list[str]:
-        """Every string leaf that reached the engine as a secret, longest first."""
+        """Every secret string our own resources produced or received, longest first.
+
+        Kubernetes Secrets are skipped: they mark every payload secret by container (a public
+        certificate, a database name), not because each value is a secret by nature.
+        """
         found: set[str] = set()
         for res in self.resources:
+            if res.type.startswith("kubernetes:"):
+                continue
             for value in (res.inputs, res.state):
                 found.update(_secret_strings(value, inside_secret=False))
         found.discard("")
@@ -169,7 +175,7 @@ def install(mocks: OfflineMocks, *, project: str = "kuscia-p2p", stack: str = "d
 
 
 def run_offline(
-    program: Callable[[], None],
+    program: Callable[[], object],
     mocks: OfflineMocks,
     *,
     project: str = "kuscia-p2p",

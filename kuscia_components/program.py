@@ -1,0 +1,89 @@
+"""The Pulumi program: party config -> components -> stack outputs.
+
+`__main__.py` (stack files, `pulumi up -s alice`), `render` (offline) and the Automation API
+(`automation.py`, inline programs) all run this one function, so there is one source of truth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from .config import PartyConfig, PeerSettings, read_pulumi_config
+from .node import AutonomyNode, AutonomyNodeArgs
+
+
+def party_program(
+    config: PartyConfig | None = None,
+    *,
+    peer_bundles: Mapping[str, Mapping[str, Any]] | None = None,
+) -> AutonomyNode:
+    """Deploy one party's node and its half of every configured peering.
+
+    `config` defaults to the stack's `kuscia:` config. `peer_bundles` (domainId -> bundle) lets a
+    caller that already holds partners' bundles (the Automation API) skip StackReferences.
+    """
+    cfg = config if config is not None else read_pulumi_config()
+    opts = _kubernetes_opts(cfg)
+    node = AutonomyNode(cfg.domain_id, AutonomyNodeArgs(config=cfg), opts=opts)
+
+    links: dict[str, Any] = {}
+    for peer in cfg.peers:
+        bundle = _peer_bundle(peer, peer_bundles or {})
+        links[peer.domain_id] = _partner_link(cfg, node, peer, bundle, opts)
+
+    pulumi.export("domainId", node.domain_id)
+    pulumi.export("namespace", node.namespace)
+    pulumi.export("serviceName", node.service_name)
+    pulumi.export("publicEndpoint", node.public_endpoint)
+    pulumi.export("peeringBundle", node.peering_bundle)
+    pulumi.export("kusciaapiToken", node.kusciaapi_token)
+    pulumi.export("links", links)
+    return node
+
+
+def _kubernetes_opts(cfg: PartyConfig) -> pulumi.ResourceOptions | None:
+    """An explicit provider when the stack names a context or kubeconfig, so that the node and
+    peering (which reads the same settings) always talk to the same cluster."""
+    if cfg.kube_context is None and cfg.kubeconfig is None:
+        return None
+    provider = k8s.Provider(
+        "kubernetes",
+        context=cfg.kube_context,
+        kubeconfig=_read_kubeconfig(cfg.kubeconfig) if cfg.kubeconfig else None,
+    )
+    return pulumi.ResourceOptions(providers={"kubernetes": provider})
+
+
+def _read_kubeconfig(path: str) -> str:
+    import os
+
+    with open(os.path.expanduser(path), encoding="utf-8") as handle:
+        return handle.read()
+
+
+def _peer_bundle(peer: PeerSettings, given: Mapping[str, Mapping[str, Any]]) -> pulumi.Output[Any]:
+    """Where a partner's public bundle comes from: the caller, a StackReference, or inline config."""
+    if peer.domain_id in given:
+        return pulumi.Output.from_input(dict(given[peer.domain_id]))
+    if peer.stack is not None:
+        ref = pulumi.StackReference(f"peer-{peer.domain_id}", stack_name=peer.stack)
+        return ref.get_output("peeringBundle")
+    return pulumi.Output.from_input(
+        {"domainId": peer.domain_id, "cert": peer.cert, "endpoint": peer.endpoint, "protocol": peer.protocol}
+    )
+
+
+def _partner_link(
+    cfg: PartyConfig,
+    node: AutonomyNode,
+    peer: PeerSettings,
+    bundle: pulumi.Output[Any],
+    opts: pulumi.ResourceOptions | None,
+) -> pulumi.Output[Any]:
+    from .peering import link_partner
+
+    return link_partner(cfg, node, peer, bundle, opts)

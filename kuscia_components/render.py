@@ -1,0 +1,148 @@
+"""Offline plan: run the party program without a cluster and write what it would deploy.
+
+The program runs under `OfflineMocks`: our local providers (identity, passwords) really run, so
+the key and certificate are real; everything that needs a cluster or a partner is shown as a
+placeholder. Every secret value is replaced by a visible placeholder unless the caller asks for
+secrets explicitly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import PartyConfig
+from .offline import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
+
+REDACTED = "<redacted secret: use --show-secrets to reveal>"
+PEER_CERT_PLACEHOLDER = "<certificate of {peer}: read from stack {stack} at deploy>"
+MIN_SECRET_LENGTH = 8  # shorter "secrets" would shred unrelated text when redacting
+KUBERNETES_PREFIX = "kubernetes:"
+
+
+@dataclass
+class RenderedObject:
+    kind: str
+    name: str
+    namespace: str
+    filename: str
+
+
+@dataclass
+class RenderResult:
+    out_dir: Path
+    objects: list[RenderedObject] = field(default_factory=list)
+    other_resources: list[tuple[str, str]] = field(default_factory=list)  # (type, name)
+    secrets_shown: bool = False
+
+    def summary_table(self) -> str:
+        rows = [("KIND", "NAME", "NAMESPACE", "FILE")]
+        rows += [(o.kind, o.name, o.namespace or "-", o.filename) for o in self.objects]
+        widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        lines = ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in rows]
+        if self.other_resources:
+            lines.append("")
+            lines.append("Also planned (not Kubernetes objects):")
+            lines += [f"  {typ}  {name}" for typ, name in self.other_resources]
+        return "\n".join(lines)
+
+
+def plan(cfg: PartyConfig, *, stack: str, project: str = "kuscia-p2p") -> OfflineMocks:
+    """Run the party program offline; return the mocks holding every recorded resource."""
+    from .program import party_program
+
+    mocks = OfflineMocks(stack_outputs=_placeholder_peer_outputs(cfg), execute_dynamic=_offline_safe)
+    run_offline(lambda: party_program(cfg), mocks, project=project, stack=stack)
+    return mocks
+
+
+def render(
+    cfg: PartyConfig,
+    out_dir: Path,
+    *,
+    stack: str,
+    show_secrets: bool = False,
+) -> RenderResult:
+    """Write every Kubernetes object as YAML, plus kuscia.yaml, into `out_dir`."""
+    mocks = plan(cfg, stack=stack)
+    redact = _redactor([] if show_secrets else mocks.secret_values())
+    out_dir.mkdir(parents=True, exist_ok=True)
+    result = RenderResult(out_dir=out_dir, secrets_shown=show_secrets)
+    documents: list[str] = []
+    for index, res in enumerate(r for r in mocks.resources if r.type.startswith(KUBERNETES_PREFIX)):
+        if res.type == "pulumi:providers:kubernetes" or res.type.startswith("pulumi:providers:"):
+            continue
+        manifest = kubernetes_manifest(res, show_secrets=show_secrets)
+        text = redact(yaml.safe_dump(manifest, sort_keys=False))
+        kind = manifest.get("kind", res.type)
+        meta = manifest.get("metadata", {})
+        filename = f"{index:02d}-{kind.lower()}-{meta.get('name', res.name)}.yaml"
+        (out_dir / filename).write_text(text, encoding="utf-8")
+        documents.append(text)
+        result.objects.append(
+            RenderedObject(kind, str(meta.get("name", res.name)), str(meta.get("namespace", "")), filename)
+        )
+    (out_dir / "all.yaml").write_text("---\n".join(documents), encoding="utf-8")
+
+    config_secret = next(
+        (r for r in mocks.resources if r.type == "kubernetes:core/v1:Secret" and r.name.endswith("-config")),
+        None,
+    )
+    if config_secret is not None:
+        kuscia_yaml = unwrap_secrets(config_secret.inputs.get("stringData", {})).get("kuscia.yaml", "")
+        (out_dir / "kuscia.yaml").write_text(redact(kuscia_yaml), encoding="utf-8")
+        result.objects.append(
+            RenderedObject("kuscia.yaml", "(node config, inside the Secret)", cfg.namespace, "kuscia.yaml")
+        )
+    result.other_resources = [
+        (r.type, r.name) for r in mocks.resources if not r.type.startswith(KUBERNETES_PREFIX)
+    ]
+    return result
+
+
+def kubernetes_manifest(res: RecordedResource, *, show_secrets: bool) -> dict[str, Any]:
+    """The object as it would be sent to the API server; Secret payloads redacted by default."""
+    inputs = unwrap_secrets(res.inputs)
+    manifest = {"apiVersion": inputs.pop("apiVersion", None), "kind": inputs.pop("kind", None), **inputs}
+    if manifest["kind"] == "Secret" and not show_secrets:
+        for key in ("data", "stringData"):
+            if isinstance(manifest.get(key), dict):
+                manifest[key] = {k: REDACTED for k in manifest[key]}
+    return {k: v for k, v in manifest.items() if v is not None}
+
+
+def _redactor(secrets: Iterable[str]) -> Callable[[str], str]:
+    """Replace each secret, shortest first: an inner secret (a password) goes before any outer
+    value holding it (a DSN), which keeps the rest of the outer value readable."""
+    ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len)
+
+    def redact(text: str) -> str:
+        for secret in ordered:
+            text = text.replace(secret, REDACTED)
+        return text
+
+    return redact
+
+
+def _offline_safe(provider: Any) -> bool:
+    """Only providers that compute locally run offline; peering needs a live cluster."""
+    return bool(getattr(provider, "offline_safe", False))
+
+
+def _placeholder_peer_outputs(cfg: PartyConfig) -> dict[str, dict[str, Any]]:
+    outputs: dict[str, dict[str, Any]] = {}
+    for peer in cfg.peers:
+        if peer.stack is not None:
+            outputs[peer.stack] = {
+                "peeringBundle": {
+                    "domainId": peer.domain_id,
+                    "cert": PEER_CERT_PLACEHOLDER.format(peer=peer.domain_id, stack=peer.stack),
+                    "endpoint": f"<public endpoint of {peer.domain_id}: read from stack {peer.stack} at deploy>",
+                    "protocol": "<protocol of {peer.domain_id}>",
+                }
+            }
+    return outputs
