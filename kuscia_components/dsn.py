@@ -121,6 +121,7 @@ def parse_dsn(dsn: str) -> ParsedDsn:
             net = dsn[start:paren]
         else:
             net = dsn[start:slash]
+    net, addr = _normalize_address(net, addr)
     query = dsn.find("?", slash + 1)
     end = query if query >= 0 else len(dsn)
     database = urllib.parse.unquote(dsn[slash + 1 : end])
@@ -129,3 +130,19 @@ def parse_dsn(dsn: str) -> ParsedDsn:
             key, _, value = pair.partition("=")
             params[key] = urllib.parse.unquote_plus(value)
     return ParsedDsn(user, password, net, addr, database, params)
+
+
+def _normalize_address(net: str, addr: str) -> tuple[str, str]:
+    """The driver's Config.normalize: default network tcp, address 127.0.0.1:3306, port 3306."""
+    net = net or "tcp"
+    if not addr and net == "tcp":
+        addr = "127.0.0.1:3306"
+    elif net == "tcp" and not _has_port(addr):
+        addr = f"{addr}:3306"
+    return net, addr
+
+
+def _has_port(addr: str) -> bool:
+    if addr.startswith("["):
+        return "]:" in addr
+    return ":" in addr
