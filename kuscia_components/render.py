@@ -18,7 +18,7 @@ import yaml
 from .config import PartyConfig
 from .offline import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
 
-REDACTED = "<redacted secret: use --show-secrets to reveal>"
+REDACTED = "<redacted secret; --show-secrets reveals it>"
 PEER_CERT_PLACEHOLDER = "<certificate of {peer}: read from stack {stack} at deploy>"
 MIN_SECRET_LENGTH = 8  # shorter "secrets" would shred unrelated text when redacting
 KUBERNETES_PREFIX = "kubernetes:"
