@@ -221,3 +221,16 @@ def mysql_statefulset(cfg: PartyConfig) -> dict[str, Any]:
             "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": pvc_spec}],
         },
     }
+
+
+def provisioning_statements(
+    name: str, user: str, password: str, *, host: str = "%", privileges: tuple[str, ...] = KINE_PRIVILEGES
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The SQL the external mode makes pulumi-mysql (terraform-provider-mysql) run, as
+    (statement, parameters) pairs: database, user, grant. Names are already validated
+    (`[A-Za-z0-9_]`); the password travels as a parameter, never inside the SQL text."""
+    return [
+        (f"CREATE DATABASE `{name}` CHARACTER SET 'utf8mb4' COLLATE 'utf8mb4_general_ci'", ()),
+        ("CREATE USER %s@%s IDENTIFIED BY %s", (user, host, password)),
+        (f"GRANT {', '.join(privileges)} ON `{name}`.* TO %s@%s", (user, host)),
+    ]

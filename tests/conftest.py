@@ -6,6 +6,8 @@ import pytest
 
 from kuscia_components import pki
 
+pytest_plugins = ("tests.mariadb",)  # the real MariaDB fixture
+
 
 @pytest.fixture(scope="session")
 def rsa_key_pem() -> str:
