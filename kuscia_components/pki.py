@@ -21,7 +21,17 @@ if TYPE_CHECKING:
 MIN_RSA_BITS = 2048
 CERT_VALIDITY_YEARS = 50
 TOKEN_LENGTH = 32
-_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z ]+)-----")
+_PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
+KEY_RULE = (
+    "the domain key must be an unencrypted RSA private key of at least 2048 bits, as PEM "
+    "(PKCS#1 '-----BEGIN RSA PRIVATE KEY-----' or PKCS#8 '-----BEGIN PRIVATE KEY-----'), "
+    "optionally base64-encoded as in kuscia.yaml's domainKeyData; for example the output of "
+    "`openssl genrsa -traditional 2048`"
+)
+CERT_RULE = (
+    "expected a PEM certificate ('-----BEGIN CERTIFICATE-----...'), base64 of that PEM (as in "
+    "Domain.spec.cert or a peering bundle's cert), or the base64 body without the BEGIN/END lines"
+)
 
 
 class KeyFormatError(ValueError):
@@ -42,30 +52,7 @@ def generate_domain_key(bits: int = MIN_RSA_BITS) -> str:
 
 def load_domain_key(data: str) -> str:
     """Validate a supplied key (PEM or base64 of PEM, PKCS#1 or PKCS#8) -> PKCS#1 PEM."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    rule = (
-        "must be an unencrypted RSA private key of at least 2048 bits, as PEM "
-        "('-----BEGIN RSA PRIVATE KEY-----' PKCS#1 or '-----BEGIN PRIVATE KEY-----' PKCS#8), "
-        "optionally base64-encoded as in kuscia.yaml's domainKeyData"
-    )
-    pem = _as_pem_text(data)
-    if pem is None:
-        raise KeyFormatError(f"not a PEM private key: {rule}")
-    try:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
-    except TypeError:
-        raise KeyFormatError(f"the key is encrypted with a passphrase: {rule}") from None
-    except (ValueError, binascii.Error):
-        raise KeyFormatError(f"the PEM block does not parse as a private key: {rule}") from None
-    except Exception:  # cryptography raises UnsupportedAlgorithm and friends
-        raise KeyFormatError(f"unsupported private key: {rule}") from None
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyFormatError(f"the key is not RSA ({type(key).__name__.lstrip('_')}): {rule}")
-    if key.key_size < MIN_RSA_BITS:
-        raise KeyFormatError(f"the RSA key has {key.key_size} bits: {rule}")
-    return _pkcs1_pem(key)
+    return _pkcs1_pem(_private_key(data))
 
 
 def domain_key_data(key_pem: str) -> str:
@@ -81,11 +68,7 @@ def build_domain_cert(key_pem: str, domain_id: str, now: _dt.datetime | None = N
 
     key = _private_key(key_pem)
     start = (now or _dt.datetime.now(_dt.timezone.utc)).replace(microsecond=0)
-    end = (
-        start.replace(year=start.year + CERT_VALIDITY_YEARS)
-        if not _is_feb29(start)
-        else start + _dt.timedelta(days=365 * CERT_VALIDITY_YEARS + 12)
-    )
+    end = _add_years(start, CERT_VALIDITY_YEARS)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
     cert = (
         x509.CertificateBuilder()
@@ -95,7 +78,6 @@ def build_domain_cert(key_pem: str, domain_id: str, now: _dt.datetime | None = N
         .serial_number(1)
         .not_valid_before(start)
         .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .add_extension(
             x509.KeyUsage(
                 digital_signature=True,
@@ -114,6 +96,9 @@ def build_domain_cert(key_pem: str, domain_id: str, now: _dt.datetime | None = N
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
             critical=False,
         )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        # Go's CreateCertificate adds this to every CA template without one (SHA-1, RFC 5280 §4.2.1.2)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
@@ -130,50 +115,43 @@ def kusciaapi_token(key_pem: str, domain_id: str) -> str:
 
 
 def load_certificate(data: str) -> x509.Certificate:
-    """A certificate from PEM, base64 of PEM, or a bare base64 DER body (as KusciaAPI accepts)."""
+    """A certificate in any form KusciaAPI's getValidCert accepts: PEM, base64 of PEM (also twice),
+    or the bare base64 body without the BEGIN/END lines (with or without line breaks, CRLF too)."""
     from cryptography import x509
 
-    text = (data or "").strip()
+    text = (data or "").replace("\r", "").strip()
     if not text:
-        raise CertFormatError("the certificate is empty")
-    pem = _as_pem_text(text)
+        raise CertFormatError(f"the certificate is empty: {CERT_RULE}")
+    decoded = _unwrap_base64(text, max_decodes=2)
     try:
-        if pem is not None:
-            return x509.load_pem_x509_certificate(pem.encode())
-        return x509.load_der_x509_certificate(base64.b64decode("".join(text.split()), validate=True))
-    except (ValueError, binascii.Error):
-        raise CertFormatError(
-            "not an X.509 certificate: expected PEM ('-----BEGIN CERTIFICATE-----'), base64 of that PEM "
-            "(as in a peeringBundle), or a base64 DER body"
-        ) from None
+        if isinstance(decoded, str):
+            return x509.load_pem_x509_certificate(decoded.encode())
+        if decoded is not None:
+            return x509.load_der_x509_certificate(decoded)
+    except ValueError:
+        pass
+    raise CertFormatError(f"not an X.509 certificate: {CERT_RULE}")
 
 
 def cert_public_key_pem(cert: str) -> str:
     """The PKCS#1 public key PEM inside a certificate (what Kuscia's CDR controller uses)."""
     from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    public_key = load_certificate(cert).public_key()
-    if not isinstance(public_key, rsa.RSAPublicKey):
-        raise CertFormatError(
-            f"the certificate holds a {type(public_key).__name__.lstrip('_')}, not an RSA key"
-        )
+    public_key = _cert_rsa_public_key(cert)
     return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1).decode()
 
 
 def public_key_sha256(cert_or_key_pem: str) -> str:
-    """Hex sha256 of the PKCS#1 public key of a certificate or a private key."""
+    """Hex sha256 of the DER PKCS#1 public key of a certificate (any form load_certificate takes)
+    or of a private key: a fingerprint that survives cert regeneration and key re-encoding."""
     from cryptography.hazmat.primitives import serialization
 
     pem = _as_pem_text(cert_or_key_pem) or ""
-    if "PRIVATE KEY" in pem:
-        public = _private_key(pem).public_key()
-        der = public.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
+    if "PRIVATE KEY-----" in pem:
+        public_key = _private_key(pem).public_key()
     else:
-        public_pem = cert_public_key_pem(cert_or_key_pem)
-        der = serialization.load_pem_public_key(public_pem.encode()).public_bytes(
-            serialization.Encoding.DER, serialization.PublicFormat.PKCS1
-        )
+        public_key = _cert_rsa_public_key(cert_or_key_pem)
+    der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     return hashlib.sha256(der).hexdigest()
 
 
@@ -189,23 +167,59 @@ def cert_b64(cert_pem: str) -> str:
 
 def _as_pem_text(data: str) -> str | None:
     """PEM text from PEM or base64-of-PEM input; None when it is neither."""
-    text = (data or "").strip()
-    if _PEM_BLOCK.search(text):
-        return text
-    try:
-        decoded = base64.b64decode("".join(text.split()), validate=True).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        return None
-    return decoded.strip() if _PEM_BLOCK.search(decoded) else None
+    decoded = _unwrap_base64((data or "").replace("\r", "").strip(), max_decodes=1)
+    return decoded if isinstance(decoded, str) else None
 
 
-def _private_key(key_pem: str) -> rsa.RSAPrivateKey:
+def _cert_rsa_public_key(cert: str) -> rsa.RSAPublicKey:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    public_key = load_certificate(cert).public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        raise CertFormatError(
+            f"the certificate holds a {type(public_key).__name__.lstrip('_')}, not an RSA key: "
+            "Kuscia domain certificates carry the domain's RSA key"
+        )
+    return public_key
+
+
+def _unwrap_base64(text: str, max_decodes: int) -> str | bytes | None:
+    """PEM text (str) once a PEM block shows up, raw bytes (DER) when base64 yields binary, None
+    when the text is neither PEM nor standard base64 within `max_decodes` decodings."""
+    for _ in range(max_decodes + 1):
+        if _PEM_BLOCK.search(text):
+            return text.strip()
+        try:
+            raw = base64.b64decode("".join(text.split()), validate=True)
+        except (binascii.Error, ValueError):
+            return None
+        try:
+            text = raw.decode("ascii").replace("\r", "")
+        except UnicodeDecodeError:
+            return raw if raw else None
+    return None
+
+
+def _private_key(data: str) -> rsa.RSAPrivateKey:
+    """Parse and check a domain key; every failure is a KeyFormatError naming the rule only."""
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = serialization.load_pem_private_key(key_pem.encode(), password=None)
+    pem = _as_pem_text(data)
+    if pem is None:
+        raise KeyFormatError(f"not a PEM private key: {KEY_RULE}")
+    try:
+        key = serialization.load_pem_private_key(pem.encode(), password=None)
+    except TypeError:
+        raise KeyFormatError(f"the key is encrypted with a passphrase: {KEY_RULE}") from None
+    except ValueError:
+        raise KeyFormatError(f"the PEM block does not parse as a private key: {KEY_RULE}") from None
+    except Exception:  # cryptography raises UnsupportedAlgorithm and friends
+        raise KeyFormatError(f"unsupported private key: {KEY_RULE}") from None
     if not isinstance(key, rsa.RSAPrivateKey):
-        raise KeyFormatError("the domain key must be RSA")
+        raise KeyFormatError(f"the key is not RSA ({type(key).__name__.lstrip('_')}): {KEY_RULE}")
+    if key.key_size < MIN_RSA_BITS:
+        raise KeyFormatError(f"the RSA key has {key.key_size} bits: {KEY_RULE}")
     return key
 
 
@@ -219,5 +233,9 @@ def _pkcs1_pem(key: rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
-def _is_feb29(moment: _dt.datetime) -> bool:
-    return moment.month == 2 and moment.day == 29
+def _add_years(moment: _dt.datetime, years: int) -> _dt.datetime:
+    """Go's time.AddDate(years, 0, 0): Feb 29 in a non-leap target year rolls to Mar 1."""
+    try:
+        return moment.replace(year=moment.year + years)
+    except ValueError:
+        return moment.replace(year=moment.year + years, month=3, day=1)
