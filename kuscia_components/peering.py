@@ -39,14 +39,8 @@ log = logging.getLogger(__name__)
 Stage = Literal["all", "domain", "route"]
 LinkStatus = Literal["Ready", "WaitingForPartner", "Failed"]
 REPLACE_KEYS = ("domain_id", "partner_domain_id", "namespace", "service", "stage")
-UPDATE_KEYS = (
-    "partner_endpoint",
-    "partner_protocol",
-    "protocol",
-    "token",
-    "timeout_seconds",
-    "require_ready",
-)
+# Wait-policy changes alone do not touch the node: they only matter during the next wait.
+UPDATE_KEYS = ("partner_endpoint", "partner_protocol", "protocol", "token")
 SECRET_OUTPUTS = ("token", "partner_node")
 POLL_START_SECONDS = 0.2
 POLL_FACTOR = 1.5
@@ -284,7 +278,7 @@ def wait_ready(
             say(f"{src}-{dst}: Ready")
             return "Ready", reason, diagnosis
         hard_seen = hard_seen + 1 if diagnosis.hard else 0
-        if hard_seen >= HARD_CONFIRMATIONS:
+        if hard_seen >= HARD_CONFIRMATIONS or (diagnosis.hard and clock() >= deadline):
             raise PeeringError(f"route {src}-{dst} failed: {diagnosis}")
         if diagnosis.summary != last_said:
             say(f"{src}-{dst}: not Ready yet - {diagnosis.summary}")
@@ -338,6 +332,9 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
         partner_client = _client({**partner, "domain_id": dst, "kube_context": props.get("kube_context"),
                                   "kubeconfig": props.get("kubeconfig")})  # fmt: skip
         try:
+            # The partner's own certificate tells whether the bundle we were given is current.
+            actual = str(partner_client.query_domain(dst).get("cert") or "")
+            ours = False if matches(actual, props.get("partner_cert")) is False else ours
             live = partner_client.query_domain(src)
             has_us = live.get("role") == "partner"
             theirs = matches(str(live.get("cert") or ""), props.get("own_cert"))
