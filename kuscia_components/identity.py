@@ -10,15 +10,51 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import pulumi
-from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider
+from pulumi.dynamic import (
+    CheckFailure,
+    CheckResult,
+    CreateResult,
+    DiffResult,
+    ReadResult,
+    Resource,
+    ResourceProvider,
+    UpdateResult,
+)
+from pulumi.runtime.rpc import UNKNOWN
 
+INPUTS = ("domain_id", "supplied_key")
+DERIVED_OUTPUTS = (
+    "cert_pem",
+    "cert_b64",
+    "public_key_sha256",
+    "private_key_pem",
+    "domain_key_data",
+    "kusciaapi_token",
+)
 SECRET_OUTPUTS = ("private_key_pem", "domain_key_data", "kusciaapi_token", "supplied_key")
 
 
 class DomainIdentityProvider(ResourceProvider):
-    """Holds no state of its own: everything it needs arrives as inputs on each call."""
+    """Holds no state of its own: everything it needs arrives as inputs on each call, so the
+    provider Pulumi pickles into the state carries no key material."""
 
     offline_safe: ClassVar[bool] = True  # pure local computation: runs in `render` too
+
+    def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
+        """Reject a bad domain ID or supplied key at preview, with the rule and no key material."""
+        from . import pki
+
+        failures = []
+        domain_id = news.get("domain_id")
+        if domain_id != UNKNOWN and (not isinstance(domain_id, str) or not domain_id.strip()):
+            failures.append(CheckFailure("domain_id", "domain_id must be a non-empty string, e.g. 'alice'"))
+        supplied = news.get("supplied_key")
+        if supplied and supplied != UNKNOWN:
+            try:
+                pki.load_domain_key(supplied)
+            except pki.KeyFormatError as err:
+                failures.append(CheckFailure("supplied_key", str(err)))
+        return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         from . import pki
@@ -26,16 +62,27 @@ class DomainIdentityProvider(ResourceProvider):
         domain_id = str(props["domain_id"])
         supplied = props.get("supplied_key")
         key_pem = pki.load_domain_key(supplied) if supplied else pki.generate_domain_key()
-        outs = {**props, **identity_outputs(key_pem, domain_id)}
+        outs = {**_inputs(props), **identity_outputs(key_pem, domain_id)}
         return CreateResult(id_=f"domain-identity-{domain_id}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
-        replaces = [k for k in ("domain_id",) if olds.get(k) != news.get(k)]
-        if _supplied_key_changed(olds.get("supplied_key"), news.get("supplied_key")):
+        """Replace (a new key, or a new cert subject) only when the domain ID or the effective key
+        changes; a re-encoded supplied key, or supplying the key already in state, is an update."""
+        replaces = []
+        if olds.get("domain_id") != news.get("domain_id"):
+            replaces.append("domain_id")
+        if _key_changes(olds, news.get("supplied_key")):
             replaces.append("supplied_key")
-        return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)
+        changes = bool(replaces) or _inputs(olds) != _inputs(news)
+        return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
+
+    def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
+        """Only reached when the key and domain ID stay the same: keep the derived values (so the
+        cert bytes, and with them the pod, stay put) and record the new inputs."""
+        return UpdateResult(outs={**_inputs(news), **{k: olds[k] for k in DERIVED_OUTPUTS}})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
+        """Nothing outside the state to refresh from: the identity exists only here."""
         return ReadResult(id_=id_, outs=props)
 
 
@@ -54,18 +101,29 @@ def identity_outputs(key_pem: str, domain_id: str) -> dict[str, str]:
     }
 
 
-def _supplied_key_changed(old: str | None, new: str | None) -> bool:
-    """Compare keys by their public half: re-encoding (PKCS#8 vs PKCS#1, base64) is no change."""
-    if not old or not new:
-        return bool(old) != bool(new)
+def _inputs(props: dict[str, Any]) -> dict[str, Any]:
+    """The resource's own inputs, without the serialized provider or computed values."""
+    return {k: props.get(k) for k in INPUTS}
+
+
+def _key_changes(olds: dict[str, Any], new_supplied: str | None) -> bool:
+    """Would `new_supplied` give the domain a different key than the one in state?
+
+    Keys compare by public half, so PKCS#8 vs PKCS#1 or base64 re-encoding is no change, and
+    supplying the key that was generated earlier keeps it. Removing a supplied key means a new
+    generated one. An unparseable or unknown new key counts as a change (check reports it).
+    """
     from . import pki
 
+    if not new_supplied:
+        return bool(olds.get("supplied_key"))
+    if new_supplied == UNKNOWN:
+        return True
     try:
-        return pki.public_key_sha256(pki.load_domain_key(old)) != pki.public_key_sha256(
-            pki.load_domain_key(new)
-        )
-    except pki.KeyFormatError:
-        return old != new
+        old_fingerprint = olds.get("public_key_sha256") or pki.public_key_sha256(olds["private_key_pem"])
+        return pki.public_key_sha256(new_supplied) != old_fingerprint
+    except (KeyError, ValueError):  # no usable key in state, or an unusable new one
+        return True
 
 
 class DomainIdentity(Resource, module="kuscia", name="DomainIdentity"):
@@ -79,9 +137,9 @@ class DomainIdentity(Resource, module="kuscia", name="DomainIdentity"):
     cert_pem: pulumi.Output[str]
     cert_b64: pulumi.Output[str]
     public_key_sha256: pulumi.Output[str]
-    private_key_pem: pulumi.Output[str]
-    domain_key_data: pulumi.Output[str]
-    kusciaapi_token: pulumi.Output[str]
+    private_key_pem: pulumi.Output[str]  # secret
+    domain_key_data: pulumi.Output[str]  # secret: base64 of the PKCS#1 PEM, for kuscia.yaml
+    kusciaapi_token: pulumi.Output[str]  # secret
 
     def __init__(
         self,
@@ -91,15 +149,10 @@ class DomainIdentity(Resource, module="kuscia", name="DomainIdentity"):
         supplied_key: pulumi.Input[str] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        props = {
+        props: dict[str, Any] = {
             "domain_id": domain_id,
             "supplied_key": pulumi.Output.secret(supplied_key) if supplied_key is not None else None,
-            "cert_pem": None,
-            "cert_b64": None,
-            "public_key_sha256": None,
-            "private_key_pem": None,
-            "domain_key_data": None,
-            "kusciaapi_token": None,
+            **dict.fromkeys(DERIVED_OUTPUTS),
         }
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS))
         super().__init__(

@@ -1,165 +1,240 @@
-"""Domain identity: key formats, Kuscia-shaped certificate, KusciaAPI token, provider rules."""
+"""DomainIdentity: the dynamic provider's create/check/diff/update/read and secret handling."""
 
 from __future__ import annotations
 
 import base64
-import datetime as dt
-import subprocess
-import tempfile
-from pathlib import Path
+from typing import Any
 
-import dill
+import pulumi
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+from cryptography.hazmat.primitives import serialization
+from cryptography.x509.oid import NameOID
+from pulumi.dynamic.dynamic import serialize_provider
+from pulumi.runtime.rpc import UNKNOWN
 
 from kuscia_components import pki
-from kuscia_components.identity import DomainIdentityProvider
+from kuscia_components.identity import DERIVED_OUTPUTS, DomainIdentity, DomainIdentityProvider
+from kuscia_components.offline import OfflineMocks, contains_secret, run_offline
+
+SECRET_DERIVED = ("private_key_pem", "domain_key_data", "kusciaapi_token")
+PUBLIC = ("domain_id", "cert_pem", "cert_b64", "public_key_sha256")
 
 
-def test_generated_key_is_pkcs1_rsa_2048(rsa_key_pem: str) -> None:
-    assert rsa_key_pem.startswith("-----BEGIN RSA PRIVATE KEY-----")
-    key = serialization.load_pem_private_key(rsa_key_pem.encode(), None)
-    assert isinstance(key, rsa.RSAPrivateKey) and key.key_size == 2048
+@pytest.fixture(scope="module")
+def key_pem() -> str:
+    return pki.generate_domain_key()
 
 
-def test_pkcs8_and_base64_keys_are_accepted_and_written_as_pkcs1(rsa_key_pem: str) -> None:
-    key = serialization.load_pem_private_key(rsa_key_pem.encode(), None)
+@pytest.fixture(scope="module")
+def generated() -> dict[str, Any]:
+    """State of an identity whose key the provider generated."""
+    return DomainIdentityProvider().create({"domain_id": "alice", "supplied_key": None}).outs
+
+
+@pytest.fixture(scope="module")
+def supplied(key_pem: str) -> dict[str, Any]:
+    """State of an identity created from a supplied key."""
+    return DomainIdentityProvider().create({"domain_id": "alice", "supplied_key": key_pem}).outs
+
+
+def _pkcs8_b64(key_pem: str) -> str:
+    key = serialization.load_pem_private_key(key_pem.encode(), None)
     pkcs8 = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    for supplied in (pkcs8, base64.b64encode(pkcs8.encode()).decode(), rsa_key_pem):
-        assert pki.load_domain_key(supplied) == rsa_key_pem
-
-
-@pytest.mark.parametrize("kind", ["ec", "rsa1024", "garbage", "encrypted", "certificate"])
-def test_unusable_keys_are_rejected_without_echoing_them(kind: str, rsa_key_pem: str) -> None:
-    if kind == "ec":
-        key = ec.generate_private_key(ec.SECP256R1())
-        data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.NoEncryption()).decode()  # fmt: skip
-    elif kind == "rsa1024":
-        data = pki.generate_domain_key(1024)
-    elif kind == "encrypted":
-        key = serialization.load_pem_private_key(rsa_key_pem.encode(), None)
-        data = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                 serialization.BestAvailableEncryption(b"pw")).decode()  # fmt: skip
-    elif kind == "certificate":
-        data = pki.build_domain_cert(rsa_key_pem, "alice")
-    else:
-        data = "definitely-not-a-key-but-secret-material"
-    with pytest.raises(pki.KeyFormatError) as err:
-        pki.load_domain_key(data)
-    message = str(err.value)
-    assert "at least 2048 bits" in message
-    body = [line for line in data.splitlines() if line and not line.startswith("-----")]
-    assert all(line not in message for line in body)
-
-
-def test_cert_has_the_shape_kuscia_generates(rsa_key_pem: str) -> None:
-    now = dt.datetime(2026, 11, 25, 8, 0, tzinfo=dt.timezone.utc)
-    cert = x509.load_pem_x509_certificate(pki.build_domain_cert(rsa_key_pem, "alice", now).encode())
-    cn = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alice")])
-    assert cert.subject == cn and cert.issuer == cn
-    assert cert.serial_number == 1
-    assert cert.signature_hash_algorithm is not None and cert.signature_hash_algorithm.name == "sha256"
-    assert cert.not_valid_before_utc == now
-    assert cert.not_valid_after_utc == now.replace(year=2076)
-    assert cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca is True
-    usage = cert.extensions.get_extension_for_class(x509.KeyUsage).value
-    assert usage.digital_signature and usage.key_cert_sign and not usage.key_encipherment
-    ext_usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    assert set(ext_usage) == {ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH}
-    with pytest.raises(x509.ExtensionNotFound):
-        cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
-    # self-signed with the domain key
-    public = cert.public_key()
-    assert isinstance(public, rsa.RSAPublicKey)
-    public.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), hashes.SHA256())
-    assert pki.same_public_key(pki.build_domain_cert(rsa_key_pem, "alice", now), rsa_key_pem)
-
-
-def test_token_matches_kuscias_script_run_with_openssl(rsa_key_pem: str) -> None:
-    """gen_kusciaapi_token.sh: echo -n ID | openssl dgst -sha256 -sign key | base64 | head -c 32."""
-    with tempfile.TemporaryDirectory() as tmp:
-        key_file = Path(tmp) / "domain.key"
-        key_file.write_text(rsa_key_pem)
-        signature = subprocess.run(
-            ["openssl", "dgst", "-sha256", "-sign", str(key_file)],
-            input=b"alice",
-            capture_output=True,
-            check=True,
-        ).stdout
-    expected = base64.b64encode(signature).decode()[:32]
-    assert pki.kusciaapi_token(rsa_key_pem, "alice") == expected
-    assert len(expected) == 32 and pki.kusciaapi_token(rsa_key_pem, "bob") != expected
-
-
-def test_certificates_load_from_pem_base64_and_headerless_body(rsa_key_pem: str) -> None:
-    pem = pki.build_domain_cert(rsa_key_pem, "alice")
-    body = "".join(line for line in pem.splitlines() if not line.startswith("-----"))
-    for form in (pem, pki.cert_b64(pem), body):
-        assert pki.same_public_key(form, pem)
-    with pytest.raises(pki.CertFormatError):
-        pki.load_certificate("bm90IGEgY2VydA==")
-
-
-def test_public_key_comparison_ignores_cert_bytes(rsa_key_pem: str) -> None:
-    first = pki.build_domain_cert(rsa_key_pem, "alice", dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))
-    second = pki.build_domain_cert(rsa_key_pem, "alice")
-    assert first != second and pki.same_public_key(first, second)
-    assert not pki.same_public_key(first, pki.build_domain_cert(pki.generate_domain_key(), "alice"))
-
-
-# -- the dynamic provider ---------------------------------------------------------------------
-
-
-def test_provider_generates_identity_and_marks_secrets() -> None:
-    provider = DomainIdentityProvider()
-    result = provider.create({"domain_id": "alice", "supplied_key": None})
-    outs = result.outs
-    assert pki.same_public_key(outs["cert_pem"], outs["private_key_pem"])
-    assert outs["kusciaapi_token"] == pki.kusciaapi_token(outs["private_key_pem"], "alice")
-    assert base64.b64decode(outs["domain_key_data"]).decode() == outs["private_key_pem"]
-    assert outs["cert_b64"] == pki.cert_b64(outs["cert_pem"])
-    from kuscia_components.identity import SECRET_OUTPUTS
-
-    assert {"private_key_pem", "domain_key_data", "kusciaapi_token"} <= set(SECRET_OUTPUTS)
-
-
-def test_provider_uses_a_supplied_key(rsa_key_pem: str) -> None:
-    outs = DomainIdentityProvider().create({"domain_id": "alice", "supplied_key": rsa_key_pem}).outs
-    assert outs["private_key_pem"] == rsa_key_pem
-
-
-def test_replacement_only_when_domain_or_supplied_key_changes(rsa_key_pem: str) -> None:
-    provider = DomainIdentityProvider()
-    key = serialization.load_pem_private_key(rsa_key_pem.encode(), None)
-    pkcs8 = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                              serialization.NoEncryption()).decode()  # fmt: skip
-    olds = {"domain_id": "alice", "supplied_key": rsa_key_pem}
-    assert not provider.diff("id", olds, {"domain_id": "alice", "supplied_key": pkcs8}).changes
-    assert provider.diff("id", olds, {"domain_id": "alice2", "supplied_key": rsa_key_pem}).replaces == [
-        "domain_id"
-    ]
-    other = pki.generate_domain_key()
-    assert provider.diff("id", olds, {"domain_id": "alice", "supplied_key": other}).replaces == [
-        "supplied_key"
-    ]
-    assert (
-        provider.diff(
-            "id", {"domain_id": "a", "supplied_key": None}, {"domain_id": "a", "supplied_key": None}
-        ).changes
-        is False
     )
+    return base64.b64encode(pkcs8).decode()
 
 
-def test_pickled_provider_carries_no_secret_material() -> None:
+def _secret_fragments(outs: dict[str, Any]) -> list[str]:
+    """Strings that must never leak: whole secrets and each base64 line of the key."""
+    lines = [line for line in outs["private_key_pem"].splitlines() if not line.startswith("-----")]
+    return [*(outs[k] for k in SECRET_DERIVED), *lines]
+
+
+# -- create -------------------------------------------------------------------------------------
+
+
+def test_create_generates_a_consistent_identity(generated: dict[str, Any]) -> None:
+    outs = generated
+    assert set(outs) == {"domain_id", "supplied_key", *DERIVED_OUTPUTS}
+    assert outs["domain_id"] == "alice" and outs["supplied_key"] is None
+    assert pki.load_domain_key(outs["private_key_pem"]) == outs["private_key_pem"]  # PKCS#1, RSA >= 2048
+    cert = x509.load_pem_x509_certificate(outs["cert_pem"].encode())
+    assert cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "alice"
+    assert pki.same_public_key(outs["cert_pem"], outs["private_key_pem"])
+    assert base64.b64decode(outs["cert_b64"]).decode() == outs["cert_pem"]
+    assert base64.b64decode(outs["domain_key_data"]).decode() == outs["private_key_pem"]
+    assert outs["public_key_sha256"] == pki.public_key_sha256(outs["private_key_pem"])
+    assert outs["kusciaapi_token"] == pki.kusciaapi_token(outs["private_key_pem"], "alice")
+
+
+def test_each_create_without_a_supplied_key_generates_a_new_key(generated: dict[str, Any]) -> None:
+    again = DomainIdentityProvider().create({"domain_id": "alice", "supplied_key": None}).outs
+    assert again["public_key_sha256"] != generated["public_key_sha256"]
+
+
+def test_create_normalizes_a_supplied_key_to_pkcs1_and_keeps_the_input(key_pem: str) -> None:
+    given = _pkcs8_b64(key_pem)
+    result = DomainIdentityProvider().create({"domain_id": "bob", "supplied_key": given})
+    assert result.id == "domain-identity-bob"
+    assert result.outs["supplied_key"] == given
+    assert result.outs["private_key_pem"] == key_pem
+    assert result.outs["kusciaapi_token"] == pki.kusciaapi_token(key_pem, "bob")
+
+
+def test_create_refuses_a_bad_supplied_key_without_echoing_it() -> None:
+    weak = pki.generate_domain_key(1024)
+    with pytest.raises(pki.KeyFormatError) as err:
+        DomainIdentityProvider().create({"domain_id": "alice", "supplied_key": weak})
+    assert "at least 2048 bits" in str(err.value)
+    assert not any(line in str(err.value) for line in weak.splitlines()[1:-1])
+
+
+# -- check --------------------------------------------------------------------------------------
+
+
+def test_check_passes_good_and_unknown_inputs_through(key_pem: str) -> None:
     provider = DomainIdentityProvider()
-    outs = provider.create({"domain_id": "alice", "supplied_key": None}).outs
-    blob = dill.dumps(provider, recurse=True)
-    for secret in (outs["private_key_pem"], outs["kusciaapi_token"], outs["domain_key_data"]):
-        assert secret.encode() not in blob
-    assert outs["private_key_pem"].splitlines()[1].encode() not in blob
+    for news in (
+        {"domain_id": "alice"},
+        {"domain_id": "alice", "supplied_key": key_pem},
+        {"domain_id": UNKNOWN, "supplied_key": UNKNOWN},
+    ):
+        result = provider.check({}, news)
+        assert result.failures == [] and result.inputs == news
+
+
+def test_check_names_the_property_and_rule_for_bad_inputs() -> None:
+    secretish = base64.b64encode(b"not-a-key-but-private-text").decode()
+    result = DomainIdentityProvider().check({}, {"domain_id": " ", "supplied_key": secretish})
+    reasons = {f.property: f.reason for f in result.failures}
+    assert set(reasons) == {"domain_id", "supplied_key"}
+    assert "non-empty" in reasons["domain_id"] and "'alice'" in reasons["domain_id"]
+    assert "at least 2048 bits" in reasons["supplied_key"] and secretish not in reasons["supplied_key"]
+
+
+# -- diff / update / read -------------------------------------------------------------------------
+
+
+def test_unchanged_inputs_are_no_change(
+    generated: dict[str, Any], supplied: dict[str, Any], key_pem: str
+) -> None:
+    provider = DomainIdentityProvider()
+    assert provider.diff("id", generated, {"domain_id": "alice"}).changes is False
+    result = provider.diff("id", supplied, {"domain_id": "alice", "supplied_key": key_pem})
+    assert result.changes is False and result.replaces == []
+
+
+def test_a_new_domain_id_replaces(generated: dict[str, Any]) -> None:
+    result = DomainIdentityProvider().diff("id", generated, {"domain_id": "alice2"})
+    assert result.changes is True and result.replaces == ["domain_id"]
+    assert result.delete_before_replace is False
+
+
+def test_a_re_encoded_supplied_key_is_an_update_not_a_replacement(
+    supplied: dict[str, Any], key_pem: str
+) -> None:
+    result = DomainIdentityProvider().diff(
+        "id", supplied, {"domain_id": "alice", "supplied_key": _pkcs8_b64(key_pem)}
+    )
+    assert result.changes is True and result.replaces == []
+
+
+def test_supplying_the_key_already_in_state_keeps_it(generated: dict[str, Any]) -> None:
+    """Bring-your-own-key adoption of the generated key: no new key, peers keep working."""
+    news = {"domain_id": "alice", "supplied_key": generated["domain_key_data"]}
+    result = DomainIdentityProvider().diff("id", generated, news)
+    assert result.changes is True and result.replaces == []
+
+
+@pytest.mark.parametrize("case", ["different key", "unknown in preview", "unparseable"])
+def test_a_different_supplied_key_replaces(
+    generated: dict[str, Any], supplied: dict[str, Any], case: str
+) -> None:
+    new_key = {
+        "different key": pki.generate_domain_key(),
+        "unknown in preview": UNKNOWN,
+        "unparseable": "garbage",
+    }
+    for olds in (generated, supplied):
+        result = DomainIdentityProvider().diff(
+            "id", olds, {"domain_id": "alice", "supplied_key": new_key[case]}
+        )
+        assert result.changes is True and result.replaces == ["supplied_key"]
+
+
+def test_removing_the_supplied_key_replaces_with_a_generated_one(supplied: dict[str, Any]) -> None:
+    result = DomainIdentityProvider().diff("id", supplied, {"domain_id": "alice", "supplied_key": None})
+    assert result.changes is True and result.replaces == ["supplied_key"]
+
+
+def test_update_keeps_the_derived_values_and_records_the_new_input(
+    supplied: dict[str, Any], key_pem: str
+) -> None:
+    news = {"domain_id": "alice", "supplied_key": _pkcs8_b64(key_pem), "__provider": "serialized"}
+    outs = DomainIdentityProvider().update("id", supplied, news).outs
+    assert outs is not None
+    assert set(outs) == set(supplied)  # full outputs, like create
+    assert outs["supplied_key"] == news["supplied_key"]
+    assert all(outs[k] == supplied[k] for k in DERIVED_OUTPUTS)
+
+
+def test_read_returns_the_state_unchanged(generated: dict[str, Any]) -> None:
+    result = DomainIdentityProvider().read("domain-identity-alice", dict(generated))
+    assert result.id == "domain-identity-alice" and result.outs == generated
+
+
+# -- secrets ---------------------------------------------------------------------------------------
+
+
+def test_serialized_provider_carries_no_secret_material(
+    generated: dict[str, Any], supplied: dict[str, Any]
+) -> None:
+    """Pulumi stores the provider in state as base64(dill.dumps(...)): serialize it the same way,
+    after it has handled secrets in every method."""
+    provider = DomainIdentityProvider()
+    outs = provider.create({"domain_id": "carol", "supplied_key": None}).outs
+    provider.diff("id", supplied, {"domain_id": "alice", "supplied_key": pki.generate_domain_key()})
+    provider.update("id", supplied, {"domain_id": "alice", "supplied_key": supplied["domain_key_data"]})
+    provider.check({}, {"domain_id": "alice", "supplied_key": supplied["private_key_pem"]})
+    assert vars(provider) == {}
+    blob = base64.b64decode(serialize_provider(provider))
+    for state in (outs, generated, supplied):
+        for fragment in _secret_fragments(state):
+            assert fragment.encode() not in blob
+
+
+def test_resource_marks_secret_outputs_and_the_supplied_key_input(key_pem: str) -> None:
+    """Under OfflineMocks (which apply additionalSecretOutputs like the engine)."""
+    mocks = OfflineMocks()
+    outputs_to_check = (*SECRET_DERIVED, *PUBLIC)
+
+    def program() -> None:
+        identity = DomainIdentity("alice-identity", domain_id="alice", supplied_key=key_pem)
+        for name in outputs_to_check:
+            pulumi.export(f"{name}_is_secret", pulumi.Output.from_input(getattr(identity, name).is_secret()))
+        pulumi.export("cert_pem", identity.cert_pem)
+
+    exported = run_offline(program, mocks)
+    for name in outputs_to_check:
+        assert exported[f"{name}_is_secret"] is (name in SECRET_DERIVED), name
+    assert pki.same_public_key(exported["cert_pem"], key_pem)
+
+    recorded = mocks.one("pulumi-python:dynamic/kuscia:DomainIdentity")
+    assert contains_secret(recorded.inputs["supplied_key"])
+    assert all(recorded.is_secret(k) for k in (*SECRET_DERIVED, "supplied_key"))
+    assert not any(recorded.is_secret(k) for k in PUBLIC)
+
+
+def test_resource_without_a_supplied_key_generates_one() -> None:
+    mocks = OfflineMocks()
+
+    def program() -> None:
+        identity = DomainIdentity("bob-identity", domain_id="bob")
+        pulumi.export("token", identity.kusciaapi_token)
+        pulumi.export("key", identity.private_key_pem)
+
+    exported = run_offline(program, mocks)
+    assert exported["token"] == pki.kusciaapi_token(exported["key"], "bob")
+    assert mocks.one("pulumi-python:dynamic/kuscia:DomainIdentity").plain_state["supplied_key"] is None
