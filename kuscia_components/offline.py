@@ -189,6 +189,7 @@ def run_offline(
     """
     if config is not None:
         pulumi.runtime.set_all_config(dict(config), secret_keys or [])
+    _fresh_runtime()
     install(mocks, project=project, stack=stack)
     outputs: dict[str, Any] = {}
 
@@ -203,6 +204,14 @@ def run_offline(
 
     pulumi.runtime.test(_program)()
     return outputs
+
+
+def _fresh_runtime() -> None:
+    """Each run gets a new root Stack: set_mocks reuses an existing one, so its exports (and a
+    failure hidden in them) would otherwise leak from one run into the next."""
+    from pulumi.runtime.settings import ROOT
+
+    ROOT.set(None)
 
 
 # -- RPC secret helpers -----------------------------------------------------------------------
