@@ -25,9 +25,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kuscia_components import pki  # noqa: E402
-from kuscia_components.peering import PartnerLinkProvider  # noqa: E402
-from tests.emulator import EmulatedNode, KusciaEmulator  # noqa: E402
+from kuscia_components import pki
+from kuscia_components.peering import PartnerLinkProvider
+from tests.emulator import EmulatedNode, KusciaEmulator
 
 POLL_PATH = "/api/v1/route/status/batchQuery"
 
@@ -57,7 +57,12 @@ def readiness_latency(trials: int) -> list[float]:
             alice, bob = emu.add_node("alice"), emu.add_node("bob")
             registered: dict[str, float] = {}
 
-            def partner_later(emu: KusciaEmulator = emu, alice: EmulatedNode = alice, bob: EmulatedNode = bob) -> None:
+            def partner_later(
+                emu: KusciaEmulator = emu,
+                alice: EmulatedNode = alice,
+                bob: EmulatedNode = bob,
+                registered: dict[str, float] = registered,
+            ) -> None:
                 time.sleep(random.uniform(0.5, 5.0))
                 PartnerLinkProvider().create(props(bob, alice, emu, timeout=0.0))
                 registered["at"] = time.monotonic()
