@@ -56,10 +56,10 @@ def key_pem(key: rsa.RSAPrivateKey) -> str:
     ).decode()
 
 
-def make_cert(key: rsa.RSAPrivateKey, domain_id: str) -> str:
+def make_cert(key: rsa.RSAPrivateKey, domain_id: str, not_before: dt.datetime | None = None) -> str:
     """What Kuscia's ParseCertWithGenerated makes (NOTES §1.5)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = not_before or dt.datetime.now(dt.timezone.utc)
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)
@@ -181,7 +181,11 @@ class EmulatedNode:
         """Pod restart: API down for `downtime`, state kept (it lives in MySQL)."""
         with self.lock:
             self.down_until = time.monotonic() + downtime
-            self.cert_pem = make_cert(self.key, self.domain_id)  # same key, new bytes (§3.4)
+            # Same key, new bytes (§3.4): a real restart takes well over the one-second
+            # resolution of NotBefore, so the emulated one moves it on at least a second.
+            previous = x509.load_pem_x509_certificate(self.cert_pem.encode()).not_valid_before_utc
+            later = max(dt.datetime.now(dt.timezone.utc), previous + dt.timedelta(seconds=1))
+            self.cert_pem = make_cert(self.key, self.domain_id, later)
             self.domains[self.domain_id]["cert"] = base64.b64encode(self.cert_pem.encode()).decode()
 
     @property
