@@ -237,25 +237,13 @@ class KusciaApiClient:
                 )  # fmt: skip
             except (OSError, TimeoutError) as err:
                 last_problem = f"{type(err).__name__}: {_first_line(err)}"
-                log.debug(
-                    "KusciaAPI %s %s: %s (attempt %d)",
-                    self.target.service,
-                    api_path,
-                    last_problem,
-                    attempt + 1,
-                )
-                continue
-            if response.status >= 500 or response.status == 429:
+            else:
+                if response.status < 500 and response.status != 429:
+                    return self._decode(api_path, response)
                 last_problem = f"HTTP {response.status}: {_body_text(response.body)}"
-                log.debug(
-                    "KusciaAPI %s %s: %s (attempt %d)",
-                    self.target.service,
-                    api_path,
-                    last_problem,
-                    attempt + 1,
-                )
-                continue
-            return self._decode(api_path, response)
+            log.debug(
+                "KusciaAPI %s %s: %s (attempt %d)", self.target.service, api_path, last_problem, attempt + 1
+            )
         raise ApiUnavailable(
             f"KusciaAPI of {self.target.domain_id} ({self.target.namespace}/{self.target.service}) did not answer "
             f"{api_path} after {self.retry.attempts} attempts: {last_problem}. Is the pod Ready "

@@ -3,37 +3,28 @@
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from kuscia_components import dsn
+from tests.gobuild import build_go_program
 
 HOSTILE_PASSWORDS = [
     "p@ss", "a:b:c", "sl/ash", "q?uery", "hash#tag", "per%cent%2F", "single'quote", 'double"quote',
     "back\\slash", "with space", "@:/?#%'\"\\ all", "ends-with-@", "(paren)", "tcp(h:1)/x?y",
 ]  # fmt: skip
 GO_SOURCE = Path(__file__).parent / "go_dsn" / "main.go"
-GOPATH = "/usr/share/gocode"
 
 
 @pytest.fixture(scope="session")
 def go_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Build tests/go_dsn against Debian's go-sql-driver (golang-github-go-sql-driver-mysql-dev)."""
-    missing = shutil.which("go") is None or not Path(GOPATH, "src/github.com/go-sql-driver/mysql").is_dir()
-    if missing:
-        if os.environ.get("CI"):
-            pytest.fail("CI must install golang-go and golang-github-go-sql-driver-mysql-dev (see .ci/run)")
-        pytest.skip(
-            "go or Debian's go-sql-driver is not installed (apt-get install golang-go golang-github-go-sql-driver-mysql-dev)"
-        )
-    out = tmp_path_factory.mktemp("go") / "go_dsn"
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": GOPATH, "GOCACHE": str(out.parent / "cache")}
-    subprocess.run(["go", "build", "-o", str(out), str(GO_SOURCE)], check=True, env=env, capture_output=True)
-    return out
+    """tests/go_dsn built against Debian's go-sql-driver (the driver Kuscia and kine use)."""
+    return build_go_program(
+        GO_SOURCE, tmp_path_factory.mktemp("go"), library="github.com/go-sql-driver/mysql",
+        debian_package="golang-github-go-sql-driver-mysql-dev",
+    )  # fmt: skip
 
 
 def go_parse(binary: Path, dsns: list[str]) -> list[dict[str, str]]:

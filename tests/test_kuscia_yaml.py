@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
 import subprocess
 from dataclasses import replace
 from pathlib import Path
@@ -17,6 +15,7 @@ import yaml
 
 from kuscia_components.config import Capacity
 from kuscia_components.kuscia_yaml import KusciaYamlInputs, config_checksum, render_kuscia_yaml
+from tests.gobuild import build_go_program
 
 KEY_DATA = "S0VZREFUQS1TRUNSRVQ="
 HOSTILE_DSN = (
@@ -33,7 +32,6 @@ HOSTILE_DSNS = [
     "mysql://u:%25%40url-looking@tcp(h:3306)/kine",
 ]
 GO_SOURCE = Path(__file__).parent / "go_kuscia_yaml" / "main.go"
-GOPATH = "/usr/share/gocode"
 
 
 def inputs(**changes: Any) -> KusciaYamlInputs:
@@ -60,17 +58,13 @@ def parsed(**changes: Any) -> dict[str, Any]:
 
 @pytest.fixture(scope="session")
 def go_yaml(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """tests/go_kuscia_yaml built against Debian's golang-gopkg-yaml.v3-dev."""
-    if shutil.which("go") is None or not Path(GOPATH, "src/gopkg.in/yaml.v3").is_dir():
-        if os.environ.get("CI"):
-            pytest.fail("CI must install golang-go and golang-gopkg-yaml.v3-dev (see .ci/run)")
-        pytest.skip(
-            "go or Debian's yaml.v3 is not installed (apt-get install golang-go golang-gopkg-yaml.v3-dev)"
-        )
-    out = tmp_path_factory.mktemp("go") / "go_kuscia_yaml"
-    env = {**os.environ, "GO111MODULE": "off", "GOPATH": GOPATH, "GOCACHE": str(out.parent / "cache")}
-    subprocess.run(["go", "build", "-o", str(out), str(GO_SOURCE)], check=True, env=env, capture_output=True)
-    return out
+    """tests/go_kuscia_yaml built against Debian's yaml.v3 (the library Kuscia parses with)."""
+    return build_go_program(
+        GO_SOURCE,
+        tmp_path_factory.mktemp("go"),
+        library="gopkg.in/yaml.v3",
+        debian_package="golang-gopkg-yaml.v3-dev",
+    )
 
 
 def go_decode(binary: Path, text: str) -> dict[str, Any]:
