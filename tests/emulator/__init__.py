@@ -140,6 +140,9 @@ class KusciaEmulator:
     # -- the handshake, evaluated when a route's status is read ------------------------------
 
     def evaluate(self, source: EmulatedNode, route: Route) -> None:
+        if route.destination_side:
+            self._mirror_source_side(route)
+            return
         now = time.monotonic()
         error, unreachable = self._handshake(source, route)
         name = f"{route.source}-{route.destination}"
@@ -161,6 +164,24 @@ class KusciaEmulator:
             route.reason, route.message = "DestinationUnreachable", ""
         else:
             route.reason, route.message = "DestinationIsNotAuthrized", "TokenNotGenerate"
+
+    def _mirror_source_side(self, route: Route) -> None:
+        """A destination-side CDR is Ready once the source's handshake to us succeeded."""
+        peer = self.nodes.get(route.source)
+        source_route = peer.route_table.get(f"{route.source}-{route.destination}") if peer else None
+        if peer is not None and source_route is not None and not source_route.destination_side:
+            self.evaluate(peer, source_route)
+            route.status, route.reason, route.message = (
+                source_route.status,
+                source_route.reason,
+                source_route.message,
+            )
+            route.last_update = source_route.last_update
+            if route.status == "Succeeded":
+                return
+        route.status = "Failed"
+        route.reason, route.message = route.reason or "TokenNotGenerate", route.message or "TokenNotGenerate"
+        route.last_update = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
     def _handshake(self, source: EmulatedNode, route: Route) -> tuple[str | None, bool]:
         """(error text or None, unreachable?) for one handshake attempt source -> destination."""

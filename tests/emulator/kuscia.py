@@ -122,6 +122,7 @@ class Route:
     message: str = ""
     last_update: str = ""
     status: str = ""  # "", "Succeeded", "Failed"
+    destination_side: bool = False  # auto-created by a partner Domain (HOST empty), NOTES §3.1
 
 
 @dataclass
@@ -274,6 +275,11 @@ class EmulatedNode:
             "auth_center": auth_center,
             "interConnProtocols": ["kuscia"] if role == "partner" else [],
         }
+        if role == "partner":
+            # The domain controller creates the destination-side CDR <peer>-<self>, owned by the
+            # Domain, with an empty HOST (authorization_resource.go; NOTES §3.1).
+            name = f"{domain_id}-{self.domain_id}"
+            self.route_table.setdefault(name, Route(domain_id, self.domain_id, "", [], destination_side=True))
         return CODE_OK, "success", None
 
     def _domain_query(self, req: dict[str, Any]) -> tuple[int, str, Any]:
@@ -315,6 +321,9 @@ class EmulatedNode:
         if domain_id not in self.domains:
             return CODE_DOMAIN_NOT_EXISTS, f'domains.kuscia.secretflow "{domain_id}" not found', None
         del self.domains[domain_id]
+        owned = self.route_table.get(f"{domain_id}-{self.domain_id}")
+        if owned is not None and owned.destination_side:
+            del self.route_table[f"{domain_id}-{self.domain_id}"]
         return CODE_OK, "success", None
 
     def _domain_batch_query(self, req: dict[str, Any]) -> tuple[int, str, Any]:
