@@ -1,0 +1,349 @@
+"""Stack files read offline exactly as the Pulumi CLI hands them to the program.
+
+The CLI decodes Pulumi.<stack>.yaml with Go's yaml.v2; tests/go_pulumi_config restates its
+config-value rule over yaml.v2 and encoding/json, and the tests below compare our reading
+with it value by value (exact strings).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import random
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kuscia_components.config import ENCRYPTED, ConfigError, config_warnings, parse_party_config
+from kuscia_components.stackfile import StackFile, StackFileError, find_stack_file, load_stack_file
+from tests.gobuild import build_go_program
+
+ROOT = Path(__file__).resolve().parent.parent
+GO_SOURCE = Path(__file__).parent / "go_pulumi_config" / "main.go"
+
+
+def stack_file(tmp_path: Path, body: str, name: str = "Pulumi.x.yaml") -> StackFile:
+    path = tmp_path / name
+    path.write_text(body)
+    return load_stack_file(path)
+
+
+def config_yaml(**entries: str) -> str:
+    """A stack file whose config holds `kuscia:<key>: <yaml text>` for each entry."""
+    lines = ["config:"]
+    for key, text in entries.items():
+        lines.append(f"  kuscia:{key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+# -- the committed stacks ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("stack", "partner"), [("alice", "bob"), ("bob", "alice")])
+def test_committed_stack_files_parse_clean(stack: str, partner: str) -> None:
+    sf = load_stack_file(find_stack_file(stack, ROOT))
+    assert sf.secret_keys == frozenset() and sf.encrypted_keys == frozenset() and sf.warnings == ()
+    assert "secure" not in sf.path.read_text()
+    cfg = parse_party_config(sf.values, sf.secret_keys, encrypted_keys=sf.encrypted_keys)
+    assert (cfg.domain_id, cfg.protocol, cfg.runtime, cfg.database.mode) == (
+        stack,
+        "TLS",
+        "runk",
+        "in-cluster",
+    )
+    assert [(p.domain_id, p.stack) for p in cfg.peers] == [(partner, partner)]
+    assert cfg.capacity is not None
+    assert (cfg.capacity.cpu, cfg.capacity.memory, cfg.capacity.storage, cfg.capacity.ephemeral_storage) == (
+        "4", "4Gi", "100Gi", "200Gi",
+    )  # fmt: skip
+    assert [w for w in config_warnings(cfg) if "0.0.0.0/0" not in w] == []
+
+
+# -- conversion like the CLI -------------------------------------------------------------------
+
+
+def test_top_level_scalars_reach_the_program_as_their_yaml_text(tmp_path: Path) -> None:
+    sf = stack_file(tmp_path, config_yaml(a="yes", b="1e3", c="010", d="true", e="'quoted: yes'", f="", g="~",
+                                          h="|\n    two\n    lines"))  # fmt: skip
+    assert sf.values == {"a": "yes", "b": "1e3", "c": "010", "d": "true", "e": "quoted: yes", "f": "", "g": "",
+                         "h": "two\nlines\n"}  # fmt: skip
+
+
+def test_objects_reach_the_program_as_go_json_with_yaml_1_1_scalars(tmp_path: Path) -> None:
+    sf = stack_file(
+        tmp_path, config_yaml(o="{x: yes, y: n, z: 1e3, w: 0x10, v: 010, u: 2024-01-01, t: 4.0, s: '4'}")
+    )
+    # yaml.v2 reads the key y as true, like the value n as false
+    assert sf.values["o"] == '{"s":"4","t":4,"true":false,"u":"2024-01-01","v":8,"w":16,"x":true,"z":1000}'
+
+
+def test_the_same_config_from_a_stack_file_and_from_pulumi_parses_the_same(tmp_path: Path) -> None:
+    sf = stack_file(tmp_path, config_yaml(
+        domainId="carol", protocol="notls", peeringTimeoutSeconds="600", requirePeerReady="true",
+        capacity="{cpu: 4, memory: 4Gi, storage: 1e3}",
+        service="{type: NodePort, nodePort: 31080, annotations: {example.com/lb: internal}}",
+        networkPolicy="{enabled: yes, kusciaApiFrom: [172.18.0.2/32]}",
+        peers="[{domainId: dave, stack: dave}]",
+    ))  # fmt: skip
+    from_pulumi = {  # what `pulumi up` hands the program for those lines
+        "domainId": "carol", "protocol": "notls", "peeringTimeoutSeconds": "600", "requirePeerReady": "true",
+        "capacity": '{"cpu":4,"memory":"4Gi","storage":1000}',
+        "service": '{"annotations":{"example.com/lb":"internal"},"nodePort":31080,"type":"NodePort"}',
+        "networkPolicy": '{"enabled":true,"kusciaApiFrom":["172.18.0.2/32"]}',
+        "peers": '[{"domainId":"dave","stack":"dave"}]',
+    }  # fmt: skip
+    assert sf.values == from_pulumi
+    offline = parse_party_config(sf.values, sf.secret_keys)
+    assert offline == parse_party_config(from_pulumi)
+    assert offline.capacity is not None and offline.capacity.storage == "1000"
+    assert offline.network_policy.enabled is True
+
+
+@pytest.fixture(scope="session")
+def go_pulumi_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_go_program(
+        GO_SOURCE,
+        tmp_path_factory.mktemp("go"),
+        library="gopkg.in/yaml.v2",
+        debian_package="golang-gopkg-yaml.v2-dev",
+    )
+
+
+YAML_CORNERS = [
+    "yes", "n", "1e3", "0x1F", "-0b11", "010", "09", "1_000", "+.5", ".5e3", "1.", "1:30", "2001-12-14t21:59:43.10-05:00",
+    "~", "", "'quoted'", '"tab\\there"', "!!str 5", "|\n    block\n    text", ">\n    folded\n    text",
+    "{secure: v1:AAAA}",
+    "{x: yes, y: n, Y: N, on: Off, z: 1e3, w: 0x10, v: 010, u: 2024-01-01, t: 1_000, s: .5, r: 09, q: '1e3', p: 1e400}",
+    "{o: ~, k: [1, 1.5, -0b11, 0o17, 1e21, 1e-7, 123456789.125, 1e20, -0.0, 0.1, 3.0, 5e-324]}",
+    "{big: [100000000000000000000000, 18446744073709551615, 18446744073709551616, 9223372036854775808, -9223372036854775809]}",
+    "{1: a, true: b, ~: c, 1.5: d, 1e6: e, 0.0001: f, 0.00001: g, y: h}",
+    "{x: !!str 5, y: !!float 1, z: !!binary aGVsbG8=, w: !!int '7', v: !custom foo}",
+    "{<<: {k: 1, j: 2}, k: 3}",
+    "{html: '<a href=\"x\">&</a>', ctl: \"\\x01\\x1f\", uni: 'é中\\u2028', quote: 'a\"b\\\\c', nl: \"a\\nb\"}",
+    "{p: {secure: v1:x}, q: [1, {secure: v1:y}], r: {secure: 5}, s: {secure: a, t: b}}",
+    "[y, n, Y, N, yes, NO, on, OFF, true, False]",
+    "{x: 1_0.5, y: 0_1, z: 08, w: 0x_1F, v: -0, u: '+', t: -, s: .e3, r: 1e, q: 1E+3, p: +1, o: 0.1e1}",
+    "{x: 3.0, y: 1.5e300, z: 5e-324, w: 1.7976931348623157e308, v: 1e-6, u: 9.999e-7, t: 999999999999999999999.0}",
+]  # fmt: skip
+
+
+def test_values_match_what_yaml_v2_gives_the_pulumi_cli(go_pulumi_config: Path, tmp_path: Path) -> None:
+    """Every corner of YAML 1.1 as yaml.v2 reads it, compared string for string (an encrypted
+    value stands as config.ENCRYPTED on both sides)."""
+    body = config_yaml(**{f"v{i}": text for i, text in enumerate(YAML_CORNERS)})
+    sf = stack_file(tmp_path, body)
+    go = _go_read(go_pulumi_config, body)
+    assert set(go) == {f"kuscia:v{i}" for i in range(len(YAML_CORNERS))}
+    for full_key, seen in go.items():
+        key = full_key.removeprefix("kuscia:")
+        assert sf.values[key] == seen["program"], YAML_CORNERS[int(key[1:])]
+        assert (key in sf.secret_keys) == (key in sf.encrypted_keys) == seen["secure"]
+
+
+def test_random_yaml_values_match_yaml_v2(go_pulumi_config: Path, tmp_path: Path) -> None:
+    rng = random.Random(11)
+    atoms = ["yes", "no", "y", "N", "on", "~", "null", "1e3", "1.5", "-2", "0x1f", "007", "1_0", ".5", "+1", "1e-9",
+             "2020-01-02", "a b", "'q'", '"x\\ty"', "é", "<&>", "!!str 1", "1.0", "-0.0", "12345678901234567890",
+             "{secure: v1:z}", "''", "''"]  # fmt: skip
+
+    def value(depth: int) -> str:
+        roll = rng.random()
+        if depth > 2 or roll < 0.5:
+            return rng.choice(atoms)
+        if roll < 0.75:
+            return "[" + ", ".join(value(depth + 1) for _ in range(rng.randrange(4))) + "]"
+        keys = rng.sample(["a", "b", "1", "yes", "x y", "é"], rng.randrange(4))
+        return "{" + ", ".join(f"{k}: {value(depth + 1)}" for k in keys) + "}"
+
+    entries = {f"r{i}": value(0) for i in range(300)}
+    body = config_yaml(**entries)
+    sf = stack_file(tmp_path, body)
+    go = _go_read(go_pulumi_config, body)
+    assert len(go) == len(entries)
+    for full_key, seen in go.items():
+        key = full_key.removeprefix("kuscia:")
+        assert sf.values[key] == seen["program"], entries[key]
+
+
+def _go_read(binary: Path, body: str) -> dict[str, Any]:
+    result = subprocess.run([str(binary), ENCRYPTED], input=body, capture_output=True, text=True, check=True)
+    decoded = json.loads(result.stdout)
+    assert "error" not in decoded, decoded
+    config: dict[str, Any] = decoded["config"]
+    return config
+
+
+# -- secrets -------------------------------------------------------------------------------------
+
+
+def test_encrypted_values_are_present_but_unknown_and_reported(tmp_path: Path) -> None:
+    sf = stack_file(tmp_path, config_yaml(
+        domainId="alice", capacity="{cpu: 4, memory: 4Gi, storage: 10Gi}",
+        domainKeyData="{secure: v1:AAAAkey}",
+        database="{mode: external, endpoint: 'db:3306', adminUser: root, adminPassword: {secure: v1:AAAApw}}",
+    ))  # fmt: skip
+    assert sf.values["domainKeyData"] == ENCRYPTED
+    assert json.loads(sf.values["database"])["adminPassword"] == ENCRYPTED
+    assert sf.secret_keys == {"domainKeyData", "database", "database.adminPassword"}
+    assert sf.encrypted_keys == {"domainKeyData", "database"}
+    warnings = "\n".join(sf.warnings)
+    assert "kuscia:domainKeyData is encrypted in Pulumi.x.yaml" in warnings and "stand-in key" in warnings
+    assert "kuscia:database.adminPassword is encrypted" in warnings and "only used at deploy" in warnings
+    assert "AAAA" not in warnings + repr(sf.values)
+    cfg = parse_party_config(sf.values, sf.secret_keys, encrypted_keys=sf.encrypted_keys)
+    assert cfg.domain_key_data is None and cfg.database.admin_password == ENCRYPTED
+    assert cfg.encrypted_settings == {"domainKeyData", "database.adminPassword"}
+
+
+def test_a_plain_password_beside_another_encrypted_value_is_still_refused(tmp_path: Path) -> None:
+    sf = stack_file(tmp_path, config_yaml(
+        domainId="alice", capacity="{cpu: 4, memory: 4Gi, storage: 10Gi}",
+        database="{mode: external, endpoint: 'db:3306', adminUser: {secure: v1:u}, adminPassword: plain-pw}",
+    ))  # fmt: skip
+    with pytest.raises(ConfigError) as err:
+        parse_party_config(sf.values, sf.secret_keys, encrypted_keys=sf.encrypted_keys)
+    found = {p.setting: p.rule for p in err.value.problems}
+    assert "must be a secret" in found["kuscia:database.adminPassword"]
+    assert "offline commands cannot read it" in found["kuscia:database.adminUser"]
+    assert "plain-pw" not in str(err.value)
+
+
+def test_a_whole_encrypted_object_is_a_clear_offline_problem(tmp_path: Path) -> None:
+    sf = stack_file(tmp_path, config_yaml(domainId="alice", capacity="{secure: v1:AAAA}"))
+    with pytest.raises(ConfigError) as err:
+        parse_party_config(sf.values, sf.secret_keys, encrypted_keys=sf.encrypted_keys)
+    assert "encrypted as a whole" in str(err.value) and "AAAA" not in str(err.value)
+
+
+# -- keys and warnings -----------------------------------------------------------------------------
+
+
+def test_duplicate_keys_warn_and_the_last_one_wins(tmp_path: Path) -> None:
+    sf = stack_file(tmp_path, "config:\n  kuscia:domainId: {secure: v1:x}\n  kuscia:domainId: bob\n")
+    assert sf.values == {"domainId": "bob"} and sf.secret_keys == frozenset()
+    assert any("set twice" in w and "lines 2 and 3" in w for w in sf.warnings)
+
+
+def test_legacy_config_key_form_is_read(tmp_path: Path) -> None:
+    assert stack_file(tmp_path, "config:\n  kuscia:config:domainId: alice\n").values == {"domainId": "alice"}
+
+
+@pytest.mark.parametrize(
+    ("key", "fragment"),
+    [
+        ("domainId", "did you mean kuscia:domainId?"),
+        ("a:b:c", "<namespace>:<name>"),
+        ("[1]", "must be a string"),
+    ],
+)
+def test_keys_pulumi_refuses_are_errors(tmp_path: Path, key: str, fragment: str) -> None:
+    with pytest.raises(StackFileError) as err:
+        stack_file(tmp_path, f"config:\n  {key}: x\n")
+    assert fragment in str(err.value) and "line 2" in str(err.value)
+
+
+def test_settings_in_another_namespace_and_provider_context_are_flagged(tmp_path: Path) -> None:
+    sf = stack_file(
+        tmp_path, "config:\n  kuscia-p2p:domainId: alice\n  kubernetes:context: kind-a\n  aws:region: x\n"
+    )
+    assert sf.values == {} and sf.other_config == {"kuscia-p2p:domainId": "alice", "kubernetes:context": "kind-a",
+                                                   "aws:region": "x"}  # fmt: skip
+    warnings = "\n".join(sf.warnings)
+    assert (
+        "kuscia-p2p:domainId is not read by this program" in warnings
+        and "did you mean kuscia:domainId" in warnings
+    )
+    assert "kubernetes:context is set but kuscia:kubeContext is not" in warnings
+    assert "aws:region" not in warnings
+
+
+def test_esc_environments_are_noted(tmp_path: Path) -> None:
+    sf = stack_file(tmp_path, "environment:\n  - shared\nconfig:\n  kuscia:domainId: alice\n")
+    assert any("ESC" in w for w in sf.warnings)
+    with pytest.raises(StackFileError) as err:
+        stack_file(tmp_path, "environment:\n  - shared\n")
+    assert "no 'config:' section" in str(err.value) and "ESC" in str(err.value)
+
+
+# -- files that cannot be read -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("config: [1, 2]\n", "must be a mapping of settings"),
+        ("config:\n  a: [\n", "not valid YAML at line"),
+        ("- 1\n", "must be a YAML mapping with a 'config:' section"),
+        ("", "is empty"),
+        ("secretsprovider: passphrase\n", "no 'config:' section"),
+        ("config:\n", "no 'config:' section"),
+        ("config:\n  kuscia:x: {a: .inf}\n", "not a JSON number"),
+        ("config:\n  kuscia:x: {a: !!int abc}\n", "cannot decode 'abc' as int"),
+        ("config:\n  kuscia:x: &a {k: *a}\n", "kuscia:x"),
+        ("config:\n  <<: kuscia\n", "merging"),
+    ],
+)
+def test_malformed_stack_files_are_clear_errors(tmp_path: Path, text: str, fragment: str) -> None:
+    with pytest.raises(StackFileError) as err:
+        stack_file(tmp_path, text)
+    assert fragment in str(err.value)
+
+
+def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
+    with pytest.raises(StackFileError, match="does not exist"):
+        load_stack_file(tmp_path / "Pulumi.none.yaml")
+    latin1 = tmp_path / "Pulumi.l1.yaml"
+    latin1.write_bytes("config:\n  kuscia:domainId: caf\xe9\n".encode("latin-1"))
+    with pytest.raises(StackFileError, match="not UTF-8"):
+        load_stack_file(latin1)
+
+
+def test_random_edits_give_a_stack_file_or_a_stack_file_error(tmp_path: Path) -> None:
+    rng = random.Random(3)
+    pieces = ["config:", "\n", "  ", "kuscia:", "domainId", ": ", "{", "}", "[", "]", "- ", "&a ", "*a", "!!int ",
+              "secure", "'", '"', "#", "|", ">", "~", "1e3", "yes", ",", "<<: ", "\t", "%YAML 1.1\n", "---\n"]  # fmt: skip
+    seed_text = (ROOT / "Pulumi.alice.yaml").read_text()
+    path = tmp_path / "Pulumi.fuzz.yaml"
+    outcomes = {"read": 0, "refused": 0}
+    for _ in range(1500):  # the committed stack file with 1-3 random insertions or deletions
+        text = seed_text
+        for _ in range(rng.randrange(1, 4)):
+            at = rng.randrange(len(text) + 1)
+            if rng.random() < 0.7:
+                text = text[:at] + rng.choice(pieces) + text[at:]
+            else:
+                text = text[:at] + text[at + rng.randrange(1, 12) :]
+        path.write_text(text)
+        try:
+            sf = load_stack_file(path)
+            outcomes["read"] += 1
+        except StackFileError:
+            outcomes["refused"] += 1
+            continue
+        with contextlib.suppress(ConfigError):  # and the config in it parses or is refused cleanly
+            parse_party_config(sf.values, sf.secret_keys, encrypted_keys=sf.encrypted_keys)
+    assert outcomes["read"] > 10 and outcomes["refused"] > 10, outcomes
+
+
+# -- finding the file ------------------------------------------------------------------------------
+
+
+def test_find_stack_file_like_pulumi(tmp_path: Path) -> None:
+    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\n")
+    (tmp_path / "Pulumi.alice.yml").write_text("config: {}\n")
+    assert find_stack_file("alice", tmp_path).name == "Pulumi.alice.yml"
+    assert find_stack_file("acme/p/alice", tmp_path).name == "Pulumi.alice.yml"
+    (tmp_path / "Pulumi.yaml").write_text("name: p\nruntime: python\nstackConfigDir: stacks\n")
+    (tmp_path / "stacks").mkdir()
+    (tmp_path / "stacks" / "Pulumi.bob.yaml").write_text("config: {}\n")
+    assert find_stack_file("bob", tmp_path) == tmp_path / "stacks" / "Pulumi.bob.yaml"
+
+
+def test_missing_stack_file_lists_what_exists() -> None:
+    with pytest.raises(StackFileError) as err:
+        find_stack_file("carol", ROOT)
+    assert "Pulumi.alice.yaml" in str(err.value) and "pulumi stack init carol" in str(err.value)
+    with pytest.raises(StackFileError, match="not a stack name"):
+        find_stack_file("../etc/passwd", ROOT)
