@@ -202,7 +202,7 @@ def _config_value(node: yaml.Node, loader: _GoYamlLoader) -> tuple[str, list[str
     secure = list(_secure_paths(data, ""))
     if not secure:
         return _go_json(data), []
-    return _go_json(_decrypted_numbers(_replace_secure(data))), secure
+    return _go_json(_decrypted(data)), secure
 
 
 def _secure_text(value: Any) -> str | None:
@@ -223,23 +223,16 @@ def _secure_paths(value: Any, where: str) -> Iterable[str]:
             yield from _secure_paths(item, f"{where}[{index}]")
 
 
-def _replace_secure(value: Any) -> Any:
+def _decrypted(value: Any) -> Any:
+    """The object as the program receives it at deploy, each encrypted value as ENCRYPTED: Pulumi
+    decodes a secret object again (numbers as int64, else float64) before encoding it for the
+    program, so -0.0 arrives as 0 and 2**64-1 as 18446744073709552000."""
     if _secure_text(value) is not None:
         return ENCRYPTED
     if isinstance(value, dict):
-        return {k: _replace_secure(v) for k, v in value.items()}
+        return {k: _decrypted(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_replace_secure(v) for v in value]
-    return value
-
-
-def _decrypted_numbers(value: Any) -> Any:
-    """At deploy Pulumi decodes a secret object again, numbers as int64 or else float64, before
-    encoding it for the program: -0.0 arrives as 0 and 2**64-1 as 18446744073709552000."""
-    if isinstance(value, dict):
-        return {k: _decrypted_numbers(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_decrypted_numbers(v) for v in value]
+        return [_decrypted(v) for v in value]
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
     text = str(value) if isinstance(value, int) else _go_float(value, json_style=True)
