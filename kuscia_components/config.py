@@ -493,12 +493,11 @@ class _Parser:
         text = self.text(key, value, example)
         if text is None:
             return None
-        canonical = {a.lower(): a for a in allowed}.get(text.lower())
+        by_upper = {a.upper(): a for a in allowed}
+        canonical = by_upper.get(text.upper())
         if canonical is None:
-            close = difflib.get_close_matches(text.upper(), [a.upper() for a in allowed], n=1, cutoff=0.5)
-            hint = (
-                f" (did you mean {allowed[[a.upper() for a in allowed].index(close[0])]}?)" if close else ""
-            )
+            close = difflib.get_close_matches(text.upper(), by_upper, n=1, cutoff=0.5)
+            hint = f" (did you mean {by_upper[close[0]]}?)" if close else ""
             self.problem(key, f"must be one of {', '.join(allowed)}{hint}", example, text)
         return canonical
 
