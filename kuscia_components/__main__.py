@@ -67,11 +67,14 @@ def load_party(args: argparse.Namespace) -> tuple[str, object, list[str]]:
     path = args.config if args.config is not None else find_stack_file(args.stack, args.project_dir)
     stack = args.stack or _stack_name_from_path(path)
     stack_file = load_stack_file(path)
+    # Stack-file hints ("kuscia-p2p:domainId - did you mean kuscia:domainId?") matter most when
+    # parsing fails, so they go out before the config is parsed.
+    for warning in stack_file.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
     cfg = parse_party_config(
         stack_file.values, stack_file.secret_keys, source=str(path), encrypted_keys=stack_file.encrypted_keys
     )
-    warnings = [*stack_file.warnings, *config_warnings(cfg)]
-    return stack, cfg, warnings
+    return stack, cfg, config_warnings(cfg)
 
 
 def _stack_name_from_path(path: Path) -> str:

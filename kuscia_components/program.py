@@ -59,10 +59,17 @@ def _kubernetes_opts(cfg: PartyConfig) -> pulumi.ResourceOptions | None:
 
 
 def _read_kubeconfig(path: str) -> str:
+    """The kubeconfig the stack names; a missing file is a config problem, not a traceback."""
     import os
 
-    with open(os.path.expanduser(path), encoding="utf-8") as handle:
-        return handle.read()
+    from .config import ConfigError, Problem
+
+    try:
+        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+            return handle.read()
+    except OSError as err:
+        rule = f"must name a readable kubeconfig file ({err.strerror})"
+        raise ConfigError([Problem("kuscia:kubeconfig", rule, "~/.kube/config", path)]) from None
 
 
 def _peer_bundle(peer: PeerSettings, given: Mapping[str, Mapping[str, Any]]) -> pulumi.Output[Any]:

@@ -343,3 +343,14 @@ def test_cli_missing_stack_and_unknown_command() -> None:
     done = cli("check", "--stack", "nobody")
     assert done.returncode == 2 and "no stack file" in done.stderr and "Traceback" not in done.stderr
     assert cli("frobnicate").returncode == 2
+
+
+def test_missing_kubeconfig_file_is_a_config_problem_not_a_traceback(tmp_path: Path) -> None:
+    path = tmp_path / "Pulumi.k.yaml"
+    path.write_text(
+        "config:\n  kuscia:domainId: k1\n  kuscia:runtime: runp\n  kuscia:kubeconfig: /nonexistent/kubeconfig\n"
+    )
+    done = cli("render", "--config", str(path), "--out", str(tmp_path / "out"))
+    assert done.returncode == 2, done.stderr
+    assert "kuscia:kubeconfig" in done.stderr and "readable kubeconfig" in done.stderr
+    assert "Traceback" not in done.stderr
