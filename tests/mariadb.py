@@ -13,7 +13,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -69,7 +69,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_mariadb(datadir: Path) -> MariaDB:
+def start_mariadb(datadir: Path, extra_args: Sequence[str] = ()) -> MariaDB:
     server = shutil.which("mariadbd") or "/usr/sbin/mariadbd"
     installer = shutil.which("mariadb-install-db")
     if not Path(server).exists() or installer is None:
@@ -85,7 +85,7 @@ def start_mariadb(datadir: Path) -> MariaDB:
     process = subprocess.Popen(
         [server, "--no-defaults", "--user=root", f"--datadir={datadir}", f"--port={port}", "--bind-address=127.0.0.1",
          f"--socket={sock}", f"--pid-file={datadir / 'mysqld.pid'}", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
-         f"--log-error={datadir / 'error.log'}"],
+         f"--log-error={datadir / 'error.log'}", *extra_args],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 30
