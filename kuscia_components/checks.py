@@ -1,7 +1,7 @@
 """Typed check results and the command runner shared by `preflight` and `verify`.
 
 A check is a function that returns a `CheckResult` (PASS/FAIL/WARN/SKIP, what was seen, a
-one-line fix). Expected failures are results, never exceptions; `guarded` turns anything
+one-line fix). Expected failures are results, never exceptions; `run_steps` turns anything
 unexpected into a FAIL line too, so neither command can end in a traceback. Secret values
 (database passwords, the KusciaAPI token, the domain key) are collected in a `Redactor` and
 scrubbed from every line and JSON field before anything is printed.
@@ -30,7 +30,7 @@ MASK = "****"
 
 @dataclass(frozen=True)
 class CheckResult:
-    """One check: `fix` is shown for FAIL and WARN; `data` carries machine-readable facts."""
+    """One check: `fix` is shown unless it PASSed; `data` carries machine-readable facts."""
 
     name: str
     status: Status
@@ -66,14 +66,6 @@ def warned(name: str, detail: str, fix: str, **data: Any) -> CheckResult:
 
 def skipped(name: str, detail: str, fix: str = "") -> CheckResult:
     return CheckResult(name, "SKIP", detail, fix)
-
-
-def guarded(name: str, check: Callable[[], CheckResult]) -> CheckResult:
-    """Run one check; an unexpected exception becomes a FAIL line (type and first line only)."""
-    try:
-        return check()
-    except Exception as err:  # the last net under every check: never a traceback
-        return broken(name, err)
 
 
 def broken(name: str, err: BaseException) -> CheckResult:
@@ -150,12 +142,12 @@ class Report:
 
 
 def render_lines(checks: Sequence[CheckResult]) -> str:
-    """Aligned `STATUS  name  detail` lines, with `fix:` under each FAIL and WARN."""
+    """Aligned `STATUS  name  detail` lines, with `fix:` under each that did not pass."""
     width = max((len(c.name) for c in checks), default=0)
     lines = []
     for check in checks:
         lines.append(f"{check.status:<4}  {check.name:<{width}}  {check.detail}".rstrip())
-        if check.fix and check.status in ("FAIL", "WARN"):
+        if check.fix and check.status != "PASS":
             lines.append(f"{'':<4}  {'':<{width}}  fix: {check.fix}")
     return "\n".join(lines)
 

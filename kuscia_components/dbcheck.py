@@ -562,18 +562,28 @@ def check_admin_privileges(
     """What `pulumi up` runs as the admin: CREATE DATABASE, CREATE USER, GRANT <kine> ON db.*."""
     grants = parse_grants(_grant_lines(s))
     roles_unread = _merge_role_grants(s, grants)
-    on_db, grant_option = grants.on_database(database)
+    on_db, literal_option = grants.on_database(database)
+    grantable, grant_option = grants.covering(database)  # GRANT ... ON `<database>`.* is a pattern
     missing = []
     if not has(on_db, "CREATE"):
         missing.append(f"CREATE on `{database}`.*")
     mysql_db, _ = grants.on_database("mysql")
     if not (has(grants.global_privileges, "CREATE USER") or has(mysql_db, "INSERT")):
         missing.append("CREATE USER")
-    not_held = [p for p in KINE_PRIVILEGES if not has(on_db, p)]
+    not_held = [p for p in KINE_PRIVILEGES if not has(grantable, p)]
     if not_held:
         missing.append(f"{', '.join(not_held)} on `{database}`.* (you can only grant what you hold)")
     if not grant_option:
         missing.append(f"GRANT OPTION on `{database}`.*")
+    narrower = (
+        (not_held or not grant_option) and literal_option and all(has(on_db, p) for p in KINE_PRIVILEGES)
+    )
+    hint = (
+        f"; they are held on database {database} itself, but `GRANT ... ON `{database}`.*` treats '_' as a "
+        "wildcard, and the pattern they are granted on does not cover that"
+        if narrower
+        else ""
+    )
     t = s.target
     if not missing:
         return passed(
@@ -590,7 +600,9 @@ def check_admin_privileges(
             f"({', '.join(roles_unread)}) this check cannot read",
             f"make sure the roles are active by default, or {fix}",
         )
-    return failed(name, f"{t.user!r} lacks {'; '.join(missing)} (from SHOW GRANTS)", fix, missing=missing)
+    return failed(
+        name, f"{t.user!r} lacks {'; '.join(missing)} (from SHOW GRANTS){hint}", fix, missing=missing
+    )
 
 
 def _merge_role_grants(s: DbSession, grants: Grants) -> list[str]:
@@ -724,6 +736,13 @@ class Grants:
         whether they may be granted on."""
         return self._collect(lambda rule: rule.database == "*" or _db_matches(rule.database, database))
 
+    def covering(self, pattern: str) -> tuple[set[str], bool]:
+        """What may be granted `ON pattern.*`. The target of a GRANT is itself a pattern (an
+        unescaped `_` matches any character), and the server lets a grantor grant only within a
+        pattern of its own that covers it: `kuscia\\_%` does not cover `kuscia_alice` (observed
+        on MariaDB 10.11, tests/test_preflight.py)."""
+        return self._collect(lambda rule: rule.database == "*" or _db_covers(rule.database, pattern))
+
     def _collect(self, applies: Any) -> tuple[set[str], bool]:
         held: set[str] = set()
         option = False
@@ -790,7 +809,10 @@ def _unquote(identifier: str) -> str:
     return identifier
 
 
-def _db_matches(pattern: str, name: str) -> bool:
+_ONE, _ANY = "\x01", "\x02"  # a target pattern's `_` and `%`, as tokens
+
+
+def _pattern_regex(pattern: str, one: str) -> str:
     """MySQL database-level grant patterns: `_` any one character, `%` any run, `\\` escapes."""
     regex, escaped = "", False
     for char in pattern:
@@ -800,12 +822,32 @@ def _db_matches(pattern: str, name: str) -> bool:
         elif char == "\\":
             escaped = True
         elif char == "_":
-            regex += "."
+            regex += one
         elif char == "%":
             regex += ".*"
         else:
             regex += re.escape(char)
-    return re.fullmatch(regex, name, re.S) is not None
+    return regex
+
+
+def _db_matches(pattern: str, name: str) -> bool:
+    """Does the grant pattern apply to the database called `name`?"""
+    return re.fullmatch(_pattern_regex(pattern, "."), name, re.S) is not None
+
+
+def _db_covers(pattern: str, target: str) -> bool:
+    """Is every name the `target` pattern matches also matched by `pattern`? The target's
+    wildcards become tokens that only wildcards of `pattern` can match."""
+    tokens, escaped = "", False
+    for char in target:
+        if escaped:
+            tokens += char
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        else:
+            tokens += {"_": _ONE, "%": _ANY}.get(char, char)
+    return re.fullmatch(_pattern_regex(pattern, f"[^{_ANY}]"), tokens, re.S) is not None
 
 
 # -- the sequences -------------------------------------------------------------------------------

@@ -1,9 +1,17 @@
-"""verify/preflight Kubernetes-side checks against the EMULATED API server and Kuscia nodes."""
+"""verify's Kubernetes-side checks against the EMULATED API server and Kuscia nodes (tests/emulator).
+
+Every test name says `emulated`: the API server and Kuscia are emulated; the Deployment, Pod and
+Secret objects are put into the emulator as a real API server would return them (built from the
+same manifests the program deploys); the HTTP, the kubeconfig handling, the service proxy paths,
+the KusciaAPI token derived from the Secret's key and the database (a REAL MariaDB) are real.
+"""
 
 from __future__ import annotations
 
 import base64
+import io
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -13,15 +21,20 @@ from typing import Any
 import pytest
 import yaml
 
-from kuscia_components import pki, verify
+from kuscia_components import manifests, pki
+from kuscia_components.checks import Report, run_command
 from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.dsn import build_dsn, datastore_endpoint
+from kuscia_components.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
 from kuscia_components.peering import PartnerLinkProvider
+from kuscia_components.verify import run_verify, verify_main, verify_parser
 from tests.emulator import EmulatedNode, KusciaEmulator
-from tests.mariadb import KINE_DDL, MariaDB
+from tests.mariadb import MariaDB, free_port
 from tests.test_peering import link_props
+from tests.test_verify_db import provision
 
 ROOT = Path(__file__).resolve().parent.parent
+UNREACHABLE_DSN = datastore_endpoint(build_dsn("kuscia", "Unused-pw-123", "127.0.0.1", 9, "kuscia_alice"))
 
 
 @pytest.fixture
@@ -33,175 +46,387 @@ def emu() -> Iterator[KusciaEmulator]:
 def party(node: EmulatedNode, emu: KusciaEmulator, peers: list[dict[str, str]] | None = None) -> PartyConfig:
     values: dict[str, object] = {
         "domainId": node.domain_id, "protocol": node.protocol, "kubeContext": emu.context,
-        "kubeconfig": emu.kubeconfig_path, "capacity": json.dumps({"cpu": "1", "memory": "1Gi", "storage": "1Gi"}),
+        "kubeconfig": emu.kubeconfig_path, "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"},
     }  # fmt: skip
     if peers:
-        values["peers"] = json.dumps(peers)
+        values["peers"] = peers
     return parse_party_config(values)
 
 
-def deploy_objects(emu: KusciaEmulator, node: EmulatedNode, dsn: str, *, pod_state: str = "ready") -> None:
-    ns, name = node.namespace, node.service
-    emu.put_object(
-        "apps/v1",
-        "Deployment",
-        ns,
-        name,
-        {"metadata": {"name": name}, "status": {"availableReplicas": 0 if pod_state != "ready" else 1}},
-    )
-    container: dict[str, Any] = {"name": "kuscia", "restartCount": 0, "state": {"running": {}}}
-    conditions = [{"type": "Ready", "status": "True" if pod_state == "ready" else "False"}]
-    if pod_state == "crashloop":
-        container = {"name": "kuscia", "restartCount": 7, "state": {"waiting": {"reason": "CrashLoopBackOff"}},
-                     "lastState": {"terminated": {"reason": "Error", "exitCode": 1}}}  # fmt: skip
-    emu.put_object("v1", "Pod", ns, f"{name}-abc", {"metadata": {"name": f"{name}-abc", "labels": {"app": name}},
-                                                  "status": {"conditions": conditions, "containerStatuses": [container]}})  # fmt: skip
-    kuscia_yaml = yaml.safe_dump(
-        {
-            "domainID": node.domain_id,
-            "domainKeyData": pki.domain_key_data(node.key_pem),
-            "datastoreEndpoint": dsn,
-        }
-    )
-    emu.put_object("v1", "Secret", ns, f"{name}-config", {"metadata": {"name": f"{name}-config"},
-                                                         "data": {"kuscia.yaml": base64.b64encode(kuscia_yaml.encode()).decode()}})  # fmt: skip
+def pod_body(cfg: PartyConfig, state: str = "ready", suffix: str = "5d8f7-x2k9q") -> dict[str, Any]:
+    """A pod of the node's Deployment as the API server reports it, in one of a few states."""
+    container: dict[str, Any] = {"name": "kuscia", "restartCount": 0, "ready": True, "state": {"running": {}}}
+    ready = "True"
+    if state == "crashloop":
+        ready = "False"
+        container = {"name": "kuscia", "restartCount": 7, "ready": False,
+                     "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}},
+                     "lastState": {"terminated": {"reason": "Error", "exitCode": 1,
+                                                  "finishedAt": "2026-11-25T08:00:00Z"}}}  # fmt: skip
+    elif state == "oom-restarted":
+        container = {**container, "restartCount": 2,
+                     "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}  # fmt: skip
+    elif state == "image":
+        ready = "False"
+        container = {"name": "kuscia", "restartCount": 0, "ready": False,
+                     "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}}}  # fmt: skip
+    return {
+        "metadata": {"name": f"{cfg.service_name}-{suffix}", "namespace": cfg.namespace,
+                     "labels": manifests.selector_labels(cfg), "creationTimestamp": "2026-11-25T07:00:00Z"},
+        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}],
+                   "containerStatuses": [container]},
+    }  # fmt: skip
 
 
-def kine_dsn(server: MariaDB, name: str) -> str:
-    from kuscia_components.database import provisioning_statements
+def deploy(
+    emu: KusciaEmulator, node: EmulatedNode, cfg: PartyConfig, dsn: str, *, pod: str = "ready",
+    key_pem: str | None = None, secret: bool = True,
+) -> None:  # fmt: skip
+    """What `pulumi up` leaves in the cluster, as the API server serves it back."""
+    deployment = manifests.deployment(cfg, "checksum")
+    available = 1 if pod in ("ready", "oom-restarted") else 0
+    deployment["status"] = {
+        "replicas": 1, "availableReplicas": available, "readyReplicas": available,
+        "conditions": [{"type": "Available", "status": "True" if available else "False"}],
+    }  # fmt: skip
+    emu.put_object("apps/v1", "Deployment", cfg.namespace, cfg.service_name, deployment)
+    emu.put_object("v1", "Pod", cfg.namespace, pod_body(cfg)["metadata"]["name"], pod_body(cfg, pod))
+    if secret:
+        text = render_kuscia_yaml(
+            KusciaYamlInputs(
+                domain_id=cfg.domain_id, domain_key_data=pki.domain_key_data(key_pem or node.key_pem),
+                protocol=cfg.protocol, runtime=cfg.runtime, log_level="INFO", runk_namespace=cfg.namespace,
+                dns_servers=("10.96.0.10",), runk_kubeconfig_file=None, capacity=cfg.capacity, datastore_endpoint=dsn,
+            )
+        )  # fmt: skip
+        body = manifests.config_secret(cfg, text, node.cert_pem)
+        body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
+        emu.put_object("v1", "Secret", cfg.namespace, f"{cfg.service_name}-config", body)
 
-    with server.connect() as conn, conn.cursor() as cursor:
-        for sql, args in provisioning_statements(name, name, "pw-" + name):
-            cursor.execute(sql, args or None)
-    with server.connect(name, "pw-" + name, name) as conn, conn.cursor() as cursor:
-        cursor.execute(KINE_DDL)
-        cursor.execute("INSERT INTO kine (name) VALUES ('/registry/x')")
-    return datastore_endpoint(build_dsn(name, "pw-" + name, server.host, server.port, name))
+
+def statuses(report: Report) -> dict[str, str]:
+    return {c.name: c.status for c in report.checks}
 
 
-def statuses(results: list[verify.CheckResult]) -> dict[str, str]:
-    return {r.name: r.status for r in results}
+def check(report: Report, name: str) -> Any:
+    return next(c for c in report.checks if c.name == name)
 
 
-def test_emulated_verify_healthy_node_with_ready_routes(emu: KusciaEmulator, mariadb: MariaDB) -> None:
-    alice, bob = emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")
-    deploy_objects(emu, alice, kine_dsn(mariadb, "vk_alice"))
+def peer_both_ways(emu: KusciaEmulator, a: EmulatedNode, b: EmulatedNode) -> None:
     provider = PartnerLinkProvider()
-    provider.create(link_props(alice, bob, emu, timeout_seconds=0.3))
-    provider.create(link_props(bob, alice, emu))
+    provider.create(link_props(a, b, emu, timeout_seconds=0.3))
+    provider.create(link_props(b, a, emu))
+
+
+def test_emulated_healthy_tls_node_passes_end_to_end(emu: KusciaEmulator, mariadb: MariaDB) -> None:
+    alice, bob = emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")
     cfg = party(alice, emu, [{"domainId": "bob", "stack": "bob"}])
-    results, rows = verify.run_verify(cfg)
-    found = statuses(results)
-    assert found["deployment"] == found["pod"] == found["KusciaAPI"] == found["gateway"] == "PASS"
-    assert found["kine table"] == found["kine privileges"] == "PASS" and found["routes"] == "PASS"
-    assert [(r.name, r.ready) for r in rows] == [("alice-bob", "True"), ("bob-alice", "True")]
-    assert [r for r in emu.requests if r.node == "alice" and r.headers.get("Token") == alice.token]
+    dsn, password = provision(mariadb, "vk_alice")
+    deploy(emu, alice, cfg, dsn)
+    peer_both_ways(emu, alice, bob)
+    report = run_verify(cfg)
+    found = statuses(report)
+    for name in ("kube context", "API server", "deployment", "pod", "pod restarts", "node config", "KusciaAPI",
+                 "gateway", "database login", "kine rows", "kine privileges", "peering bob"):  # fmt: skip
+        assert found[name] == "PASS", check(report, name)
+    assert report.ok
+    assert [(r.name, r.host, r.authentication, r.ready) for r in report.routes] == [
+        ("alice-bob", "kuscia-autonomy-bob.autonomy-bob.svc.cluster.local", "Token", "True"),
+        ("bob-alice", "", "Token", "True"),
+    ]
+    assert "Kuscia v1.1.0b0" in check(report, "gateway").detail
+    # The token came from the key in alice's Secret, and went only in the Token header.
+    proxied = [r for r in emu.requests if r.node == "alice" and "/proxy/" in r.path]
+    assert any(r.headers.get("Token") == alice.token for r in proxied)
+    assert any(r.path.endswith(":1080/proxy/") and r.method == "GET" for r in proxied)
+    assert password not in json.dumps(report.to_dict())  # no check repeats the DSN, even before redaction
 
 
-def test_emulated_verify_reports_routes_not_ready_with_diagnosis(emu: KusciaEmulator) -> None:
+def test_emulated_routes_not_ready_show_reason_and_diagnosis(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    deploy_objects(
-        emu,
-        alice,
-        datastore_endpoint(build_dsn("u", "p", "kuscia-mysql.autonomy-alice.svc.cluster.local", 3306, "d")),
-    )
-    PartnerLinkProvider().create(link_props(alice, bob, emu, timeout_seconds=0.3))
     cfg = party(alice, emu, [{"domainId": "bob", "stack": "bob"}])
-    results, rows = verify.run_verify(cfg)
-    assert statuses(results)["routes"] == "FAIL" and statuses(results)["database"] == "SKIP"
-    table = verify.cdr_table(rows)
-    assert "alice-bob   alice    bob" in table and "False" in table
-    # bob-alice is the destination-side route alice's partner Domain created (HOST empty): it stays
-    # False until bob's handshake to alice succeeds, which needs bob to register alice.
-    assert [(r.name, r.host, r.ready) for r in rows][1] == ("bob-alice", "", "False")
-    assert "diagnosis: bob has not completed the handshake" in table
+    deploy(emu, alice, cfg, UNREACHABLE_DSN)
+    PartnerLinkProvider().create(
+        link_props(alice, bob, emu, timeout_seconds=0.3)
+    )  # bob never registers alice
+    report = run_verify(cfg)
+    peering = check(report, "peering bob")
+    assert peering.status == "FAIL" and peering.detail.startswith(
+        "alice-bob is not Ready: bob has not completed"
+    )
+    assert "pulumi up -s bob" in peering.fix
+    rows = {r.name: r for r in report.routes}
+    assert rows["alice-bob"].ready == rows["bob-alice"].ready == "False"
+    assert "DestinationIsNotAuthrized" in rows["alice-bob"].reason
+    assert rows["bob-alice"].diagnosis.startswith("bob has not completed its handshake to alice")
+    assert check(report, "database server").status == "FAIL"  # port 9: nothing listens
 
 
-def test_emulated_verify_crashloop_and_missing_secret(emu: KusciaEmulator) -> None:
+def test_emulated_missing_routes_are_rendered_missing(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice", protocol="NOTLS")
+    cfg = party(alice, emu, [{"domainId": "carol", "stack": "carol"}])
+    deploy(emu, alice, cfg, UNREACHABLE_DSN)
+    report = run_verify(cfg)
+    assert [(r.name, r.ready) for r in report.routes] == [
+        ("alice-carol", "<missing>"),
+        ("carol-alice", "<missing>"),
+    ]
+    peering = check(report, "peering carol")
+    assert (
+        peering.status == "FAIL"
+        and "alice-carol is missing" in peering.detail
+        and "creates it" in peering.fix
+    )
+
+
+def test_emulated_crashloop_pod_points_at_the_database(emu: KusciaEmulator) -> None:
     alice = emu.add_node("alice")
-    deploy_objects(emu, alice, "mysql://u:p@tcp(h:1)/d", pod_state="crashloop")
-    emu.objects = {k: v for k, v in emu.objects.items() if not k.endswith("-config")}
-    results = {r.name: r for r in verify.run_verify(party(alice, emu))[0]}
-    assert results["pod"].status == "FAIL" and "CrashLoopBackOff" in results["pod"].detail
-    assert "--previous" in results["pod"].fix and "7 restarts" in results["pod"].detail
-    assert results["node config"].status == "FAIL" and "cannot read Secret" in results["node config"].detail
-    assert results["deployment"].status == "FAIL"
+    cfg = party(alice, emu)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN, pod="crashloop")
+    report = run_verify(cfg)
+    pod = check(report, "pod")
+    assert pod.status == "FAIL" and "CrashLoopBackOff after 7 restarts" in pod.detail
+    assert "last exit: Error (exit code 1)" in pod.detail and "--previous" in pod.fix
+    assert check(report, "pod restarts").status == "WARN"
+    assert (
+        check(report, "deployment").status == "FAIL" and "0/1 available" in check(report, "deployment").detail
+    )
+    # KusciaAPI and the gateway need a Ready pod; the database checks do not, and name the cause.
+    assert statuses(report)["KusciaAPI"] == statuses(report)["gateway"] == "SKIP"
+    assert (
+        check(report, "database server").status == "FAIL"
+        and "nothing listens" in check(report, "database server").detail
+    )
+    assert check(report, "peering").status == "SKIP"
 
 
-def test_emulated_verify_unreachable_api_server(tmp_path: Path) -> None:
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(yaml.safe_dump({
+@pytest.mark.parametrize(
+    ("state", "name", "status", "words"),
+    [
+        ("oom-restarted", "pod restarts", "WARN", "OOMKilled (exit code 137)"),
+        ("image", "pod", "FAIL", "cannot pull its image (ImagePullBackOff: manifest unknown)"),
+    ],
+)
+def test_emulated_pod_states_are_explained(
+    emu: KusciaEmulator, state: str, name: str, status: str, words: str
+) -> None:
+    alice = emu.add_node("alice")
+    cfg = party(alice, emu)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN, pod=state)
+    result = check(run_verify(cfg), name)
+    assert result.status == status and words in result.detail
+    if state == "oom-restarted":
+        assert "resources.limits.memory" in result.fix
+
+
+def test_emulated_missing_secret_fails_and_skips_what_needs_it(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice")
+    cfg = party(alice, emu)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN, secret=False)
+    report = run_verify(cfg)
+    node = check(report, "node config")
+    assert node.status == "FAIL" and "no Secret autonomy-alice/kuscia-autonomy-alice-config" in node.detail
+    assert statuses(report)["KusciaAPI"] == statuses(report)["database"] == "SKIP"
+    assert statuses(report)["gateway"] == "PASS"  # the gateway needs no token
+
+
+def test_emulated_token_from_an_outdated_secret_is_refused(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice")
+    cfg = party(alice, emu)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN, key_pem=pki.generate_domain_key())  # not the key alice runs with
+    result = check(run_verify(cfg), "KusciaAPI")
+    assert (
+        result.status == "FAIL" and "refused the token" in result.detail and "rollout restart" in result.fix
+    )
+
+
+def test_emulated_node_down_fails_kusciaapi_and_gateway(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice", protocol="NOTLS")
+    cfg = party(alice, emu)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN)
+    alice.restart(downtime=30)
+    report = run_verify(cfg, timeout=2)
+    assert check(report, "KusciaAPI").status == "FAIL" and "no endpoints" in check(report, "KusciaAPI").detail
+    assert (
+        check(report, "gateway").status == "FAIL" and "no ready endpoint" in check(report, "gateway").detail
+    )
+
+
+def test_emulated_nothing_deployed_fails_at_the_deployment(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice")
+    report = run_verify(party(alice, emu))
+    assert check(report, "deployment").status == "FAIL" and "pulumi up" in check(report, "deployment").fix
+    assert check(report, "pod").status == "FAIL" and check(report, "node config").status == "FAIL"
+
+
+def dead_kubeconfig(tmp_path: Path) -> Path:
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump({
         "apiVersion": "v1", "kind": "Config", "current-context": "dead",
-        "clusters": [{"name": "c", "cluster": {"server": "http://127.0.0.1:9"}}],
+        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
         "users": [{"name": "u", "user": {"token": "t"}}],
         "contexts": [{"name": "dead", "context": {"cluster": "c", "user": "u"}}],
     }))  # fmt: skip
-    cfg = parse_party_config(
-        {"domainId": "alice", "runtime": "runp", "kubeconfig": str(kubeconfig), "kubeContext": "dead"}
-    )
-    results = verify.run_verify(cfg)[0]
-    assert (
-        results[-1].name == "API server"
-        and results[-1].status == "FAIL"
-        and "unreachable" in results[-1].detail
-    )
-    missing = parse_party_config(
+    return path
+
+
+def test_emulated_unreachable_api_server_and_missing_context(tmp_path: Path) -> None:
+    kubeconfig = dead_kubeconfig(tmp_path)
+    cfg = parse_party_config({"domainId": "alice", "runtime": "runp", "kubeconfig": str(kubeconfig)})
+    report = run_verify(cfg)
+    api = check(report, "API server")
+    assert api.status == "FAIL" and "does not answer" in api.detail
+    assert {c.status for c in report.checks if c.name not in ("kube context", "API server")} == {"SKIP"}
+    other = parse_party_config(
         {"domainId": "alice", "runtime": "runp", "kubeconfig": str(kubeconfig), "kubeContext": "nope"}
     )
-    assert verify.run_verify(missing)[0][0].status == "FAIL"
-
-
-def test_emulated_preflight_namespace_and_permissions(emu: KusciaEmulator) -> None:
-    alice = emu.add_node("alice")
-    cfg = party(alice, emu)
-    found = statuses(verify.run_preflight(cfg))
-    assert found["namespace"] == "PASS" and found["permissions"] == "PASS"
-    emu.put_object(
-        "v1", "Namespace", None, "autonomy-alice", {"metadata": {"name": "autonomy-alice", "labels": {}}}
-    )
-    emu.deny("create", "networkpolicies")
-    results = {r.name: r for r in verify.run_preflight(cfg)}
-    assert results["namespace"].status == "WARN"
+    context = run_verify(other).checks[0]
     assert (
-        results["permissions"].status == "FAIL" and "create networkpolicies" in results["permissions"].detail
+        context.status == "FAIL" and "context 'nope' is not in" in context.detail and "dead" in context.detail
+    )
+    missing = parse_party_config(
+        {"domainId": "alice", "runtime": "runp", "kubeconfig": str(tmp_path / "none")}
+    )
+    assert "no usable kubeconfig" in run_verify(missing).checks[0].detail
+
+
+# -- the command ---------------------------------------------------------------------------------------
+
+
+def stack_file(tmp_path: Path, emu: KusciaEmulator, node: EmulatedNode, **extra: object) -> Path:
+    path = tmp_path / f"Pulumi.{node.domain_id}.yaml"
+    config = {"kuscia:domainId": node.domain_id, "kuscia:protocol": node.protocol, "kuscia:runtime": "runp",
+              "kuscia:kubeconfig": emu.kubeconfig_path, "kuscia:kubeContext": emu.context,
+              **{f"kuscia:{k}": v for k, v in extra.items()}}  # fmt: skip
+    path.write_text(yaml.safe_dump({"config": config}))
+    return path
+
+
+def run_cli(argv: list[str], **kwargs: Any) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run_command(argv, parser=verify_parser(), runner=_runner, out=out, err=err, **kwargs)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _runner(cfg: PartyConfig, args: Any, redactor: Any) -> Report:
+    return run_verify(cfg, timeout=args.request_timeout, db_address=args.db_address, redactor=redactor)
+
+
+def test_emulated_cli_json_and_lines_never_print_secrets(
+    emu: KusciaEmulator, mariadb: MariaDB, tmp_path: Path
+) -> None:
+    alice = emu.add_node("alice")
+    path = stack_file(tmp_path, emu, alice)
+    cfg = parse_party_config({"domainId": "alice", "runtime": "runp"})
+    dsn, password = provision(mariadb, "vk_cli")
+    deploy(emu, alice, cfg, dsn)
+    code, out, _ = run_cli(["--config", str(path), "--json"])
+    report = json.loads(out)
+    assert code == 0 and report["ok"] is True and report["counts"]["FAIL"] == 0
+    assert {c["name"]: c["status"] for c in report["checks"]}["kine rows"] == "PASS"
+    code, lines, _ = run_cli(["--config", str(path)])
+    assert code == 0 and lines.splitlines()[-1].startswith("verify alice: OK (")
+    for secret in (password, alice.token, pki.domain_key_data(alice.key_pem)):
+        assert secret not in out and secret not in lines
+
+
+def test_emulated_cli_lines_are_aligned_with_a_fix_under_each_failure(
+    emu: KusciaEmulator, tmp_path: Path
+) -> None:
+    alice = emu.add_node("alice")
+    code, out, _ = run_cli(["--config", str(stack_file(tmp_path, emu, alice))])
+    lines = out.splitlines()
+    assert code == 1 and lines[-1].startswith("verify alice: FAILED (")
+    failing = [i for i, line in enumerate(lines) if line.startswith("FAIL")]
+    assert failing and all(lines[i + 1].lstrip().startswith("fix: ") for i in failing)
+    starts = {re.match(r"^(?:PASS|FAIL|WARN|SKIP)  .+?  (?=\S)", line).end()  # type: ignore[union-attr]
+              for line in lines if line[:4] in ("PASS", "FAIL", "WARN", "SKIP")}  # fmt: skip
+    assert len(starts) == 1  # every detail starts in the same column
+    assert lines[failing[0] + 1].index("fix: ") == starts.pop()
+
+
+def test_emulated_watch_reruns_until_the_pod_is_ready(emu: KusciaEmulator, tmp_path: Path) -> None:
+    alice = emu.add_node("alice", protocol="NOTLS")
+    cfg = parse_party_config({"domainId": "alice", "runtime": "runp"})
+    deploy(emu, alice, cfg, UNREACHABLE_DSN, pod="crashloop")
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:  # the pod recovers while we wait
+        now[0] += seconds
+        deploy(emu, alice, cfg, UNREACHABLE_DSN)
+
+    path = stack_file(tmp_path, emu, alice)
+    argv = ["--config", str(path), "--watch", "--timeout", "5", "--interval", "2", "--json"]
+    code, out, err = run_cli(argv, sleep=sleep, clock=lambda: now[0])
+    checks = {c["name"]: c["status"] for c in json.loads(out)["checks"]}
+    # The database (port 9) never comes up, so the watch gives up only at the deadline: the pod did.
+    assert checks["pod"] == "PASS" and checks["database server"] == "FAIL" and code == 1
+    progress = [line for line in err.splitlines() if line.startswith("verify:")]
+    assert "FAIL deployment, pod, database server;" in progress[0]
+    assert "FAIL database server;" in progress[1] and now[0] == 5
+
+
+def test_emulated_watch_stops_at_the_deadline(emu: KusciaEmulator, tmp_path: Path) -> None:
+    alice = emu.add_node("alice")
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    path = stack_file(tmp_path, emu, alice)
+    code, _, err = run_cli(["--config", str(path), "--watch", "--timeout", "12", "--interval", "5"],
+                           clock=lambda: now[0], sleep=sleep)  # fmt: skip
+    progress = [line for line in err.splitlines() if line.startswith("verify:")]
+    assert code == 1 and len(progress) == 3 and now[0] == 12  # 0, 5, 10, then the 12 s deadline
+
+
+def test_cli_bad_config_and_bad_arguments_exit_2_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "Pulumi.bad.yaml"
+    bad.write_text("config:\n  kuscia:domainId: BAD\n  kuscia:protocol: tls1\n  kuscia:runtime: runp\n")
+    assert verify_main(["--config", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert "2 problem(s)" in err and "kuscia:domainId" in err and "kuscia:protocol" in err
+    assert verify_main(["--config", str(bad), "--json"]) == 2
+    assert len(json.loads(capsys.readouterr().out)["errors"]) == 2
+    assert verify_main(["--stack", "nope", "--project-dir", str(tmp_path)]) == 2
+    assert "no stack file for stack 'nope'" in capsys.readouterr().err
+    assert verify_main(["--config", str(bad), "--timeout", "-1"]) == 2
+    assert verify_main(["--bogus"]) == 2
+
+
+def test_emulated_a_check_that_breaks_is_a_fail_line(
+    emu: KusciaEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = emu.add_node("alice", protocol="NOTLS")
+    cfg = parse_party_config({"domainId": "alice", "runtime": "runp"})
+    deploy(emu, alice, cfg, UNREACHABLE_DSN)
+
+    def bug(*_args: object, **_kwargs: object) -> None:
+        raise KeyError("status")
+
+    monkeypatch.setattr("kuscia_components.verify.check_gateway", bug)
+    code, out, err = run_cli(["--config", str(stack_file(tmp_path, emu, alice))])
+    assert code == 1 and "FAIL  gateway" in out and "the check itself broke: KeyError: 'status'" in out
+    assert "Traceback" not in out + err
+    out_io, err_io = io.StringIO(), io.StringIO()
+
+    def runner(*_args: object) -> Report:
+        raise RuntimeError("orchestration bug")
+
+    code = run_command(["--config", str(stack_file(tmp_path, emu, alice))], parser=verify_parser(), runner=runner,
+                       out=out_io, err=err_io)  # fmt: skip
+    assert (
+        code == 1
+        and "FAIL  run  the check itself broke: RuntimeError: orchestration bug" in out_io.getvalue()
     )
 
 
-def test_cdr_table_renders_ready_not_ready_and_missing() -> None:
-    rows = [
-        verify.RouteRow("alice-bob", "alice", "bob", "kuscia-autonomy-bob.autonomy-bob.svc.cluster.local", "Token", "True"),
-        verify.RouteRow("bob-alice", "bob", "alice", "", "Token", "False", "LastUpdateAt=x, Message=TokenNotGenerate, Reason:DestinationIsNotAuthrized", "bob has not registered alice"),
-        verify.RouteRow("alice-carol", "alice", "carol", "", "", "missing", "", "no route alice-carol on this node"),
-    ]  # fmt: skip
-    lines = verify.cdr_table(rows).splitlines()
-    assert lines[0].split() == ["NAME", "SOURCE", "DESTINATION", "HOST", "AUTHENTICATION", "READY"]
-    assert lines[1].split() == [
-        "alice-bob",
-        "alice",
-        "bob",
-        "kuscia-autonomy-bob.autonomy-bob.svc.cluster.local",
-        "Token",
-        "True",
-    ]
-    assert lines[2].split()[-1] == "False" and lines[3].startswith("    reason: LastUpdateAt")
-    assert "diagnosis: bob has not registered alice" in lines[4]
-    assert lines[5].split()[-1] == "missing"
-
-
-def test_cli_bad_config_exit_2_and_json_output(tmp_path: Path, emu: KusciaEmulator) -> None:
-    bad = tmp_path / "Pulumi.bad.yaml"
-    bad.write_text("config:\n  kuscia:domainId: BAD\n")
-    for command in ("verify", "preflight"):
-        done = subprocess.run([sys.executable, "-m", "kuscia_components", command, "--config", str(bad)],
-                              cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-        assert done.returncode == 2 and "kuscia:domainId" in done.stderr and "Traceback" not in done.stderr
+def test_emulated_cli_through_python_m(emu: KusciaEmulator, tmp_path: Path) -> None:
     alice = emu.add_node("alice")
-    stack = tmp_path / "Pulumi.alice.yaml"
-    stack.write_text(yaml.safe_dump({"config": {"kuscia:domainId": "alice", "kuscia:runtime": "runp",
-                                                "kuscia:kubeconfig": emu.kubeconfig_path, "kuscia:kubeContext": emu.context}}))  # fmt: skip
-    done = subprocess.run([sys.executable, "-m", "kuscia_components", "verify", "--config", str(stack), "--json"],
-                          cwd=ROOT, capture_output=True, text=True)  # fmt: skip
-    report = json.loads(done.stdout)
-    assert done.returncode == 1 and report["ok"] is False  # nothing deployed: Deployment missing
-    assert {c["name"]: c["status"] for c in report["checks"]}["deployment"] == "FAIL"
-    assert alice.token not in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "kuscia_components", "verify", "--config", str(stack_file(tmp_path, emu, alice))],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "FAIL  deployment" in done.stdout and "Traceback" not in done.stderr

@@ -1,0 +1,180 @@
+"""`preflight`: will the first `pulumi up` of a party work? Asked before anything exists.
+
+The config is parsed first (a bad config is exit 2 with every problem listed). Then the
+Kubernetes side: the kubeconfig context, the API server, the namespace free or ours, and a
+SelfSubjectAccessReview for every kind the program creates and for the service proxy peering
+uses. For `database.mode: external`, a real connection with the ADMIN credentials: the server is
+MySQL and reachable, the login works (without TLS, as the provider and kine connect), the version,
+what the admin may create, and whether the database and the kine user are free or already ours.
+
+The admin password is usually a `secure:` value in the stack file, which only Pulumi can decrypt:
+it is taken from the environment (`KUSCIA_DATABASE_ADMIN_PASSWORD`), else from
+`pulumi config get` when the Pulumi CLI is installed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .checks import (
+    CheckResult,
+    Redactor,
+    Report,
+    Step,
+    add_common_arguments,
+    passed,
+    run_command,
+    run_steps,
+    skipped,
+)
+from .config import ENCRYPTED, PartyConfig
+from .dbcheck import admin_database_checks
+from .kubecheck import (
+    KubeSession,
+    KubeTarget,
+    check_access,
+    check_api_server,
+    check_context,
+    check_namespace_free_or_ours,
+    check_runk_role_grants,
+    check_service_proxy,
+)
+
+PASSWORD_ENV = "KUSCIA_DATABASE_ADMIN_PASSWORD"
+PASSWORD_KEYS = (("kuscia:databaseAdminPassword",), ("--path", "kuscia:database.adminPassword"))
+
+PasswordSource = Callable[[], "str | None"]
+
+
+def run_preflight(
+    cfg: PartyConfig,
+    *,
+    timeout: float = 5.0,
+    admin_password: PasswordSource | None = None,
+    redactor: Redactor | None = None,
+) -> Report:
+    """Every pre-deploy check of one party. `admin_password` is asked only when the stack's own
+    value is encrypted (see `admin_password_source`)."""
+    redactor = redactor if redactor is not None else Redactor()
+    report = Report("preflight", cfg.domain_id, cfg.domain_id)
+    report.checks.append(
+        passed(
+            "config",
+            f"domain {cfg.domain_id}, namespace {cfg.namespace}, protocol {cfg.protocol}, runtime {cfg.runtime}, "
+            f"database {cfg.database.mode}",
+        )
+    )
+    with KubeSession(KubeTarget.of(cfg, timeout)) as kube:
+        report.checks += run_steps(
+            [
+                Step("kube context", lambda: check_context(kube)),
+                Step("API server", lambda: check_api_server(kube), ("kube context",)),
+                Step("namespace", lambda: check_namespace_free_or_ours(kube, cfg), ("API server",)),
+                Step("access", lambda: check_access(kube, cfg), ("API server",)),
+                Step("access runk Role", lambda: check_runk_role_grants(kube, cfg), ("API server",)),
+                Step("access services/proxy", lambda: check_service_proxy(kube, cfg), ("API server",)),
+            ]
+        )
+    report.checks += database_preflight(
+        cfg, timeout=timeout, admin_password=admin_password, redactor=redactor
+    )
+    return report
+
+
+def database_preflight(
+    cfg: PartyConfig, *, timeout: float, admin_password: PasswordSource | None, redactor: Redactor
+) -> list[CheckResult]:
+    db = cfg.database
+    if db.mode != "external":
+        return [
+            skipped(
+                "database",
+                "in-cluster MySQL: `pulumi up` creates it in the namespace, with the database, user and grants",
+            )
+        ]
+    password = db.admin_password if db.admin_password and db.admin_password != ENCRYPTED else None
+    if password is None and admin_password is not None:
+        password = admin_password()
+    if not password:
+        return [
+            skipped(
+                "database",
+                "the admin password is encrypted in the stack file and no decrypted copy is at hand",
+                f"export {PASSWORD_ENV}=... (or install the Pulumi CLI, which preflight asks with `pulumi config get`)",
+            )
+        ]
+    redactor.add(password)
+    assert (
+        db.host is not None and db.admin_user is not None
+    )  # the config parser requires both in external mode
+    return admin_database_checks(
+        db.host, db.port, db.admin_user, password, database=db.name, user=db.user, domain_id=cfg.domain_id,
+        timeout=timeout,
+    )  # fmt: skip
+
+
+def admin_password_source(stack: str, project_dir: Path, env: dict[str, str] | None = None) -> PasswordSource:
+    """The decrypted admin password: $KUSCIA_DATABASE_ADMIN_PASSWORD, else `pulumi config get`
+    (either key spelling the config accepts), else None. Called only when needed."""
+    environ = os.environ if env is None else env
+    cache: list[str | None] = []
+
+    def read() -> str | None:
+        if not cache:  # --watch asks every round; the CLI is asked once
+            cache.append(ask())
+        return cache[0]
+
+    def ask() -> str | None:
+        if environ.get(PASSWORD_ENV):
+            return environ[PASSWORD_ENV]
+        pulumi = shutil.which("pulumi", path=environ.get("PATH"))
+        if pulumi is None:
+            return None
+        for key in PASSWORD_KEYS:
+            try:
+                done = subprocess.run(
+                    [pulumi, "config", "get", *key, "--stack", stack], cwd=project_dir, capture_output=True,
+                    text=True, timeout=60, env=dict(environ),
+                )  # fmt: skip
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+            if done.returncode == 0 and done.stdout.strip():
+                return done.stdout.rstrip("\n")
+        return None
+
+    return read
+
+
+# -- the command ----------------------------------------------------------------------------------
+
+
+def preflight_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m kuscia_components preflight",
+        description="Before the first `pulumi up`: check the cluster access and, for an external database, "
+        f"the admin credentials (the password from the stack, ${PASSWORD_ENV}, or `pulumi config get`). "
+        "Exit 0 only when nothing FAILed.",
+    )
+    add_common_arguments(parser)
+    return parser
+
+
+def preflight_main(argv: Sequence[str]) -> int:
+    def run(cfg: PartyConfig, args: argparse.Namespace, redactor: Redactor) -> Report:
+        project = args.config.parent if args.config is not None else args.project_dir
+        stack = args.stack or _stack_from_path(args.config)
+        source = admin_password_source(stack, project)
+        return run_preflight(cfg, timeout=args.request_timeout, admin_password=source, redactor=redactor)
+
+    return run_command(argv, parser=preflight_parser(), runner=run)
+
+
+def _stack_from_path(path: Path) -> str:
+    from .__main__ import _stack_name_from_path
+
+    return _stack_name_from_path(path)
