@@ -28,6 +28,7 @@ class RouteRow:
     ready: str  # "True" | "False" | "" (no status yet) | MISSING | UNKNOWN
     reason: str = ""  # Kuscia's own words
     diagnosis: str = ""  # ours, with the next step
+    endpoint: str = ""  # host:port the route dials (not a kubectl column; for the diagnosis)
 
     @property
     def is_ready(self) -> bool:

@@ -15,7 +15,6 @@ import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
@@ -171,12 +170,9 @@ Runner = Callable[["PartyConfig", argparse.Namespace, Redactor], Report]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", "-s", help="stack name; reads Pulumi.<stack>.yaml in --project-dir")
-    source.add_argument("--config", type=Path, help="path to any Pulumi stack file")
-    parser.add_argument(
-        "--project-dir", type=Path, default=Path.cwd(), help="where Pulumi.yaml lives (default: .)"
-    )
+    from .__main__ import _stack_arguments  # --stack/--config/--project-dir, as every command has them
+
+    _stack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout instead of lines")
     parser.add_argument("--watch", action="store_true", help="re-run until nothing FAILs or --timeout passes")
     parser.add_argument(

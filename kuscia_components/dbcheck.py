@@ -193,7 +193,7 @@ def _refusal_fix(code: int) -> str:
         ER_CON_COUNT: "the server is at max_connections: raise it (Kuscia's tuning guide) or close idle clients",
         ER_HOST_NOT_PRIVILEGED: "no account may log in from this machine's address: create the user for host '%' (or this address)",
         ER_HOST_IS_BLOCKED: "the server blocked this host after connection errors: run FLUSH HOSTS (or mysqladmin flush-hosts)",
-    }.get(code, "see the MySQL error reference for this code")
+    }.get(code, ERROR_REFERENCE)
 
 
 # -- the session -----------------------------------------------------------------------------------
@@ -206,7 +206,6 @@ class DbSession:
         self.target = target
         self.greeting: Greeting | None = None
         self.conn: Any = None
-        self.database_selected = False
 
     def __repr__(self) -> str:
         return f"DbSession({self.target.user}@{self.target.address})"
@@ -252,6 +251,14 @@ class DbSession:
             yield
         finally:
             self.conn.rollback()
+
+
+ERROR_REFERENCE = "look the code up in the MySQL error reference"
+
+
+def unexplained(name: str, doing: str, err: BaseException, fix: str = ERROR_REFERENCE) -> CheckResult:
+    """A MySQL error this module has no better words for: its code and the server's text."""
+    return failed(name, f"{doing}: MySQL error {error_code(err)}: {error_text(err)}", fix)
 
 
 def error_code(err: BaseException) -> int | None:
@@ -322,10 +329,7 @@ def _login_failure(err: BaseException, t: DbTarget) -> tuple[str, str]:
         )
     if code in (ER_HOST_NOT_PRIVILEGED, ER_HOST_IS_BLOCKED, ER_CON_COUNT):
         return f"{t.address} refused the connection: {text}", _refusal_fix(code)
-    return (
-        f"{t.address}: login failed with MySQL error {code}: {text}",
-        "see the MySQL error reference for this code",
-    )
+    return f"{t.address}: login failed with MySQL error {code}: {text}", ERROR_REFERENCE
 
 
 def check_version(s: DbSession, name: str = "database version") -> CheckResult:
@@ -388,12 +392,7 @@ def check_database(s: DbSession, name: str = "database exists") -> CheckResult:
                 f"GRANT {', '.join(KINE_PRIVILEGES)} ON `{t.database}`.* TO '{t.user}'@'%' (after creating it, if "
                 "missing); `pulumi up` does both in external mode",
             )
-        return failed(
-            name,
-            f"cannot use database {t.database!r}: MySQL error {code}: {error_text(err)}",
-            "see the MySQL error reference",
-        )
-    s.database_selected = True
+        return unexplained(name, f"cannot use database {t.database!r}", err)
     return passed(name, f"{t.database} on {t.address}")
 
 
@@ -418,11 +417,7 @@ def check_kine_table(s: DbSession, name: str = "kine table") -> CheckResult:
                 f"{t.user!r} may not read `kine` in {t.database} (SELECT denied), so kine cannot either",
                 _grant_fix(t),
             )
-        return failed(
-            name,
-            f"cannot read `kine`: MySQL error {code}: {error_text(err)}",
-            "see the MySQL error reference",
-        )
+        return unexplained(name, "cannot read `kine`", err)
     return passed(name, f"`kine` exists in {t.database}")
 
 
@@ -511,9 +506,7 @@ def check_kine_privileges(s: DbSession, name: str = "kine privileges") -> CheckR
                         raise
                     denied.append(privilege)
     except pymysql.err.MySQLError as err:
-        return failed(
-            name, f"cannot test privileges: MySQL error {error_code(err)}: {error_text(err)}", _grant_fix(t)
-        )
+        return unexplained(name, "cannot test privileges", err, _grant_fix(t))
     if denied:
         return failed(
             name,

@@ -106,6 +106,11 @@ class KubeSession:
         return bool((answer.get("status") or {}).get("allowed"))
 
 
+def unexpected(name: str, what: str, status: int) -> CheckResult:
+    """An answer none of the expected ones (200, 403, 404)."""
+    return failed(name, f"reading {what} answered HTTP {status}", "check the API server and your kubeconfig")
+
+
 def _reason(err: BaseException) -> str:
     reason = getattr(err, "reason", None)
     return first_line(reason if isinstance(reason, BaseException) else err)
@@ -196,7 +201,7 @@ def check_namespace_free_or_ours(s: KubeSession, cfg: PartyConfig, name: str = "
             f"ask for `get` on namespaces, or make sure {ns} does not exist (`pulumi up` creates it)",
         )
     if status != 200 or not isinstance(body, dict):
-        return failed(name, f"reading namespace {ns} answered HTTP {status}", "check the API server")
+        return unexpected(name, f"namespace {ns}", status)
     labels = (body.get("metadata") or {}).get("labels") or {}
     if (body.get("status") or {}).get("phase") == "Terminating":
         return failed(name, f"{ns} is being deleted", f"wait until `kubectl get ns {ns}` says NotFound")
@@ -361,7 +366,7 @@ def check_deployment(s: KubeSession, cfg: PartyConfig, name: str = "deployment")
     if status == 403:
         return failed(name, f"may not read Deployments in {ns}", f"ask for get on deployments.apps in {ns}")
     if status != 200 or not isinstance(body, dict):
-        return failed(name, f"reading Deployment {deployment} answered HTTP {status}", "check the API server")
+        return unexpected(name, f"Deployment {deployment}", status)
     state = body.get("status") or {}
     wanted = int((body.get("spec") or {}).get("replicas", 1))
     available = int(state.get("availableReplicas") or 0)
@@ -558,7 +563,7 @@ def read_node_secret(
             f"kubectl auth can-i get secrets -n {ns}; ask for it, or run verify with a context that may",
         ), None
     if status != 200 or not isinstance(body, dict):
-        return failed(name, f"reading Secret {secret} answered HTTP {status}", "check the API server"), None
+        return unexpected(name, f"Secret {secret}", status), None
     data = body.get("data") or {}
     try:
         doc = yaml.safe_load(base64.b64decode(data["kuscia.yaml"]).decode("utf-8"))

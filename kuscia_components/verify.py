@@ -298,9 +298,13 @@ def read_route(client: KusciaApiClient, source: str, destination: str) -> RouteR
         status = live.get("status") or {}
     reason = str(status.get("reason") or "")
     endpoint = live.get("endpoint") or {}
+    host = str(endpoint.get("host") or "")
+    ports: list[dict[str, Any]] = endpoint.get("ports") or [{}]
+    port = ports[0].get("port") if ports else None
     return RouteRow(
-        name, source, destination, str(endpoint.get("host") or ""), str(live.get("authentication_type") or ""),
+        name, source, destination, host, str(live.get("authentication_type") or ""),
         ready_column(str(status.get("status") or ""), reason), reason,
+        endpoint=f"{host}:{port}" if host and port else host,
     )  # fmt: skip
 
 
@@ -328,7 +332,7 @@ def outbound_diagnosis(
         {"domain_id": cfg.domain_id, "partner_domain_id": peer.domain_id, "own_cert": own_cert or None,
          "partner_cert": peer.cert},
     )  # fmt: skip
-    endpoint = peer.endpoint or row.host
+    endpoint = peer.endpoint or row.endpoint  # a stack peer's bundle is not at hand: what the route dials
     status = "Failed" if row.ready == "False" else ""
     return diagnose(
         status, row.reason, LinkContext(cfg.domain_id, peer.domain_id, endpoint, peer.stack), evidence

@@ -155,6 +155,9 @@ def test_emulated_routes_not_ready_show_reason_and_diagnosis(emu: KusciaEmulator
         "alice-bob is not Ready: bob has not completed"
     )
     assert "pulumi up -s bob" in peering.fix
+    assert (
+        "curl -kvvv kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080" in peering.fix
+    )  # what the route dials
     rows = {r.name: r for r in report.routes}
     assert rows["alice-bob"].ready == rows["bob-alice"].ready == "False"
     assert "DestinationIsNotAuthrized" in rows["alice-bob"].reason
