@@ -299,7 +299,7 @@ def _database_warnings(cfg: PartyConfig) -> list[str]:
         )
     if db.user == "kuscia":
         warnings.append(
-            "database.user defaults to kuscia: every party on a shared MySQL server would manage the same "
+            "database.user is kuscia: every party on a shared MySQL server would manage the same "
             f"user and overwrite its password. Give each party its own, e.g. kuscia_{cfg.domain_id.replace('-', '_')}."
         )
     if db.host is not None and _is_loopback(db.host):
@@ -367,6 +367,12 @@ def _common_name_oid() -> Any:
 def default_database_name(domain_id: str) -> str:
     """kuscia_<domainId> with '-' as '_' (older kine breaks on '-'), at most 64 characters."""
     return f"kuscia_{domain_id.replace('-', '_')}"[:64]
+
+
+def default_database_user(domain_id: str) -> str:
+    """kuscia_<domainId>, at most 32 characters: parties sharing one MySQL server must not share
+    (and overwrite the password of) one user."""
+    return f"kuscia_{domain_id.replace('-', '_')}"[:32]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -844,7 +850,8 @@ class _Parser:
             self.problem("database.name", "must match [A-Za-z0-9_]{1,64}: MySQL names without quoting (older kine "
                          "breaks on '-')", "kuscia_alice", name)  # fmt: skip
             name = None
-        user = self.text("database.user", raw.get("user", "kuscia"), "kuscia_alice")
+        default_user = default_database_user(domain_id) if domain_id else "kuscia_alice"
+        user = self.text("database.user", raw.get("user", default_user), "kuscia_alice")
         if user is not None and not _DB_USER.fullmatch(user):
             self.problem(
                 "database.user", "must match [A-Za-z0-9_]{1,32} (a MySQL user name)", "kuscia_alice", user

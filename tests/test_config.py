@@ -64,7 +64,7 @@ def test_defaults_follow_the_seed_and_design() -> None:
     assert (cfg.database.mode, cfg.database.name, cfg.database.user) == (
         "in-cluster",
         "kuscia_alice",
-        "kuscia",
+        "kuscia_alice",  # one user per party: parties may share a MySQL server
     )
     assert cfg.image.endswith("/kuscia:1.1.0b0") and cfg.database.image == "mysql:8.0.40"
     assert (cfg.service.type, cfg.service.node_port) == ("ClusterIP", None)
@@ -883,12 +883,12 @@ def test_warnings_for_trade_offs(values: dict[str, object], fragment: str) -> No
 
 
 def test_warnings_for_a_shared_external_database() -> None:
-    db = {**EXTERNAL, "endpoint": "127.0.0.1:3306"}
+    db = {**EXTERNAL, "endpoint": "127.0.0.1:3306", "user": "kuscia"}
     warnings = " ".join(
         config_warnings(parse(("databaseAdminPassword",), database=db, databaseAdminPassword="pw"))
     )
     assert "database.name defaults to kuscia_alice" in warnings
-    assert "database.user defaults to kuscia" in warnings
+    assert "database.user is kuscia" in warnings
     assert "127.0.0.1 is the Kuscia pod itself" in warnings
     chosen = {**EXTERNAL, "name": "kuscia_alice_prod", "user": "kuscia_alice"}
     assert config_warnings(parse(("databaseAdminPassword",), database=chosen, databaseAdminPassword="pw",

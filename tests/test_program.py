@@ -261,7 +261,7 @@ def test_render_redacts_every_secret_and_show_secrets_reveals_them(tmp_path: Pat
     assert "PRIVATE KEY" not in text
     redacted = yaml.safe_load((tmp_path / "plain" / "kuscia.yaml").read_text())
     assert redacted["domainKeyData"].startswith("<redacted")
-    assert redacted["datastoreEndpoint"].startswith("mysql://kuscia:<redacted")
+    assert redacted["datastoreEndpoint"].startswith("mysql://kuscia_alice:<redacted")
     assert redacted["datastoreEndpoint"].endswith(
         "@tcp(kuscia-mysql.autonomy-alice.svc.cluster.local:3306)/kuscia_alice?charset=utf8mb4&parseTime=True&loc=Local"
     )
