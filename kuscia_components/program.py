@@ -14,6 +14,7 @@ import pulumi_kubernetes as k8s
 
 from .config import PartyConfig, PeerSettings, read_pulumi_config
 from .node import AutonomyNode, AutonomyNodeArgs
+from .peering import link_partner
 
 
 def party_program(
@@ -33,7 +34,7 @@ def party_program(
     links: dict[str, Any] = {}
     for peer in cfg.peers:
         bundle = _peer_bundle(peer, peer_bundles or {})
-        links[peer.domain_id] = _partner_link(cfg, node, peer, bundle, opts)
+        links[peer.domain_id] = link_partner(cfg, node, peer, bundle, opts)
 
     pulumi.export("domainId", node.domain_id)
     pulumi.export("namespace", node.namespace)
@@ -82,15 +83,3 @@ def _peer_bundle(peer: PeerSettings, given: Mapping[str, Mapping[str, Any]]) -> 
     return pulumi.Output.from_input(
         {"domainId": peer.domain_id, "cert": peer.cert, "endpoint": peer.endpoint, "protocol": peer.protocol}
     )
-
-
-def _partner_link(
-    cfg: PartyConfig,
-    node: AutonomyNode,
-    peer: PeerSettings,
-    bundle: pulumi.Output[Any],
-    opts: pulumi.ResourceOptions | None,
-) -> pulumi.Output[Any]:
-    from .peering import link_partner
-
-    return link_partner(cfg, node, peer, bundle, opts)
