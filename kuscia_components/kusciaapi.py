@@ -1,13 +1,17 @@
 """A small KusciaAPI client that reaches a node through the Kubernetes API server's service proxy.
 
 No exec into pods, no port exposed, no kubectl output to parse: the deployer's own kubeconfig
-(read at call time, never stored) authenticates to the API server, which proxies to the node's
-KusciaAPI port 8082 (DESIGN §5). The proxy path is built the way kubectl builds it, with a
-literal `:` and `/` (`/services/https:kuscia-autonomy-alice:8082/proxy/api/v1/...`): the
-client's path parameters would percent-encode them, and API servers have mishandled encoded
-slashes in proxy paths (kubernetes#14193).
+(read when the first request is sent, never stored in state) authenticates to the API server,
+which proxies to the node's KusciaAPI port 8082 (DESIGN §5). The proxy path is built the way
+kubectl builds it, with a literal `:` and `/` (`/services/https:kuscia-autonomy-alice:8082/proxy/
+api/v1/...`): the official client's path parameters would percent-encode them, and API servers
+have mishandled encoded slashes in proxy paths (kubernetes#14193). So the whole path goes in as
+a resource path without path parameters, which the client sends unchanged.
 
-TLS nodes want the `Token` header (derived offline from the domain key); NOTLS nodes get none.
+TLS nodes want the `Token` header (derived offline from the domain key, NOTES §1.9); NOTLS nodes
+get none. Transient failures (5xx, 429, timeouts, connection errors) are retried with capped
+exponential backoff and full jitter inside a bounded time budget; answers (4xx, Kuscia codes)
+never are. No message, log line or repr ever carries the token.
 """
 
 from __future__ import annotations
@@ -18,9 +22,14 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .config import KUSCIAAPI_HTTP_PORT
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from kubernetes.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -54,24 +63,28 @@ class RouteExists(KusciaApiError):  # 11405
     pass
 
 
-class ValidationFailed(KusciaApiError):  # 11100 and other non-zero codes
+class ValidationFailed(KusciaApiError):  # 11100 and any other non-zero code, or a 4xx
     pass
 
 
 class Unauthorized(KusciaApiError):
-    """KusciaAPI refused the Token header (HTTP 401 from Kuscia itself)."""
+    """KusciaAPI itself refused the Token header (HTTP 401 without a Kubernetes Status body)."""
 
 
 class KubernetesAccessDenied(KusciaApiError):
-    """The API server refused the deployer's kubeconfig credentials or RBAC (401/403)."""
+    """The API server refused the deployer's kubeconfig credentials or RBAC (401/403 Status)."""
 
 
 class ServiceNotFound(KusciaApiError):
-    """The API server knows no such Service (404): the node is not deployed, or already gone."""
+    """The API server knows no such Service (404 Status): the node is not deployed, or gone."""
 
 
 class ApiUnavailable(KusciaApiError):
     """5xx, timeouts or connection errors that outlasted the retry budget."""
+
+
+class KubeconfigError(KusciaApiError):
+    """The deployer's kubeconfig or context cannot be loaded."""
 
 
 _CODES: dict[int, type[KusciaApiError]] = {
@@ -87,7 +100,7 @@ _CODES: dict[int, type[KusciaApiError]] = {
 
 @dataclass(frozen=True)
 class NodeTarget:
-    """Which node to talk to and how; credentials stay in the kubeconfig file."""
+    """Which node to talk to and how; the cluster credentials stay in the kubeconfig file."""
 
     namespace: str
     service: str
@@ -103,23 +116,37 @@ class NodeTarget:
         return "http" if self.protocol == "NOTLS" else "https"
 
     def proxy_path(self, api_path: str, port: int | None = None) -> str:
-        """kubectl's service-proxy path with a literal `:` and `/`."""
-        return (
-            f"/api/v1/namespaces/{self.namespace}/services/{self.scheme}:{self.service}:{port or self.port}"
-            f"/proxy{api_path}"
-        )
+        """kubectl's service-proxy path, with a literal `:` and `/`."""
+        service_ref = f"{self.scheme}:{self.service}:{port or self.port}"
+        return f"/api/v1/namespaces/{self.namespace}/services/{service_ref}/proxy{api_path}"
+
+    def headers(self) -> dict[str, str]:
+        """JSON headers, plus `Token` for TLS nodes (NOTLS KusciaAPI takes none, NOTES §4.2)."""
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        if self.protocol != "NOTLS" and self.token:
+            headers["Token"] = self.token
+        return headers
+
+    def describe(self) -> str:
+        return f"{self.domain_id} ({self.namespace}/{self.service})"
 
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """Capped exponential backoff with full jitter, for 5xx, timeouts and connection errors."""
+    """Capped exponential backoff with full jitter, for 5xx, 429, timeouts and connection errors.
+
+    `budget_seconds` bounds one call's total time (attempts, waits and per-request timeouts), so
+    a node that is down costs a known amount of time before the caller's own deadline applies.
+    """
 
     attempts: int = 5
     base_seconds: float = 0.25
     cap_seconds: float = 4.0
     request_timeout_seconds: float = 10.0
+    budget_seconds: float = 30.0
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
+        """Wait before retry number `attempt + 1`: uniform in [0, min(cap, base * 2**attempt)]."""
         return rng() * min(self.cap_seconds, self.base_seconds * (2**attempt))
 
 
@@ -130,14 +157,89 @@ class RawResponse:
     headers: dict[str, str]
 
 
+# (target, method, path, headers, body, timeout) -> response; raises OSError on transport failure.
 Transport = Callable[[NodeTarget, str, str, dict[str, str], bytes | None, float], RawResponse]
+
+
+# -- transport through the API server ----------------------------------------------------------
+
+
+class KubernetesTransport:
+    """Requests through the API server with the deployer's kubeconfig and context.
+
+    The kubeconfig is loaded on the first request (so a credential plugin or a refreshed token
+    is used as it is then) and kept only for this object's life, which is one operation; `close`
+    releases the connection pool. urllib3's own retries are off: `KusciaApiClient` retries.
+    """
+
+    def __init__(self) -> None:
+        self._clients: dict[tuple[str | None, str | None], ApiClient] = {}
+
+    def __call__(
+        self, target: NodeTarget, method: str, path: str, headers: dict[str, str], body: bytes | None,
+        timeout: float,
+    ) -> RawResponse:  # fmt: skip
+        import urllib3
+
+        api_client = self._api_client(target)
+        # No path parameters: the resource path is appended to the server URL as it is.
+        _method, url, all_headers, _body, _post = api_client.param_serialize(
+            method=method, resource_path=path, header_params=dict(headers), auth_settings=["BearerToken"]
+        )
+        try:  # the rest client's pool: it would JSON-encode our already encoded body once more
+            response = api_client.rest_client.pool_manager.request(
+                method, url, body=body, headers=all_headers, timeout=urllib3.Timeout(total=timeout),
+                retries=False, preload_content=True,
+            )  # fmt: skip
+        except urllib3.exceptions.HTTPError as err:  # timeouts, refused connections, TLS failures
+            raise ConnectionError(_first_line(err)) from None
+        return RawResponse(response.status, response.data or b"", dict(response.headers))
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+        self._clients.clear()
+
+    def _api_client(self, target: NodeTarget) -> ApiClient:
+        key = (target.kubeconfig, target.kube_context)
+        if key not in self._clients:
+            from kubernetes import config as kube_config
+            from kubernetes.client import ApiClient, Configuration
+
+            configuration = Configuration()
+            try:
+                kube_config.load_kube_config(
+                    config_file=target.kubeconfig,
+                    context=target.kube_context,
+                    client_configuration=configuration,
+                )
+            except (kube_config.ConfigException, OSError, ValueError) as err:
+                raise KubeconfigError(
+                    f"cannot load the kubeconfig {target.kubeconfig or '(default: $KUBECONFIG or ~/.kube/config)'}"
+                    f" with context {target.kube_context or '(its current context)'}: {_first_line(err)}. "
+                    "Set kuscia:kubeconfig and kuscia:kubeContext to the cluster the node runs in, e.g. "
+                    "kubeContext: kind-kuscia."
+                ) from None
+            self._clients[key] = ApiClient(configuration)
+        return self._clients[key]
+
+
+def kubernetes_transport(
+    target: NodeTarget, method: str, path: str, headers: dict[str, str], body: bytes | None, timeout: float
+) -> RawResponse:
+    """One request through the API server (kubeconfig read now, released after)."""
+    transport = KubernetesTransport()
+    try:
+        return transport(target, method, path, headers, body, timeout)
+    finally:
+        transport.close()
 
 
 # -- client ------------------------------------------------------------------------------------
 
 
 class KusciaApiClient:
-    """KusciaAPI of one node. Cheap to build; build one per operation, never store it in state."""
+    """KusciaAPI of one node. Build one per operation (a `with` block); never keep it in state."""
 
     def __init__(
         self,
@@ -146,35 +248,46 @@ class KusciaApiClient:
         retry: RetryPolicy | None = None,
         transport: Transport | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
     ) -> None:
         self.target = target
         self.retry = retry or RetryPolicy()
-        self._transport = transport or kubernetes_transport
+        self._owned = transport is None
+        self._transport: Transport = transport or KubernetesTransport()
         self._sleep = sleep
-        self.calls = 0  # KusciaAPI requests sent (retries included), for benchmarks
+        self._clock = clock
+        self._rng = rng
+        self.calls = 0  # requests sent, retries included (benchmarks count them)
 
-    def __repr__(self) -> str:  # never show the token
+    def __repr__(self) -> str:  # never the token
         t = self.target
         return f"KusciaApiClient({t.scheme}:{t.namespace}/{t.service}:{t.port})"
 
-    # -- endpoints -----------------------------------------------------------------------------
+    def __enter__(self) -> KusciaApiClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._owned and isinstance(self._transport, KubernetesTransport):
+            self._transport.close()
+
+    # -- endpoints (NOTES §4.1) ----------------------------------------------------------------
 
     def health(self) -> bool:
         data = self.call("/healthZ", {})
         return bool((data or {}).get("ready"))
 
     def create_partner_domain(self, domain_id: str, cert_b64: str) -> None:
-        self.call(
-            "/api/v1/domain/create",
-            {"domain_id": domain_id, "role": "partner", "cert": cert_b64, "auth_center": PARTNER_AUTH_CENTER},
-        )
+        self.call("/api/v1/domain/create", _partner_domain(domain_id, cert_b64))
 
     def update_partner_domain(self, domain_id: str, cert_b64: str) -> None:
         """Kuscia's update resets role and auth centre unless re-sent (NOTES §4.1): re-send both."""
-        self.call(
-            "/api/v1/domain/update",
-            {"domain_id": domain_id, "role": "partner", "cert": cert_b64, "auth_center": PARTNER_AUTH_CENTER},
-        )
+        self.call("/api/v1/domain/update", _partner_domain(domain_id, cert_b64))
 
     def query_domain(self, domain_id: str) -> dict[str, Any]:
         return dict(self.call("/api/v1/domain/query", {"domain_id": domain_id}) or {})
@@ -217,102 +330,96 @@ class KusciaApiClient:
             for r in routes
         }
 
-    # -- transport -----------------------------------------------------------------------------
+    # -- one call ------------------------------------------------------------------------------
 
     def call(self, api_path: str, body: dict[str, Any]) -> Any:
         """POST JSON, retrying transient failures; returns `data` or raises a typed error."""
         payload = json.dumps(body).encode()
-        headers = {"Content-Type": "application/json", "Accept": "application/json"}
-        if self.target.protocol != "NOTLS" and self.target.token:
-            headers["Token"] = self.target.token
-        last_problem = ""
-        for attempt in range(self.retry.attempts):
-            if attempt:
-                self._sleep(self.retry.delay(attempt - 1))
+        headers = self.target.headers()
+        path = self.target.proxy_path(api_path)
+        policy = self.retry
+        started = self._clock()
+        problem, attempts = "", 0
+        while attempts < policy.attempts:
+            remaining = policy.budget_seconds - (self._clock() - started)
+            if attempts:
+                pause = policy.delay(attempts - 1, self._rng)
+                if pause >= remaining:
+                    break
+                self._sleep(pause)
+                remaining -= pause
+            if remaining <= 0:
+                break
+            attempts += 1
             self.calls += 1
             try:
-                response = self._transport(
-                    self.target, "POST", self.target.proxy_path(api_path), headers, payload,
-                    self.retry.request_timeout_seconds,
-                )  # fmt: skip
+                timeout = min(policy.request_timeout_seconds, remaining)
+                response = self._transport(self.target, "POST", path, headers, payload, timeout)
             except (OSError, TimeoutError) as err:
-                last_problem = f"{type(err).__name__}: {_first_line(err)}"
+                problem = f"{type(err).__name__}: {_first_line(err)}"
             else:
                 if response.status < 500 and response.status != 429:
                     return self._decode(api_path, response)
-                last_problem = f"HTTP {response.status}: {_body_text(response.body)}"
-            log.debug(
-                "KusciaAPI %s %s: %s (attempt %d)", self.target.service, api_path, last_problem, attempt + 1
-            )
+                problem = f"HTTP {response.status}: {_body_text(response.body)}"
+            log.debug("KusciaAPI %s %s: %s (attempt %d)", self.target.service, api_path, problem, attempts)
+        elapsed = self._clock() - started
         raise ApiUnavailable(
-            f"KusciaAPI of {self.target.domain_id} ({self.target.namespace}/{self.target.service}) did not answer "
-            f"{api_path} after {self.retry.attempts} attempts: {last_problem}. Is the pod Ready "
-            f"(kubectl -n {self.target.namespace} get pods)?"
+            f"KusciaAPI of {self.target.describe()} did not answer {api_path} "
+            f"({attempts} attempts in {elapsed:.1f} s): {problem or 'no attempt fit in the time budget'}. "
+            f"Is the pod Ready (kubectl -n {self.target.namespace} get pods)?"
         )
 
     def _decode(self, api_path: str, response: RawResponse) -> Any:
-        text = _body_text(response.body)
-        document: Any = None
-        try:
-            document = json.loads(response.body or b"null")
-        except ValueError:
-            document = None
-        if response.status in (401, 403):
-            if isinstance(document, dict) and document.get("kind") == "Status":
-                raise KubernetesAccessDenied(
-                    f"the Kubernetes API server refused {api_path} through the service proxy "
-                    f"(HTTP {response.status}: {document.get('message', '')}). Check the kubeconfig/context and that "
-                    f"you may use services/proxy in {self.target.namespace}.",
-                    response.status,
-                )
-            raise Unauthorized(
-                f"KusciaAPI of {self.target.domain_id} rejected the Token header (HTTP {response.status}). The token "
-                "is derived from the domain key: the node runs with a different key than this stack holds.",
+        document = _json(response.body)
+        is_kube_status = isinstance(document, dict) and document.get("kind") == "Status"
+        where = self.target.describe()
+        if response.status in (401, 403) and is_kube_status:
+            raise KubernetesAccessDenied(
+                f"the Kubernetes API server refused {api_path} for {where} through the service proxy "
+                f"(HTTP {response.status}: {document.get('message', '')}). Check the kubeconfig/context and "
+                f"that you may create services/proxy in namespace {self.target.namespace}.",
                 response.status,
             )
-        if response.status == 404 and isinstance(document, dict) and document.get("kind") == "Status":
+        if response.status == 401:
+            raise Unauthorized(
+                f"token rejected: the KusciaAPI token derived from the domain key does not match the node "
+                f"{where}. The node runs with another domain key than this stack holds: run `pulumi up` for "
+                f"{self.target.domain_id} so the pod is rolled with the stack's kuscia.yaml, or set "
+                "kuscia:domainKeyData to the key the node really uses.",
+                401,
+            )
+        if response.status == 404 and is_kube_status:
             raise ServiceNotFound(
                 f"no Service {self.target.namespace}/{self.target.service} in the cluster "
                 f"({document.get('message', '')}); is the node deployed with this kubeconfig/context?",
                 404,
             )
         if response.status >= 400:
-            raise ValidationFailed(f"KusciaAPI {api_path}: HTTP {response.status}: {text}", response.status)
+            text = _body_text(response.body)
+            raise ValidationFailed(
+                f"KusciaAPI {api_path} at {where}: HTTP {response.status}: {text}", response.status
+            )
         if not isinstance(document, dict):
-            raise ValidationFailed(f"KusciaAPI {api_path}: answer is not JSON: {text}")
+            raise ValidationFailed(
+                f"KusciaAPI {api_path} at {where}: answer is not JSON: {_body_text(response.body)}"
+            )
         status = document.get("status") or {}
         code = int(status.get("code") or 0)
         if code != 0:
             error = _CODES.get(code, ValidationFailed)
-            raise error(f"KusciaAPI {api_path}: {code} {status.get('message', '')}".strip(), code)
+            raise error(f"KusciaAPI {api_path} at {where}: {code} {status.get('message', '')}".strip(), code)
         return document.get("data")
 
 
-def kubernetes_transport(
-    target: NodeTarget, method: str, path: str, headers: dict[str, str], body: bytes | None, timeout: float
-) -> RawResponse:
-    """One request through the API server with the deployer's kubeconfig (read now, not stored)."""
-    from kubernetes import config as kube_config
+def _partner_domain(domain_id: str, cert_b64: str) -> dict[str, Any]:
+    return {"domain_id": domain_id, "role": "partner", "cert": cert_b64, "auth_center": PARTNER_AUTH_CENTER}
 
-    api_client = kube_config.new_client_from_config(
-        config_file=target.kubeconfig, context=target.kube_context
-    )
+
+def _json(body: bytes) -> Any:
     try:
-        _method, url, all_headers, _body, _post = api_client.param_serialize(
-            method=method, resource_path=path, header_params=dict(headers), auth_settings=["BearerToken"]
-        )
-        import urllib3
-
-        try:
-            response = api_client.rest_client.pool_manager.request(
-                method, url, body=body, headers=all_headers, timeout=urllib3.Timeout(total=timeout),
-                retries=False, preload_content=True,
-            )  # fmt: skip
-        except urllib3.exceptions.HTTPError as err:
-            raise ConnectionError(_first_line(err)) from None
-        return RawResponse(response.status, response.data or b"", dict(response.headers))
-    finally:
-        api_client.close()
+        return json.loads(body or b"null")
+    except ValueError:
+        return None
 
 
 def _body_text(body: bytes) -> str:
@@ -320,4 +427,5 @@ def _body_text(body: bytes) -> str:
 
 
 def _first_line(err: BaseException) -> str:
-    return str(err).splitlines()[0] if str(err) else type(err).__name__
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__
