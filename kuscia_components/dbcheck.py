@@ -43,6 +43,7 @@ CLIENT_SSL = 0x0800
 GREETING_MAX = 4096
 
 # MySQL/MariaDB error codes we explain
+ER_UNKNOWN_SYSTEM_VARIABLE = 1193
 ER_CON_COUNT = 1040
 ER_DBACCESS_DENIED = 1044
 ER_ACCESS_DENIED = 1045
@@ -351,6 +352,25 @@ def check_version(s: DbSession, name: str = "database version") -> CheckResult:
             version=version,
         )
     return passed(name, f"MySQL {version}", version=version)
+
+
+def check_provider_compatible(s: DbSession, name: str = "database provider") -> CheckResult:
+    """External mode creates the user and grant through pulumi-mysql, whose provider reads
+    @@GLOBAL.innodb_version first; MariaDB 10.10+ no longer answers it, so `up` would fail."""
+    from .database import PROVIDER_VERSION_QUERY
+
+    try:
+        s.value(PROVIDER_VERSION_QUERY)
+    except Exception as err:
+        if error_code(err) != ER_UNKNOWN_SYSTEM_VARIABLE:
+            raise
+        return failed(
+            name,
+            "the server does not answer @@GLOBAL.innodb_version (MariaDB 10.10 and later), which pulumi-mysql "
+            "reads before it creates the user and the grant: `pulumi up` in external mode would fail",
+            "use MySQL 8.0.23+ (what Kuscia documents) for database.mode external, or database.mode in-cluster",
+        )
+    return passed(name, "pulumi-mysql can manage users and grants on this server")
 
 
 def check_settings(s: DbSession, name: str = "database settings") -> CheckResult:
@@ -909,6 +929,7 @@ def admin_database_checks(
                     ("database server",),
                 ),
                 Step("database version", lambda: check_version(s), ("database admin login",)),
+                Step("database provider", lambda: check_provider_compatible(s), ("database admin login",)),
                 Step("database settings", lambda: check_settings(s), ("database admin login",)),
                 Step(
                     "database admin privileges",

@@ -362,7 +362,9 @@ def test_emulated_cli_takes_the_admin_password_from_the_environment(
     database = next(c for c in json.loads(out)["checks"] if c["name"] == "database")
     assert code == 0 and database["status"] == "SKIP" and PASSWORD_ENV in database["fix"]
     code, out, _ = run_cli(["--config", str(path)], {PASSWORD_ENV: ADMIN_PASSWORD, "PATH": ""})
-    assert code == 0 and re.search(r"^PASS +database admin privileges +\S", out, re.M)
+    assert re.search(r"^PASS +database admin privileges +\S", out, re.M)
+    # The test server is MariaDB 10.11, where pulumi-mysql cannot create users: a real FAIL.
+    assert code == 1 and re.search(r"^FAIL +database provider +the server does not answer", out, re.M)
     assert ADMIN_PASSWORD not in out
     code, out, _ = run_cli(["--config", str(path)], {PASSWORD_ENV: "Wrong-admin-pw", "PATH": ""})
     assert code == 1 and "FAIL  database admin login" in out and "Wrong-admin-pw" not in out
@@ -384,3 +386,15 @@ def test_admin_password_from_the_pulumi_cli(tmp_path: Path) -> None:
         "config get --path kuscia:database.adminPassword --stack alice",
     ]  # asked once, both spellings, cached for --watch rounds
     assert admin_password_source("alice", tmp_path, {"PATH": ""})() is None
+
+
+def test_external_mode_on_mariadb_fails_because_pulumi_mysql_cannot_manage_users(mariadb: MariaDB) -> None:
+    """pulumi-mysql's provider reads @@GLOBAL.innodb_version before CREATE USER; MariaDB 10.10+
+    answers error 1193, so `pulumi up` would fail: preflight says so before anything is created."""
+    import pymysql
+
+    with pytest.raises(pymysql.err.OperationalError) as err:
+        mariadb.execute("SELECT @@GLOBAL.innodb_version")
+    assert err.value.args[0] == 1193
+    result = admin_checks(mariadb, database="pf_provider")["database provider"]
+    assert result.status == "FAIL" and "MySQL 8.0.23+" in result.fix
