@@ -1,79 +1,156 @@
-"""Benchmark: a 32-party mesh (992 directed links) — planning, and one party's program.
+"""Benchmark: planning and program evaluation for an N-party mesh (32 parties: 992 links).
 
-1. planning: build and validate the NetworkSpec and list its links;
-2. rollout bookkeeping: deploy_network through the in-memory stand-in for the Pulumi CLI
-   (tests/test_automation.py), i.e. our phases without Pulumi;
-3. program evaluation: one party's real program with 31 partners under OfflineMocks (what the
-   Pulumi engine would run, minus the providers), wall time and peak memory.
+1. spec: build and validate the NetworkSpec (every party's config parsed), list the links;
+2. planning: the phase plans of a first rollout (every party's config with 31 partner bundles);
+3. rollout bookkeeping: `deploy_network` end to end through the IN-MEMORY STAND-IN FOR THE PULUMI
+   CLI (tests/inmemory_runner.py): our phases and reports without Pulumi;
+4. program evaluation: one party's real inline program with 31 partners under OfflineMocks (what
+   the Pulumi engine would evaluate, minus the providers). Target: <= 3 s.
 
-Usage: python bench/automation.py [--parties 32]
+Wall time by time.perf_counter, memory by tracemalloc (peak of Python allocations) and the
+process's max RSS. Usage: python bench/automation.py [--parties 32] [--repeat 5]
 """
 
 from __future__ import annotations
 
 import argparse
+import resource
+import statistics
 import sys
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kuscia_components import pki
-from kuscia_components.automation import NetworkSpec, PartySpec, deploy_network
+from kuscia_components.automation import deploy_network, inline_program
+from kuscia_components.network import StackState, plan_links, plan_nodes
+from kuscia_components.network_spec import NetworkSpec, PartySpec
 from kuscia_components.offline import OfflineMocks, run_offline
-from kuscia_components.program import party_program
+from tests.inmemory_runner import InMemoryStackRunner, cert_for
 
-CAPACITY = {"cpu": "1", "memory": "1Gi", "storage": "1Gi"}
+TARGET_SECONDS = 3.0
+
+
+def measure(work: Callable[[], Any], repeat: int) -> tuple[Any, list[float], float]:
+    """(last result, wall times, peak traced MB of one extra traced run)."""
+    times = []
+    result = None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = work()
+        times.append(time.perf_counter() - started)
+    tracemalloc.start()
+    work()
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return result, times, peak / 1e6
+
+
+def line(name: str, times: list[float], peak_mb: float, detail: str) -> str:
+    return (f"| {name} | {detail} | {statistics.median(times) * 1000:.0f} ms | {min(times) * 1000:.0f} ms | "
+            f"{max(times) * 1000:.0f} ms | {peak_mb:.2f} MB |")  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--parties", type=int, default=32)
+    parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     names = [f"party{i:02d}" for i in range(args.parties)]
+    capacity = {"cpu": "1", "memory": "1Gi", "storage": "1Gi"}
+    for name in names:  # real certificates (generated once, outside the timings)
+        cert_for(name)
 
-    started = time.perf_counter()
-    spec = NetworkSpec(tuple(PartySpec(n, {"capacity": CAPACITY}) for n in names))
-    spec.validate()
-    links = spec.links()
-    planning = time.perf_counter() - started
-    print(
-        f"planning: {len(names)} parties, {len(links)} directed links, validated in {planning * 1000:.0f} ms"
-    )
+    def build() -> NetworkSpec:
+        spec = NetworkSpec(tuple(PartySpec(n, capacity=capacity) for n in names), name="bench")  # type: ignore[arg-type]
+        spec.validate()
+        spec.links()
+        return spec
 
-    import tests.test_automation as stand_in
+    spec, spec_times, spec_mb = measure(build, args.repeat)
+    runner = InMemoryStackRunner()
 
-    cert = pki.cert_b64(pki.build_domain_cert(pki.generate_domain_key(), "x"))
-    stand_in.CERTS.update({n: cert for n in names})
-    runner = stand_in.InMemoryStackRunner()
-    started = time.perf_counter()
-    report = deploy_network(spec, runner, parallelism=8, progress=lambda _m: None)
-    rollout = time.perf_counter() - started
-    ready = sum(1 for link in report.links if link.status == "Ready")
-    print(f"rollout bookkeeping (in-memory stand-in): {ready}/{len(report.links)} links Ready, "
-          f"{sum(1 for c in runner.calls if c[0] == 'up')} stack ups, {rollout:.2f} s")  # fmt: skip
+    def plan() -> int:
+        nodes = plan_nodes(spec, {})
+        states = {s.party: StackState(dict(s.config), {"peeringBundle": runner.bundle(s.party, s.config)})
+                  for s in nodes}  # fmt: skip
+        links = plan_links(spec, states, ran=set(states), failed=set())
+        return sum(len(s.config["kuscia:peers"].value) for s in links)
 
-    bundles = [{"domainId": n, "endpoint": f"https://kuscia-autonomy-{n}.autonomy-{n}.svc.cluster.local:1080",
-                "cert": cert, "protocol": "TLS"} for n in names[1:]]  # fmt: skip
-    config, secret = spec.parties[0].stack_config(bundles)
+    peers_bytes, plan_times, plan_mb = measure(plan, args.repeat)
+
+    def rollout() -> int:
+        report = deploy_network(spec, runner=InMemoryStackRunner(), parallelism=8)
+        assert report.ok, report.format_table()
+        return len(report.links)
+
+    links, rollout_times, rollout_mb = measure(rollout, max(1, args.repeat // 2))
+
+    me = spec.parties[0]
+    partners = [runner.bundle(n, me.to_config()) for n in names[1:]]
+    config = me.to_config(partners, network="bench")
 
     def evaluate() -> int:
         mocks = OfflineMocks(execute_dynamic=lambda p: getattr(p, "offline_safe", False))
-        run_offline(lambda: party_program(), mocks, stack=names[0], config=config, secret_keys=sorted(secret))
+        run_offline(inline_program(), mocks, stack=me.domain_id,
+                    config={k: v.value for k, v in config.items()},
+                    secret_keys=[k for k, v in config.items() if v.secret])  # fmt: skip
         return len(mocks.resources)
 
-    timings = []
-    for _ in range(3):
-        started = time.perf_counter()
-        count = evaluate()
-        timings.append(time.perf_counter() - started)
-    tracemalloc.start()
-    evaluate()
-    _current, peak = tracemalloc.get_traced_memory()
-    tracemalloc.stop()
-    print(f"program evaluation, one party with {len(bundles)} partners: {count} resources, "
-          f"{min(timings):.2f} s best / {max(timings):.2f} s worst of 3, peak traced memory {peak / 1e6:.1f} MB")  # fmt: skip
+    resources, eval_times, eval_mb = measure(evaluate, args.repeat)
+
+    def evaluate_all() -> int:  # every party's program once: what one full rollout evaluates
+        total = 0
+        for party in spec.parties:
+            others = [runner.bundle(n, party.to_config()) for n in spec.partners(party.domain_id)]
+            cfg = party.to_config(others, network="bench")
+            mocks = OfflineMocks(execute_dynamic=lambda p: getattr(p, "offline_safe", False))
+            run_offline(
+                inline_program(), mocks, stack=party.domain_id, config={k: v.value for k, v in cfg.items()}
+            )
+            total += len(mocks.resources)
+        return total
+
+    started = time.perf_counter()
+    all_resources = evaluate_all()
+    all_seconds = time.perf_counter() - started
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+    print(
+        f"{args.parties} parties, {len(spec.links())} directed links; {args.repeat} runs each (median, best, worst)"
+    )
+    print()
+    print("| step | what | median | best | worst | peak traced memory |")
+    print("|---|---|---|---|---|---|")
+    print(
+        line(
+            "spec",
+            spec_times,
+            spec_mb,
+            f"validate {args.parties} party configs, list {len(spec.links())} links",
+        )
+    )
+    print(
+        line(
+            "planning",
+            plan_times,
+            plan_mb,
+            f"phase 1 + phase 2 plans, {peers_bytes // 1024} KiB of peer config",
+        )
+    )
+    print(line("rollout bookkeeping", rollout_times, rollout_mb,
+               f"deploy_network via the in-memory stand-in, {links} links Ready"))  # fmt: skip
+    print(line("program evaluation", eval_times, eval_mb,
+               f"one party, {len(partners)} partners, {resources} resources (OfflineMocks)"))  # fmt: skip
+    print(f"| all programs | every party's program once ({args.parties} x {len(partners)} partners), "
+          f"{all_resources} resources | {all_seconds * 1000:.0f} ms (1 run) | | | |")  # fmt: skip
+    print()
+    verdict = "met" if max(eval_times) <= TARGET_SECONDS else "NOT met"
+    print(f"target: one party's program with {len(partners)} partners <= {TARGET_SECONDS:.0f} s: {verdict} "
+          f"(worst {max(eval_times):.2f} s); process max RSS {rss_mb:.0f} MB")  # fmt: skip
     return 0
 
 

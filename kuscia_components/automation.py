@@ -1,597 +1,628 @@
-"""Deploy, peer and tear down a whole N-party network from another service (Automation API).
+"""Deploy, peer, inspect and tear down a whole N-party network from another service.
 
-Peering is two-sided, so a network rollout runs in phases no user should choreograph by hand:
-1. nodes: every party's stack comes up (bounded parallelism) with the partners whose public
-   bundles are already known (none on a first run);
-2. links: every party gets every partner's bundle (from the other stacks' outputs) as inline
-   `kuscia:peers`, so both sides register each other; links wait only briefly here;
-3. readiness: parties whose links are not Ready yet run again with the full deadline.
-Each party's program is `program.party_program`, reading the same `kuscia:` config a stack file
-holds: one source of truth. A failed party is reported, it does not hide the others. Re-running
-converges; a party removed from the spec loses its links on the others, then its stack.
+    from kuscia_components.automation import PartySpec, WorkspaceSettings, deploy_network
+    report = deploy_network([PartySpec("alice"), PartySpec("bob")], topology="mesh",
+                            workspace=WorkspaceSettings(work_dir=Path("/var/lib/kuscia-network")))
 
-`StackRunner` is the seam to Pulumi: `PulumiStackRunner` drives the real CLI through
-`pulumi.automation`; tests use an in-memory stand-in.
+The rollout itself (phases, reports) is `network.py`; the specs are `network_spec.py`. This module
+is the Pulumi side: `PulumiStackRunner` drives the Pulumi CLI through `pulumi.automation` with the
+inline program `inline_program()`, i.e. `program.party_program`, the function the stack-file path
+runs too. It also holds the public functions and the `network` command line.
 """
 
 from __future__ import annotations
 
 import json
-import logging
-import shutil
-import time
-from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any
 
-log = logging.getLogger(__name__)
+from .config import ConfigError, Problem
+from .network import (
+    DEFAULT_READY_TIMEOUT_SECONDS,
+    SECRET_OUTPUT,
+    LinkReport,
+    LinkWait,
+    NetworkReport,
+    OutputSink,
+    PartyReport,
+    ProgressEvent,
+    ProgressSink,
+    PulumiOutputSink,
+    Rollout,
+    StackRunner,
+    status_report,
+    teardown,
+    up_party,
+)
+from .network_spec import (
+    CONFIG_NAMESPACE,
+    DEFAULT_NETWORK_NAME,
+    NETWORK_NAMESPACE,
+    ConfigEntry,
+    NetworkSpec,
+    NetworkSpecError,
+    PartySpec,
+    PeeringBundle,
+    Topology,
+    load_network_spec,
+)
 
-Topology = Literal["mesh"] | Sequence[tuple[str, str]]
-SECRET_KEYS = frozenset({"domainKeyData", "databaseAdminPassword"})
-LINK_PHASE_TIMEOUT_SECONDS = 15
-PULUMI_INSTALL_HINT = (
-    "The Pulumi CLI is not installed or not on PATH. Install it with `curl -fsSL https://get.pulumi.com | sh` "
-    "(or see https://www.pulumi.com/docs/install/), then run this again."
+if TYPE_CHECKING:
+    from pulumi.automation import LocalWorkspace, ProjectSettings, PulumiCommand
+
+__all__ = [
+    "ConfigEntry",
+    "LinkReport",
+    "LinkWait",
+    "NetworkReport",
+    "NetworkSpec",
+    "NetworkSpecError",
+    "PartyReport",
+    "PartySpec",
+    "PeeringBundle",
+    "ProgressEvent",
+    "PulumiCliMissing",
+    "PulumiStackRunner",
+    "StackOperationError",
+    "StackRunner",
+    "WorkspaceError",
+    "WorkspaceSettings",
+    "deploy_network",
+    "deploy_party",
+    "destroy_network",
+    "inline_program",
+    "load_network_spec",
+    "network_main",
+    "network_status",
+]
+
+INSTALL_HINT = (
+    "Install it with `curl -fsSL https://get.pulumi.com | sh` (or see https://www.pulumi.com/docs/install/), "
+    "then put ~/.pulumi/bin on PATH"
+)
+DEFAULT_WORK_DIR = Path(".kuscia-network")
+PACKAGE_ROOT = Path(__file__).resolve().parent.parent
+# The project when the package is installed without the repo (kept equal to ./Pulumi.yaml by a test).
+DEFAULT_PROJECT = {
+    "name": "kuscia-p2p",
+    "description": "Kuscia (SecretFlow) autonomy nodes on Kubernetes, peered peer-to-peer.",
+}
+PLUGIN_PACKAGES = ("pulumi_kubernetes", "pulumi_mysql")  # the providers the program can use
+SECRETS_PROVIDER_SCHEMES = ("awskms://", "azurekeyvault://", "gcpkms://", "hashivault://")
+BACKEND_SCHEMES = ("file://", "s3://", "gs://", "azblob://", "https://", "http://", "postgres://")
+MAIN_PY = (
+    "# Written by kuscia_components.automation so that `pulumi up -s <stack>` in this directory runs\n"
+    "# the same program the Automation API runs inline (program.party_program).\n"
+    "from kuscia_components.program import party_program\n\nparty_program()\n"
 )
 
 
 class PulumiCliMissing(RuntimeError):
-    pass
+    """The Pulumi CLI cannot be run; the message says why and how to install it."""
+
+    def __init__(self, reason: str, underlying: BaseException | None = None) -> None:
+        self.reason = reason
+        self.underlying = underlying  # what running the CLI really raised
+        super().__init__(f"{reason}. {INSTALL_HINT}.")
 
 
-class NetworkSpecError(ValueError):
-    """A network spec that cannot be rolled out; lists every problem."""
+class WorkspaceError(ConfigError):
+    """Workspace settings that cannot work (backend, secrets provider, passphrase)."""
 
 
-# -- specs ---------------------------------------------------------------------------------------
+class StackOperationError(RuntimeError):
+    """A Pulumi command on one stack failed; the message holds Pulumi's own error lines."""
+
+
+# -- workspace settings -----------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class PartySpec:
-    """Everything a party's stack file holds, as Python. `config` uses the stack-file keys
-    (camelCase, without `kuscia:`); `secrets` are set as secret config, never plain."""
+class WorkspaceSettings:
+    """Where a network's Pulumi project, stack settings and state live.
 
-    domain_id: str
-    config: Mapping[str, Any] = field(default_factory=dict)
-    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
-    stack: str | None = None
+    `work_dir` holds the project (Pulumi.yaml, a __main__.py running the same program) and each
+    stack's Pulumi.<stack>.yaml (config, secrets encrypted); keep it as long as the stacks.
+    `backend_url` defaults to the local file backend `file://<work_dir>/state`. Secrets use the
+    passphrase provider (passphrase from here, $PULUMI_CONFIG_PASSPHRASE or
+    $PULUMI_CONFIG_PASSPHRASE_FILE) unless `secrets_provider` names a KMS (awskms://, gcpkms://,
+    azurekeyvault://, hashivault://) or the backend is Pulumi Cloud (https://).
+    """
+
+    work_dir: Path = DEFAULT_WORK_DIR
+    backend_url: str | None = None
+    secrets_provider: str | None = None
+    passphrase: str | None = field(default=None, repr=False)
+    project_dir: Path | None = None  # take project settings from this Pulumi.yaml (default: the repo's)
+    pulumi_root: Path | None = None  # a Pulumi install with bin/pulumi (default: PATH, then ~/.pulumi)
+    install_plugins: bool = True  # install the provider plugins pinned to the installed SDKs first
+    env: Mapping[str, str] = field(default_factory=dict, repr=False)  # extra environment for Pulumi
 
     @property
-    def stack_name(self) -> str:
-        return self.stack or self.domain_id
+    def backend(self) -> str:
+        return self.backend_url or f"file://{Path(self.work_dir).resolve() / 'state'}"
 
-    def stack_config(self, peers: Sequence[Mapping[str, Any]] = ()) -> tuple[dict[str, str], set[str]]:
-        """(`kuscia:`-prefixed config as the CLI passes it, secret keys) for this party."""
-        values = {f"kuscia:{k}": as_cli_value(v) for k, v in self.config.items() if k != "peers"}
-        values["kuscia:domainId"] = self.domain_id
-        if peers:
-            values["kuscia:peers"] = json.dumps(list(peers))
-        secret = set()
-        for key, value in self.secrets.items():
-            values[f"kuscia:{key}"] = value
-            secret.add(f"kuscia:{key}")
-        return values, secret
+    @property
+    def cloud_backend(self) -> bool:
+        return self.backend.startswith(("https://", "http://"))
 
+    @property
+    def provider(self) -> str | None:
+        """The secrets provider given to new stacks (None: the backend's default)."""
+        if self.secrets_provider:
+            return self.secrets_provider
+        return None if self.cloud_backend else "passphrase"
 
-@dataclass(frozen=True)
-class NetworkSpec:
-    parties: tuple[PartySpec, ...]
-    topology: Topology = "mesh"
+    def problems(self, environ: Mapping[str, str] | None = None) -> list[Problem]:
+        env = os.environ if environ is None else environ
+        problems = []
+        if not self.backend.startswith(BACKEND_SCHEMES):
+            problems.append(Problem("backend", "must be a Pulumi backend URL (" + ", ".join(BACKEND_SCHEMES) + ")",
+                                    "file:///var/lib/kuscia-network/state", repr(self.backend)))  # fmt: skip
+        provider = self.provider
+        if provider not in (None, "passphrase", "default") and not str(provider).startswith(
+            SECRETS_PROVIDER_SCHEMES
+        ):
+            problems.append(Problem("secretsProvider", "must be passphrase, default (Pulumi Cloud) or a KMS URL ("
+                                    + ", ".join(SECRETS_PROVIDER_SCHEMES) + ")", "passphrase", repr(provider)))  # fmt: skip
+        if provider == "default" and not self.cloud_backend:
+            problems.append(Problem("secretsProvider", "default is Pulumi Cloud's own encryption; a self-managed "
+                                    "backend needs passphrase or a KMS", "passphrase", "'default'"))  # fmt: skip
+        if provider == "passphrase" and self.passphrase is None:
+            file = env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+            if "PULUMI_CONFIG_PASSPHRASE" not in env and not file:
+                problems.append(Problem("PULUMI_CONFIG_PASSPHRASE", "must be set (or PULUMI_CONFIG_PASSPHRASE_FILE): "
+                                        "the passphrase secrets provider encrypts this network's secrets with it, "
+                                        "and every later run needs the same one",
+                                        "export PULUMI_CONFIG_PASSPHRASE='a long random phrase from your vault'"))  # fmt: skip
+            elif file and "PULUMI_CONFIG_PASSPHRASE" not in env and not Path(file).is_file():
+                problems.append(Problem("PULUMI_CONFIG_PASSPHRASE_FILE", "must name a readable file",
+                                        "/run/secrets/pulumi-passphrase", repr(file)))  # fmt: skip
+        if Path(self.work_dir).exists() and not Path(self.work_dir).is_dir():
+            problems.append(Problem("workDir", "must be a directory (it holds the project and stack settings)",
+                                    ".kuscia-network", str(self.work_dir)))  # fmt: skip
+        return problems
 
-    def partners(self, domain_id: str) -> list[str]:
-        ids = [p.domain_id for p in self.parties]
-        if self.topology == "mesh":
-            return [other for other in ids if other != domain_id]
-        found = []
-        for a, b in self.topology:
-            if a == domain_id:
-                found.append(b)
-            elif b == domain_id:
-                found.append(a)
-        return sorted(set(found))
-
-    def links(self) -> list[tuple[str, str]]:
-        """Directed links (source, destination): each peering is one in each direction."""
-        return [(p.domain_id, other) for p in self.parties for other in self.partners(p.domain_id)]
-
-    def validate(self) -> None:
-        from .config import ConfigError, parse_party_config
-
-        problems: list[str] = []
-        ids = [p.domain_id for p in self.parties]
-        if not ids:
-            problems.append("parties: at least one party is required")
-        for dup in sorted({i for i in ids if ids.count(i) > 1}):
-            problems.append(f"parties: domainId {dup!r} is listed twice")
-        stacks = [p.stack_name for p in self.parties]
-        for dup in sorted({s for s in stacks if stacks.count(s) > 1}):
-            problems.append(f"parties: stack {dup!r} is used by two parties")
-        if self.topology != "mesh":
-            for a, b in self.topology:
-                for end in (a, b):
-                    if end not in ids:
-                        problems.append(f"topology: {a}-{b} names {end!r}, which is not a party")
-                if a == b:
-                    problems.append(f"topology: {a}-{b} links a party to itself")
-        for party in self.parties:
-            values, secret = party.stack_config()
-            try:
-                parse_party_config(
-                    {k[len("kuscia:") :]: v for k, v in values.items()}, {k[len("kuscia:") :] for k in secret},
-                    source=f"party {party.domain_id}",
-                )  # fmt: skip
-            except ConfigError as err:
-                problems += [f"party {party.domain_id}: {p}" for p in err.problems]
-        if problems:
-            raise NetworkSpecError("network spec problems:\n" + "\n".join(f"  - {p}" for p in problems))
+    def cli_env(self) -> dict[str, str]:
+        """Environment added for every Pulumi command (on top of the process environment)."""
+        env = {
+            "PULUMI_SKIP_UPDATE_CHECK": "true",
+            # Dynamic providers run in a python Pulumi starts; make it this one (it has this package).
+            "PULUMI_PYTHON_CMD": sys.executable,
+        }
+        if self.passphrase is not None:
+            env["PULUMI_CONFIG_PASSPHRASE"] = self.passphrase
+        env.update(self.env)
+        return env
 
 
-def load_network_spec(path: Path) -> tuple[NetworkSpec, dict[str, Any]]:
-    """network.yaml -> (spec, settings such as backend). Raises NetworkSpecError."""
+def project_settings(settings: WorkspaceSettings) -> ProjectSettings:
+    """The repo's Pulumi.yaml project (name, description, python runtime), pointed at this
+    interpreter's virtualenv (dynamic providers must import this package) and at the backend."""
     import yaml
+    from pulumi import automation as auto
 
-    try:
-        document = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NetworkSpecError(f"network spec {path} does not exist") from None
-    except yaml.YAMLError as err:
-        raise NetworkSpecError(f"network spec {path} is not valid YAML: {err}") from None
-    if not isinstance(document, dict) or not isinstance(document.get("parties"), list):
-        raise NetworkSpecError(f"{path}: expected a mapping with a 'parties:' list (see network.yaml)")
-    defaults = document.get("defaults") or {}
-    parties = []
-    for index, raw in enumerate(document["parties"]):
-        if not isinstance(raw, dict) or not isinstance(raw.get("domainId"), str):
-            raise NetworkSpecError(f"{path}: parties[{index}] needs a domainId (e.g. `- domainId: alice`)")
-        unknown = set(raw) - {"domainId", "stack", "config", "secrets"}
-        if unknown:
-            raise NetworkSpecError(
-                f"{path}: parties[{index}] has unknown keys {sorted(unknown)} (domainId, stack, config, secrets)"
-            )
-        parties.append(
-            PartySpec(
-                raw["domainId"],
-                {**defaults, **(raw.get("config") or {})},
-                dict(raw.get("secrets") or {}),
-                raw.get("stack"),
-            )
-        )
-    topology_raw = document.get("topology", "mesh")
-    if topology_raw == "mesh":
-        topology: Topology = "mesh"
-    elif isinstance(topology_raw, list) and all(isinstance(t, list) and len(t) == 2 for t in topology_raw):
-        topology = [(str(a), str(b)) for a, b in topology_raw]
-    else:
-        raise NetworkSpecError(f"{path}: topology must be 'mesh' or a list of [a, b] pairs")
-    spec = NetworkSpec(tuple(parties), topology)
-    spec.validate()
-    settings = {k: v for k, v in document.items() if k not in ("parties", "defaults", "topology")}
-    return spec, settings
+    source = Path(settings.project_dir) if settings.project_dir else PACKAGE_ROOT
+    project: dict[str, Any] = dict(DEFAULT_PROJECT)
+    path = source / "Pulumi.yaml"
+    if path.is_file():
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        project.update({k: loaded[k] for k in ("name", "description") if k in loaded})
+    options: dict[str, Any] = {"toolchain": "pip"}
+    if sys.prefix != sys.base_prefix:  # running in a virtualenv: the providers use the same one
+        options["virtualenv"] = sys.prefix
+    return auto.ProjectSettings(
+        name=str(project["name"]),
+        runtime=auto.ProjectRuntimeInfo(name="python", options=options),
+        description=project.get("description"),
+        backend=auto.ProjectBackend(url=settings.backend),
+    )
 
 
-# -- the seam to Pulumi ------------------------------------------------------------------------------
+def plugin_pins() -> list[tuple[str, str]]:
+    """(plugin, vX.Y.Z) for every provider SDK installed: the versions those SDKs were built for."""
+    from importlib import metadata, resources
+
+    pins = []
+    for package in PLUGIN_PACKAGES:
+        try:
+            meta = json.loads((resources.files(package) / "pulumi-plugin.json").read_text(encoding="utf-8"))
+            name, version = str(meta["name"]), str(meta["version"])
+        except (ModuleNotFoundError, FileNotFoundError, KeyError, ValueError):
+            try:
+                name, version = package.removeprefix("pulumi_"), metadata.version(package.replace("_", "-"))
+            except metadata.PackageNotFoundError:
+                continue
+        pins.append((name, version if version.startswith("v") else f"v{version}"))
+    return pins
 
 
-class StackRunner(Protocol):
-    def up(self, stack: str, config: Mapping[str, str], secret_keys: set[str]) -> dict[str, Any]: ...
-    def outputs(self, stack: str) -> dict[str, Any] | None: ...
-    def destroy(self, stack: str) -> None: ...
-    def stacks(self) -> list[str]: ...
+def locate_pulumi(root: Path | None = None) -> PulumiCommand:
+    """The Pulumi CLI (from `root`, else PATH, else the installer's ~/.pulumi), version-checked."""
+    from pulumi.automation import InvalidVersionError, PulumiCommand
+
+    candidates: list[Path | None] = [root] if root is not None else [None]
+    installer_home = Path.home() / ".pulumi"
+    if root is None and (installer_home / "bin" / "pulumi").exists():
+        candidates.append(installer_home)
+    looked = []
+    underlying: BaseException | None = None
+    for candidate in candidates:
+        looked.append(f"{candidate}/bin/pulumi" if candidate else "`pulumi` on PATH")
+        try:
+            return PulumiCommand(root=str(candidate) if candidate else None)
+        except (FileNotFoundError, PermissionError, NotADirectoryError) as err:
+            underlying = err
+            continue
+        except InvalidVersionError as err:
+            raise PulumiCliMissing(f"The Pulumi CLI is too old for this SDK ({err})") from None
+        except subprocess.CalledProcessError as err:
+            raise PulumiCliMissing(f"`pulumi version` failed (exit {err.returncode}); reinstall it") from None
+    raise PulumiCliMissing(f"The Pulumi CLI was not found (looked for {' and '.join(looked)})", underlying)
+
+
+def inline_program(wait: LinkWait | None = None) -> Callable[[], None]:
+    """The party program as an Automation API inline program: the stack's `kuscia:` config,
+    with this run's link wait applied in-process (the stack config keeps the party's own)."""
+
+    def program() -> None:
+        from .config import read_pulumi_config
+        from .program import party_program
+
+        if wait is None:
+            party_program()
+        else:
+            party_program(wait.apply(read_pulumi_config()))
+
+    return program
+
+
+# -- the runner -----------------------------------------------------------------------------------
 
 
 class PulumiStackRunner:
-    """Stacks through `pulumi.automation` (needs the Pulumi CLI). The inline program is the
-    same `party_program` that `__main__.py` runs."""
+    """`StackRunner` over the Pulumi CLI (`pulumi.automation.LocalWorkspace`, inline program).
+
+    Plain config goes through `pulumi config set-all`; secrets through `pulumi config set
+    --secret` on stdin, so they never appear on a command line. Outputs come back masked
+    (`[secret]`) and are never decrypted for a report.
+    """
 
     def __init__(
-        self,
-        *,
-        project_dir: Path | None = None,
-        backend_url: str | None = None,
-        passphrase: str | None = None,
-        secrets_provider: str | None = None,
-        on_output: Callable[[str], None] | None = None,
+        self, settings: WorkspaceSettings | None = None, *, command: PulumiCommand | None = None
     ) -> None:
-        if shutil.which("pulumi") is None:
-            raise PulumiCliMissing(PULUMI_INSTALL_HINT)
-        self.project_dir = Path(project_dir or Path(__file__).resolve().parent.parent)
-        self.backend_url = backend_url or f"file://{(self.project_dir / '.pulumi-state').resolve()}"
-        self.passphrase = passphrase
-        self.secrets_provider = secrets_provider
-        self.on_output = on_output
-        self._plugins_installed = False
+        self.settings = settings or WorkspaceSettings()
+        problems = self.settings.problems()
+        if problems:
+            raise WorkspaceError(problems, "workspace settings")
+        self._command = command or locate_pulumi(self.settings.pulumi_root)
+        self._lock = threading.Lock()
+        self._workspace: LocalWorkspace | None = None
 
-    def _workspace_options(self) -> Any:
-        import yaml
-        from pulumi import automation as auto
-
-        project = yaml.safe_load((self.project_dir / "Pulumi.yaml").read_text())
-        settings = auto.ProjectSettings(
-            name=project["name"], runtime="python", description=project.get("description"),
-            backend=auto.ProjectBackend(url=self.backend_url),
-        )  # fmt: skip
-        env = {"PULUMI_CONFIG_PASSPHRASE": self.passphrase} if self.passphrase is not None else {}
-        if self.backend_url.startswith("file://"):
-            Path(self.backend_url[len("file://") :]).mkdir(parents=True, exist_ok=True)
-        return auto.LocalWorkspaceOptions(
-            work_dir=str(self.project_dir),
-            project_settings=settings,
-            env_vars=env,
-            secrets_provider=self.secrets_provider,
+    def __repr__(self) -> str:
+        return (
+            f"PulumiStackRunner(work_dir={str(self.settings.work_dir)!r}, backend={self.settings.backend!r})"
         )
-
-    def _stack(self, name: str) -> Any:
-        from pulumi import automation as auto
-
-        options = self._workspace_options()
-        stack = auto.create_or_select_stack(
-            stack_name=name,
-            project_name=options.project_settings.name,
-            program=_run_party_program,
-            opts=options,
-        )
-        if not self._plugins_installed:
-            stack.workspace.install_plugin("kubernetes", "v" + _package_version("pulumi_kubernetes"))
-            stack.workspace.install_plugin("mysql", "v" + _package_version("pulumi_mysql"))
-            self._plugins_installed = True
-        return stack
-
-    def up(self, stack: str, config: Mapping[str, str], secret_keys: set[str]) -> dict[str, Any]:
-        from pulumi import automation as auto
-
-        handle = self._stack(stack)
-        handle.set_all_config(
-            {k: auto.ConfigValue(value=v, secret=k in secret_keys) for k, v in config.items()}
-        )
-        result = handle.up(on_output=self.on_output)
-        return {k: v.value for k, v in result.outputs.items()}
-
-    def outputs(self, stack: str) -> dict[str, Any] | None:
-        if stack not in self.stacks():
-            return None
-        return {k: v.value for k, v in self._stack(stack).outputs().items()}
-
-    def destroy(self, stack: str) -> None:
-        handle = self._stack(stack)
-        handle.destroy(on_output=self.on_output)
-        handle.workspace.remove_stack(stack)
-
-    def stacks(self) -> list[str]:
-        from pulumi import automation as auto
-
-        workspace = auto.LocalWorkspace(**_options_kwargs(self._workspace_options()))
-        return [s.name for s in workspace.list_stacks()]
-
-
-def as_cli_value(value: Any) -> str:
-    """How a config value reaches a program: scalars as text, objects and lists as JSON."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, dict | list):
-        return json.dumps(value)
-    return str(value)
-
-
-def _run_party_program() -> None:
-    from .program import party_program
-
-    party_program()
-
-
-def _options_kwargs(options: Any) -> dict[str, Any]:
-    return {k: getattr(options, k) for k in ("work_dir", "project_settings", "env_vars", "secrets_provider")}
-
-
-def _package_version(module: str) -> str:
-    from importlib.metadata import version
-
-    return version(module.replace("_", "-"))
-
-
-# -- reports ---------------------------------------------------------------------------------------
-
-
-@dataclass
-class PartyReport:
-    domain_id: str
-    stack: str
-    status: Literal["ok", "failed", "removed"] = "ok"
-    error: str = ""
-    seconds: float = 0.0
-    outputs: dict[str, Any] = field(default_factory=dict, repr=False)
-
-
-@dataclass
-class LinkReport:
-    source: str
-    destination: str
-    status: str  # Ready | WaitingForPartner | Failed | Unknown
-    reason: str = ""
-    diagnosis: str = ""
-
-
-@dataclass
-class NetworkReport:
-    parties: dict[str, PartyReport] = field(default_factory=dict)
-    links: list[LinkReport] = field(default_factory=list)
-    seconds: float = 0.0
 
     @property
-    def ok(self) -> bool:
-        return all(p.status != "failed" for p in self.parties.values()) and all(
-            link.status == "Ready" for link in self.links
-        )
+    def workspace(self) -> LocalWorkspace:
+        """Created once: work dir, project settings, pinned plugins (before any parallel `up`
+        races to download them)."""
+        with self._lock:
+            if self._workspace is None:
+                from pulumi import automation as auto
 
-    def to_dict(self) -> dict[str, Any]:
-        parties = {k: {**asdict(v), "outputs": {}} for k, v in self.parties.items()}
-        return {
-            "ok": self.ok,
-            "seconds": round(self.seconds, 2),
-            "parties": parties,
-            "links": [asdict(link) for link in self.links],
+                work_dir = Path(self.settings.work_dir).resolve()
+                work_dir.mkdir(parents=True, exist_ok=True)
+                if self.settings.backend.startswith("file://"):
+                    Path(self.settings.backend[len("file://") :]).expanduser().mkdir(
+                        parents=True, exist_ok=True
+                    )
+                main = work_dir / "__main__.py"
+                if not main.exists() or main.read_text(encoding="utf-8") != MAIN_PY:
+                    main.write_text(MAIN_PY, encoding="utf-8")
+                workspace = auto.LocalWorkspace(
+                    work_dir=str(work_dir),
+                    project_settings=project_settings(self.settings),
+                    env_vars=self.settings.cli_env(),
+                    secrets_provider=self.settings.provider,
+                    pulumi_command=self._command,
+                )
+                if self.settings.install_plugins:
+                    for name, version in plugin_pins():
+                        self._guarded(
+                            f"plugin install {name} {version}", workspace.install_plugin, name, version
+                        )
+                self._workspace = workspace
+            return self._workspace
+
+    def list_stacks(self) -> list[str]:
+        return [s.name for s in self._guarded("stack ls", self.workspace.list_stacks)]
+
+    def get_config(self, stack: str) -> dict[str, ConfigEntry] | None:
+        if stack not in self.list_stacks():
+            return None
+        values = self._guarded(f"config of {stack}", self.workspace.get_all_config, stack)
+        return {k: ConfigEntry(v.value, bool(v.secret)) for k, v in values.items() if _ours(k)}
+
+    def set_config(self, stack: str, config: Mapping[str, ConfigEntry]) -> None:
+        from pulumi import automation as auto
+
+        workspace = self.workspace
+        self._guarded(f"stack {stack}", auto.Stack.create_or_select, stack, workspace)
+        current = {
+            k: ConfigEntry(v.value, bool(v.secret)) for k, v in workspace.get_all_config(stack).items()
         }
+        stale = [k for k in current if _ours(k) and k not in config]
+        if stale:
+            self._guarded(f"config rm on {stack}", workspace.remove_all_config, stack, stale)
+        changed = {k: v for k, v in config.items() if current.get(k) != v}
+        plain = {k: auto.ConfigValue(v.value) for k, v in changed.items() if not v.secret}
+        if plain:
+            self._guarded(f"config set-all on {stack}", workspace.set_all_config, stack, plain)
+        for key, entry in changed.items():
+            if entry.secret:
+                self._set_secret(stack, key, entry.value)
+
+    def up(
+        self, stack: str, *, wait: LinkWait | None = None, on_output: OutputSink | None = None
+    ) -> dict[str, Any]:
+        from pulumi import automation as auto
+
+        handle = self._guarded(f"stack {stack}", auto.Stack.select, stack, self.workspace)
+        result = self._guarded(
+            f"up {stack}", handle.up, program=inline_program(wait), on_output=on_output, color="never"
+        )
+        return {k: SECRET_OUTPUT if v.secret else v.value for k, v in result.outputs.items()}
+
+    def outputs(self, stack: str) -> dict[str, Any] | None:
+        if stack not in self.list_stacks():
+            return None
+        result = self._command.run(["stack", "output", "--json", "--stack", stack], str(self.workspace.work_dir),
+                                   self.settings.cli_env())  # fmt: skip
+        outputs = json.loads(result.stdout or "{}")
+        return dict(outputs) if isinstance(outputs, dict) else {}
+
+    def destroy(self, stack: str, *, on_output: OutputSink | None = None) -> None:
+        from pulumi import automation as auto
+
+        if stack not in self.list_stacks():
+            return
+        handle = self._guarded(f"stack {stack}", auto.Stack.select, stack, self.workspace)
+        self._guarded(f"destroy {stack}", handle.destroy, on_output=on_output, color="never")
+        self._guarded(f"stack rm {stack}", self.workspace.remove_stack, stack)
+
+    def _set_secret(self, stack: str, key: str, value: str) -> None:
+        """`pulumi config set --secret` reading the value from stdin (never from argv)."""
+        command = [self._command.command, "config", "set", key, "--secret", "--stack", stack]
+        done = subprocess.run(
+            command, input=value, text=True, capture_output=True, cwd=str(self.workspace.work_dir),
+            env={**os.environ, **self.settings.cli_env()}, check=False,
+        )  # fmt: skip
+        if done.returncode != 0:
+            raise StackOperationError(
+                f"setting secret {key} on {stack} failed: {_pulumi_errors(done.stderr, done.stdout)}"
+            )
+
+    def _guarded(self, what: str, call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+        """Pulumi's errors as one short StackOperationError naming what failed and Pulumi's reason."""
+        from pulumi.automation import CommandError
+
+        try:
+            return call(*args, **kwargs)
+        except CommandError as err:
+            stdout, stderr = _streams(err)
+            raise StackOperationError(f"{what}: {_pulumi_errors(stderr, stdout)}") from None
 
 
-# -- the rollout -----------------------------------------------------------------------------------
+def _ours(key: str) -> bool:
+    return key.startswith((f"{CONFIG_NAMESPACE}:", f"{NETWORK_NAMESPACE}:"))
 
 
-Progress = Callable[[str], None]
+def _streams(err: Exception) -> tuple[str, str]:
+    text = str(err)
+    stdout, _, stderr = text.partition("\n stderr: ")
+    return stdout.partition("\n stdout: ")[2], stderr
+
+
+def _pulumi_errors(stderr: str, stdout: str = "", limit: int = 4) -> str:
+    """Pulumi's `error:` lines (diagnostics say why), else the last lines it printed."""
+    lines = [line.strip() for line in (stderr + "\n" + stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if "error:" in line.lower()]
+    picked = (errors or lines[-limit:])[:limit]
+    return " | ".join(picked) or "no output"
+
+
+# -- the public API ---------------------------------------------------------------------------------
+
+
+def _network(parties: NetworkSpec | Sequence[PartySpec], topology: Topology, name: str) -> NetworkSpec:
+    spec = parties if isinstance(parties, NetworkSpec) else NetworkSpec(tuple(parties), topology, name)
+    spec.validate()
+    return spec
+
+
+def deploy_network(
+    parties: NetworkSpec | Sequence[PartySpec],
+    *,
+    topology: Topology = "mesh",
+    name: str = DEFAULT_NETWORK_NAME,
+    runner: StackRunner | None = None,
+    workspace: WorkspaceSettings | None = None,
+    parallelism: int = 4,
+    ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS,
+    on_progress: ProgressSink | None = None,
+    on_output: PulumiOutputSink | None = None,
+) -> NetworkReport:
+    """Roll out (or converge) a network: nodes, links on every side, readiness, removals.
+
+    Raises NetworkSpecError for a bad spec, WorkspaceError / PulumiCliMissing when Pulumi cannot
+    run; anything failing on one stack is in that party's report instead.
+    """
+    spec = _network(parties, topology, name)
+    rollout = Rollout(spec, runner or PulumiStackRunner(workspace), parallelism=parallelism,
+                      on_progress=on_progress, on_output=on_output)  # fmt: skip
+    return rollout.deploy(ready_timeout_seconds=ready_timeout_seconds)
+
+
+def network_status(
+    parties: NetworkSpec | Sequence[PartySpec],
+    *,
+    topology: Topology = "mesh",
+    name: str = DEFAULT_NETWORK_NAME,
+    runner: StackRunner | None = None,
+    workspace: WorkspaceSettings | None = None,
+) -> NetworkReport:
+    """Parties and links as of each stack's last `up`; changes nothing."""
+    return status_report(_network(parties, topology, name), runner or PulumiStackRunner(workspace))
+
+
+def destroy_network(
+    parties: NetworkSpec | Sequence[PartySpec],
+    *,
+    topology: Topology = "mesh",
+    name: str = DEFAULT_NETWORK_NAME,
+    runner: StackRunner | None = None,
+    workspace: WorkspaceSettings | None = None,
+    parallelism: int = 4,
+    on_progress: ProgressSink | None = None,
+    on_output: PulumiOutputSink | None = None,
+) -> NetworkReport:
+    """Destroy every stack of the network (also members no longer in the spec)."""
+    spec = _network(parties, topology, name)
+    return teardown(spec, runner or PulumiStackRunner(workspace), parallelism=parallelism,
+                    on_progress=on_progress, on_output=on_output)  # fmt: skip
 
 
 def deploy_party(
     party: PartySpec,
-    runner: StackRunner,
     *,
-    peers: Sequence[Mapping[str, Any]] = (),
-    overrides: Mapping[str, Any] | None = None,
+    partners: Sequence[PeeringBundle | Mapping[str, Any]] = (),
+    network: str | None = None,
+    runner: StackRunner | None = None,
+    workspace: WorkspaceSettings | None = None,
+    wait: LinkWait | None = None,
+    on_output: OutputSink | None = None,
 ) -> PartyReport:
-    """One party's stack up, with the given partner bundles as inline peers."""
-    started = time.monotonic()
-    spec = PartySpec(party.domain_id, {**party.config, **(overrides or {})}, party.secrets, party.stack)
-    config, secret = spec.stack_config(peers)
-    try:
-        outputs = runner.up(party.stack_name, config, secret)
-    except Exception as err:  # one party failing must not hide the others
-        return PartyReport(
-            party.domain_id, party.stack_name, "failed", _first_line(err), time.monotonic() - started
-        )
-    return PartyReport(party.domain_id, party.stack_name, "ok", "", time.monotonic() - started, dict(outputs))
+    """One party's stack with the given partner bundles (e.g. from another organisation).
+    Raises ConfigError for a bad party config; a failed `up` is in the report."""
+    party.parse(partners)
+    return up_party(party, runner or PulumiStackRunner(workspace), partners=partners, network=network,
+                    wait=wait, on_output=on_output)  # fmt: skip
 
 
-def deploy_network(
-    spec: NetworkSpec,
-    runner: StackRunner,
-    *,
-    parallelism: int = 4,
-    timeout_seconds: int = 300,
-    progress: Progress | None = None,
-) -> NetworkReport:
-    """Nodes, then links on every side, then readiness. Idempotent; see the module docstring."""
-    spec.validate()
-    say = progress or log.info
-    report = NetworkReport()
-    started = time.monotonic()
-    bundles = _known_bundles(spec, runner)
+# -- command line -----------------------------------------------------------------------------------
 
-    def peers_of(party: PartySpec, known: Mapping[str, Mapping[str, Any]]) -> list[dict[str, Any]]:
-        return [{"domainId": p, **{k: v for k, v in known[p].items() if k != "domainId"}}
-                for p in spec.partners(party.domain_id) if p in known]  # fmt: skip
-
-    # Phase 1: nodes (with the partners already known, so a re-run changes nothing).
-    say(f"phase 1/3: nodes for {len(spec.parties)} parties")
-    link_wait = {"peeringTimeoutSeconds": LINK_PHASE_TIMEOUT_SECONDS}
-    first = _parallel(
-        spec.parties,
-        parallelism,
-        lambda p: deploy_party(p, runner, peers=peers_of(p, bundles), overrides=link_wait),
-    )
-    for party_report in first:
-        report.parties[party_report.domain_id] = party_report
-        bundle = party_report.outputs.get("peeringBundle")
-        if bundle:
-            bundles[party_report.domain_id] = bundle
-        say(f"  {party_report.domain_id}: {party_report.status} {party_report.error}".rstrip())
-    alive = [p for p in spec.parties if report.parties[p.domain_id].status == "ok"]
-
-    # Phase 2: every side registers every partner (short wait per link).
-    say("phase 2/3: partner registrations on every side")
-    second = _parallel(
-        alive, parallelism, lambda p: deploy_party(p, runner, peers=peers_of(p, bundles), overrides=link_wait)
-    )
-    _merge(report, second)
-
-    # Phase 3: every party again with its own deadline. Links that are Ready return at once (a
-    # wait-policy change alone touches nothing); the others wait. It also leaves each stack with
-    # exactly the spec's config, so a re-run changes nothing.
-    ready = sum(
-        _all_ready(report.parties[p.domain_id]) for p in alive if report.parties[p.domain_id].status == "ok"
-    )
-    say(
-        f"phase 3/3: readiness (links Ready so far on {ready}/{len(alive)} parties; deadline {timeout_seconds} s)"
-    )
-    _merge(report, _parallel(alive, parallelism, lambda p: deploy_party(
-        p, runner, peers=peers_of(p, bundles), overrides={"peeringTimeoutSeconds": p.config.get("peeringTimeoutSeconds", timeout_seconds)},
-    )))  # fmt: skip
-
-    # Parties removed from the spec: their partners already dropped the links above.
-    for stack in _removed_stacks(spec, runner):
-        say(f"removing stack {stack} (party no longer in the spec)")
-        try:
-            runner.destroy(stack)
-            report.parties[stack] = PartyReport(stack, stack, "removed")
-        except Exception as err:
-            report.parties[stack] = PartyReport(stack, stack, "failed", f"destroy failed: {_first_line(err)}")
-    report.links = _link_reports(spec, report)
-    report.seconds = time.monotonic() - started
-    say(f"done in {report.seconds:.1f} s: {'all links Ready' if report.ok else 'not everything is Ready'}")
-    return report
+RunnerFactory = Callable[[WorkspaceSettings], StackRunner]
 
 
-def network_status(spec: NetworkSpec, runner: StackRunner) -> NetworkReport:
-    report = NetworkReport()
-    for party in spec.parties:
-        outputs = runner.outputs(party.stack_name)
-        if outputs is None:
-            report.parties[party.domain_id] = PartyReport(
-                party.domain_id, party.stack_name, "failed", "stack does not exist"
-            )
-        else:
-            report.parties[party.domain_id] = PartyReport(
-                party.domain_id, party.stack_name, "ok", outputs=outputs
-            )
-    report.links = _link_reports(spec, report)
-    return report
+def network_main(argv: Sequence[str], *, runner_factory: RunnerFactory | None = None) -> int:
+    """`python -m kuscia_components network plan|up|status|destroy --spec network.yaml`.
 
-
-def destroy_network(
-    spec: NetworkSpec, runner: StackRunner, *, parallelism: int = 4, progress: Progress | None = None
-) -> NetworkReport:
-    """Tear down every party's stack (links go with them: each stack deletes its own half)."""
-    say = progress or log.info
-    report = NetworkReport()
-
-    def destroy(party: PartySpec) -> PartyReport:
-        try:
-            runner.destroy(party.stack_name)
-        except Exception as err:
-            return PartyReport(party.domain_id, party.stack_name, "failed", _first_line(err))
-        say(f"  {party.domain_id}: removed")
-        return PartyReport(party.domain_id, party.stack_name, "removed")
-
-    for item in _parallel(spec.parties, parallelism, destroy):
-        report.parties[item.domain_id] = item
-    return report
-
-
-def _parallel(
-    parties: Iterable[PartySpec], limit: int, work: Callable[[PartySpec], PartyReport]
-) -> list[PartyReport]:
-    items = list(parties)
-    if not items:
-        return []
-    with ThreadPoolExecutor(max_workers=max(1, min(limit, len(items)))) as pool:
-        return list(pool.map(work, items))
-
-
-def _merge(report: NetworkReport, results: Iterable[PartyReport]) -> None:
-    for item in results:
-        previous = report.parties.get(item.domain_id)
-        if previous is not None:
-            item.seconds += previous.seconds
-        report.parties[item.domain_id] = item
-
-
-def _known_bundles(spec: NetworkSpec, runner: StackRunner) -> dict[str, Mapping[str, Any]]:
-    known: dict[str, Mapping[str, Any]] = {}
-    for party in spec.parties:
-        outputs = runner.outputs(party.stack_name) or {}
-        if outputs.get("peeringBundle"):
-            known[party.domain_id] = outputs["peeringBundle"]
-    return known
-
-
-def _removed_stacks(spec: NetworkSpec, runner: StackRunner) -> list[str]:
-    wanted = {p.stack_name for p in spec.parties}
-    return [s for s in runner.stacks() if s not in wanted]
-
-
-def _all_ready(party: PartyReport) -> bool:
-    links = party.outputs.get("links") or {}
-    return all((v or {}).get("status") == "Ready" for v in links.values())
-
-
-def _link_reports(spec: NetworkSpec, report: NetworkReport) -> list[LinkReport]:
-    links = []
-    for source, destination in spec.links():
-        party = report.parties.get(source)
-        if party is None or party.status == "failed":
-            links.append(
-                LinkReport(
-                    source,
-                    destination,
-                    "Unknown",
-                    "",
-                    f"party {source} failed: {party.error if party else '?'}",
-                )
-            )
-            continue
-        link = (party.outputs.get("links") or {}).get(destination) or {}
-        links.append(LinkReport(source, destination, str(link.get("status") or "Unknown"), str(link.get("reason") or ""),
-                                str(link.get("diagnosis") or "")))  # fmt: skip
-    return links
-
-
-def _first_line(err: BaseException) -> str:
-    text = str(err)
-    return text.splitlines()[0] if text else type(err).__name__
-
-
-# -- CLI -----------------------------------------------------------------------------------------
-
-
-def network_main(argv: Sequence[str]) -> int:
+    Exit 0 when everything is as wanted, 1 when a party or link is not, 2 for bad input (spec,
+    options, missing Pulumi CLI or passphrase). Progress goes to stderr, the report to stdout.
+    """
     import argparse
-    import os
-    import sys
 
-    parser = argparse.ArgumentParser(prog="python -m kuscia_components network")
-    parser.add_argument("action", choices=("up", "status", "destroy"))
-    parser.add_argument("--spec", type=Path, default=Path("network.yaml"))
-    parser.add_argument(
-        "--backend", help="Pulumi backend URL (default: the spec's, else file://./.pulumi-state)"
+    parser = argparse.ArgumentParser(
+        prog="python -m kuscia_components network",
+        description="Deploy, inspect or destroy a whole network of parties (Automation API).",
     )
-    parser.add_argument("--parallel", type=int, default=4)
-    parser.add_argument("--timeout", type=int, default=300, help="seconds to wait for links to be Ready")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("action", choices=("plan", "up", "status", "destroy"),
+                        help="plan: check the spec and show the links (no Pulumi needed)")  # fmt: skip
+    parser.add_argument("--spec", type=Path, default=Path("network.yaml"), help="default: network.yaml")
+    parser.add_argument(
+        "--backend", help="Pulumi backend URL (default: the spec's, else file://<work dir>/state)"
+    )
+    parser.add_argument("--work-dir", type=Path, help="project and stack settings (default: the spec's, "
+                        "else .kuscia-network next to the spec)")  # fmt: skip
+    parser.add_argument("--secrets-provider", help="passphrase (default), or awskms://... gcpkms://... etc.")
+    parser.add_argument("--parallel", type=int, default=4, help="stacks at a time (default 4)")
+    parser.add_argument("--timeout", type=int, default=int(DEFAULT_READY_TIMEOUT_SECONDS),
+                        help="seconds to wait for links to be Ready (default 600)")  # fmt: skip
+    parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress lines")
+    parser.add_argument("--pulumi-output", action="store_true", help="stream Pulumi's own output to stderr")
     args = parser.parse_args(list(argv))
+    if args.parallel < 1 or args.timeout < 1:
+        print(
+            "error: --parallel and --timeout must be at least 1 (e.g. --parallel 4 --timeout 600)",
+            file=sys.stderr,
+        )
+        return 2
     try:
-        spec, settings = load_network_spec(args.spec)
+        spec_file = load_network_spec(args.spec)
     except NetworkSpecError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    network = spec_file.network
+    if args.action == "plan":
+        print(format_plan(network))
+        return 0
+    settings = WorkspaceSettings(
+        work_dir=args.work_dir or spec_file.work_dir or args.spec.parent / DEFAULT_WORK_DIR,
+        backend_url=args.backend or spec_file.backend,
+        secrets_provider=args.secrets_provider or spec_file.secrets_provider,
+    )
     try:
-        runner = PulumiStackRunner(
-            project_dir=Path.cwd(),
-            backend_url=args.backend or settings.get("backend"),
-            passphrase=os.environ.get("PULUMI_CONFIG_PASSPHRASE", settings.get("passphrase")),
-            on_output=lambda line: print(line, end="", file=sys.stderr),
-        )
-    except PulumiCliMissing as err:
+        runner = (runner_factory or _pulumi_runner)(settings)
+    except (WorkspaceError, PulumiCliMissing) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    progress = lambda message: print(message, file=sys.stderr)  # noqa: E731
+
+    def progress(event: ProgressEvent) -> None:
+        if not args.quiet:
+            print(str(event), file=sys.stderr, flush=True)
+
+    def pulumi_output(stack: str, line: str) -> None:
+        if args.pulumi_output:
+            print(f"[{stack}] {line.rstrip()}", file=sys.stderr, flush=True)
+
     if args.action == "up":
-        report = deploy_network(
-            spec, runner, parallelism=args.parallel, timeout_seconds=args.timeout, progress=progress
-        )
+        report = Rollout(network, runner, parallelism=args.parallel, on_progress=progress,
+                         on_output=pulumi_output).deploy(ready_timeout_seconds=args.timeout)  # fmt: skip
+        good = report.ok
     elif args.action == "status":
-        report = network_status(spec, runner)
+        report = status_report(network, runner)
+        good = report.ok
     else:
-        report = destroy_network(spec, runner, parallelism=args.parallel, progress=progress)
-    if args.json:
-        print(json.dumps(report.to_dict(), indent=2))
-    else:
-        print(format_report(report))
-    return (
-        0
-        if report.ok
-        or (args.action == "destroy" and all(p.status == "removed" for p in report.parties.values()))
-        else 1
-    )
-
-
-def format_report(report: NetworkReport) -> str:
-    lines = ["PARTY        STACK        STATUS    SECONDS  ERROR"]
-    for party in report.parties.values():
-        lines.append(
-            f"{party.domain_id:<12} {party.stack:<12} {party.status:<9} {party.seconds:7.1f}  {party.error}".rstrip()
+        report = teardown(
+            network, runner, parallelism=args.parallel, on_progress=progress, on_output=pulumi_output
         )
-    if report.links:
-        lines += ["", "LINK                 STATUS             DIAGNOSIS"]
-        for link in report.links:
-            lines.append(
-                f"{link.source + '-' + link.destination:<20} {link.status:<18} {link.diagnosis}".rstrip()
-            )
+        good = all(p.status in ("removed", "absent") for p in report.parties.values())
+    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_table())
+    return 0 if good else 1
+
+
+def _pulumi_runner(settings: WorkspaceSettings) -> StackRunner:
+    """PulumiStackRunner, reporting a missing CLI and bad settings together."""
+    problems = settings.problems()
+    command = None
+    try:
+        command = locate_pulumi(settings.pulumi_root)
+    except PulumiCliMissing as err:
+        problems.insert(0, Problem("pulumi", f"{err.reason}: install it, then put ~/.pulumi/bin on PATH",
+                                   "curl -fsSL https://get.pulumi.com | sh  (or https://www.pulumi.com/docs/install/)"))  # fmt: skip
+    if problems or command is None:
+        raise WorkspaceError(problems, "the Pulumi workspace")
+    return PulumiStackRunner(settings, command=command)
+
+
+def format_plan(network: NetworkSpec) -> str:
+    lines = [f"network {network.name}: {len(network.parties)} parties, {len(network.links())} links "
+             f"({'mesh' if network.topology == 'mesh' else 'explicit pairs'})", ""]  # fmt: skip
+    lines.append(f"{'PARTY':<16} {'STACK':<16} PARTNERS")
+    for party in network.parties:
+        partners = ", ".join(network.partners(party.domain_id)) or "-"
+        lines.append(f"{party.domain_id:<16} {party.stack_name:<16} {partners}")
+    lines += [
+        "",
+        "phases: 1 nodes -> 2 links (both sides register) -> 3 ready (wait) -> 4 remove parties left out",
+    ]
     return "\n".join(lines)

@@ -1,0 +1,577 @@
+"""What a network is: typed party specs, a topology, and the `network.yaml` that holds them.
+
+A `PartySpec` holds everything a party's stack file holds, as Python, and turns into the
+`kuscia:` stack config (secrets marked) that `program.party_program` reads: the Automation API and
+`pulumi up -s alice` run one program on one config shape. A `NetworkSpec` adds who peers with
+whom. Everything here is pure (no Pulumi, no I/O except reading the spec file) and every rejected
+value is reported as a `Problem` naming the setting, the rule and a good example.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal, TypedDict
+
+from .config import (
+    CONFIG_NAMESPACE,
+    SECRET_SETTINGS,
+    ConfigError,
+    PartyConfig,
+    Problem,
+    parse_party_config,
+)
+
+NETWORK_NAMESPACE = "kuscia-network"
+NETWORK_KEY = f"{NETWORK_NAMESPACE}:name"  # marks a stack as a member of one network
+DEFAULT_NETWORK_NAME = "kuscia"
+Topology = Literal["mesh"] | tuple[tuple[str, str], ...]
+
+_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+_STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
+_SPEC_KEYS = ("name", "backend", "secretsProvider", "workDir", "topology", "defaults", "parties")
+_SECRET_SOURCES = ("fromEnv", "fromFile")
+
+
+class NetworkSpecError(ConfigError):
+    """Every problem of a network spec, reported together (never a traceback)."""
+
+
+# -- typed shapes of the nested settings (camelCase keys, exactly as in a stack file) --------------
+
+
+class CapacitySpec(TypedDict, total=False):
+    cpu: str
+    memory: str
+    storage: str
+    ephemeralStorage: str
+
+
+class ServiceSpec(TypedDict, total=False):
+    type: Literal["ClusterIP", "NodePort", "LoadBalancer"]
+    nodePort: int
+    annotations: dict[str, str]
+
+
+class DatabaseSpec(TypedDict, total=False):
+    mode: Literal["in-cluster", "external"]
+    name: str
+    user: str
+    host: str
+    port: int
+    endpoint: str
+    adminUser: str
+    image: str
+    storageSize: str
+    storageClass: str
+
+
+class ResourcesSpec(TypedDict, total=False):
+    requests: dict[str, str]
+    limits: dict[str, str]
+
+
+class NetworkPolicySpec(TypedDict, total=False):
+    enabled: bool
+    kusciaApiFrom: list[str]
+
+
+class PeerSpec(TypedDict, total=False):
+    """A partner outside the network: `{domainId, stack}` or a pasted bundle."""
+
+    domainId: str
+    stack: str
+    endpoint: str
+    cert: str
+    protocol: Literal["TLS", "NOTLS"]
+
+
+class PeeringBundle(TypedDict):
+    """The public half of a party that its partners need (the `peeringBundle` stack output)."""
+
+    domainId: str
+    cert: str
+    endpoint: str
+    protocol: str
+
+
+BUNDLE_KEYS = ("domainId", "cert", "endpoint", "protocol")
+
+
+@dataclass(frozen=True)
+class ConfigEntry:
+    """One stack config value as the Pulumi CLI stores it: text, and whether it is a secret."""
+
+    value: str
+    secret: bool = False
+
+    def __repr__(self) -> str:
+        return "ConfigEntry([secret])" if self.secret else f"ConfigEntry({self.value!r})"
+
+
+@dataclass(frozen=True)
+class PartySpec:
+    """One party, as Python: the settings of its stack file (docs/configuration.md) by name.
+
+    `None` means "not set" (the program's default applies). `peers` are partners outside the
+    network only; the network's topology adds the others. `extra` carries settings newer than
+    this class. Secret fields are never shown in repr and are set as secret stack config.
+    """
+
+    domain_id: str = field(metadata={"key": "domainId"})
+    stack: str | None = None  # the party's stack name; default: its domain ID
+    namespace: str | None = field(default=None, metadata={"key": "namespace"})
+    image: str | None = field(default=None, metadata={"key": "image"})
+    protocol: Literal["TLS", "NOTLS"] | None = field(default=None, metadata={"key": "protocol"})
+    runtime: Literal["runk", "runp"] | None = field(default=None, metadata={"key": "runtime"})
+    capacity: CapacitySpec | None = field(default=None, metadata={"key": "capacity"})
+    log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] | None = field(
+        default=None, metadata={"key": "logLevel"}
+    )
+    service: ServiceSpec | None = field(default=None, metadata={"key": "service"})
+    public_endpoint: str | None = field(default=None, metadata={"key": "publicEndpoint"})
+    database: DatabaseSpec | None = field(default=None, metadata={"key": "database"})
+    database_admin_password: str | None = field(
+        default=None, repr=False, metadata={"key": "databaseAdminPassword", "secret": True}
+    )
+    domain_key_data: str | None = field(
+        default=None, repr=False, metadata={"key": "domainKeyData", "secret": True}
+    )
+    runk_kubeconfig_secret: str | None = field(default=None, metadata={"key": "runkKubeconfigSecret"})
+    resources: ResourcesSpec | None = field(default=None, metadata={"key": "resources"})
+    network_policy: NetworkPolicySpec | None = field(default=None, metadata={"key": "networkPolicy"})
+    peers: tuple[PeerSpec, ...] | None = field(default=None, metadata={"key": "peers"})
+    peering_timeout_seconds: int | None = field(default=None, metadata={"key": "peeringTimeoutSeconds"})
+    require_peer_ready: bool | None = field(default=None, metadata={"key": "requirePeerReady"})
+    kube_context: str | None = field(default=None, metadata={"key": "kubeContext"})
+    kubeconfig: str | None = field(default=None, metadata={"key": "kubeconfig"})
+    extra: Mapping[str, object] = field(default_factory=dict, repr=False)
+
+    @property
+    def stack_name(self) -> str:
+        return self.stack or self.domain_id
+
+    def settings(self) -> dict[str, object]:
+        """The set settings by stack-file key (camelCase, no `kuscia:` prefix), `extra` included."""
+        values: dict[str, object] = dict(self.extra)
+        for f in fields(self):
+            key = f.metadata.get("key")
+            value = getattr(self, f.name)
+            if key and value is not None:
+                values[key] = list(value) if isinstance(value, tuple) else value
+        return values
+
+    def secret_keys(self) -> frozenset[str]:
+        """Set settings that must be stored as secrets."""
+        return frozenset(k for k in self.settings() if k in SECRET_SETTINGS)
+
+    def secret_values(self) -> list[str]:
+        """The secret strings this spec holds (to keep them out of messages)."""
+        settings = self.settings()
+        return [str(settings[k]) for k in self.secret_keys() if settings[k]]
+
+    def to_config(
+        self, partners: Iterable[Mapping[str, Any]] = (), *, network: str | None = None
+    ) -> dict[str, ConfigEntry]:
+        """The stack config (`kuscia:`-prefixed keys) with `partners`' bundles as inline peers."""
+        settings = self.settings()
+        peers = [dict(p) for p in settings.pop("peers", None) or ()]  # type: ignore[attr-defined]
+        peers += [{k: str(bundle[k]) for k in BUNDLE_KEYS} for bundle in partners]
+        if peers:
+            settings["peers"] = peers
+        secret = self.secret_keys()
+        config = {
+            f"{CONFIG_NAMESPACE}:{key}": ConfigEntry(config_text(value), key in secret)
+            for key, value in sorted(settings.items())
+        }
+        if network is not None:
+            config[NETWORK_KEY] = ConfigEntry(network)
+        return config
+
+    def parse(self, partners: Iterable[Mapping[str, Any]] = ()) -> PartyConfig:
+        """The typed config the program will see; raises ConfigError naming every problem."""
+        config = self.to_config(partners)
+        prefix = f"{CONFIG_NAMESPACE}:"
+        return parse_party_config(
+            {k[len(prefix) :]: v.value for k, v in config.items()},
+            {k[len(prefix) :] for k, v in config.items() if v.secret},
+            source=f"party {self.domain_id}",
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, object], *, stack: str | None = None) -> PartySpec:
+        """Build from stack-file keys (camelCase); JSON text is accepted for objects and lists."""
+        by_key = {f.metadata["key"]: f.name for f in fields(cls) if f.metadata.get("key")}
+        named: dict[str, Any] = {}
+        extra: dict[str, object] = {}
+        for key, value in settings.items():
+            if key in by_key:
+                named[by_key[key]] = _decoded(value)
+            else:
+                extra[key] = value
+        if isinstance(named.get("peers"), list):
+            named["peers"] = tuple(named["peers"])
+        domain_id = named.pop("domain_id", None)
+        if not isinstance(domain_id, str):
+            raise NetworkSpecError(
+                [Problem("domainId", "is required: the party's domain ID", "alice", _shown(domain_id))],
+                "party spec",
+            )
+        return cls(domain_id, stack=stack, extra=extra, **named)
+
+    @classmethod
+    def from_stack_file(cls, path: Path, *, stack: str | None = None) -> PartySpec:
+        """A party from its `Pulumi.<stack>.yaml`. Encrypted (`secure:`) values cannot be read
+        without Pulumi: pass them as fields instead (e.g. `replace(spec, domain_key_data=...)`)."""
+        from .stackfile import load_stack_file
+
+        stack_file = load_stack_file(Path(path))
+        values = {k: v for k, v in stack_file.values.items() if k not in stack_file.encrypted_keys}
+        name = stack or _stack_name(Path(path))
+        return cls.from_settings(values, stack=name if name != values.get("domainId") else None)
+
+
+def config_text(value: object) -> str:
+    """How a value reaches the program: text as is, booleans and numbers as YAML scalars,
+    objects and lists as JSON (what the Pulumi CLI hands a program for a stack-file object)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
+class NetworkSpec:
+    """Parties and who peers with whom: `"mesh"` (everyone) or explicit pairs."""
+
+    parties: tuple[PartySpec, ...]
+    topology: Topology = "mesh"
+    name: str = DEFAULT_NETWORK_NAME
+
+    @cached_property
+    def _partners(self) -> dict[str, tuple[str, ...]]:
+        ids = [p.domain_id for p in self.parties]
+        if self.topology == "mesh":
+            return {me: tuple(sorted(i for i in ids if i != me)) for me in ids}
+        found: dict[str, set[str]] = {me: set() for me in ids}
+        for a, b in self.topology:
+            found.setdefault(a, set()).add(b)
+            found.setdefault(b, set()).add(a)
+        return {me: tuple(sorted(found[me] - {me})) for me in ids}
+
+    def partners(self, domain_id: str) -> tuple[str, ...]:
+        return self._partners.get(domain_id, ())
+
+    def links(self) -> list[tuple[str, str]]:
+        """Directed links (source, destination): every peering is one route each way."""
+        return [(p.domain_id, other) for p in self.parties for other in self.partners(p.domain_id)]
+
+    def party(self, domain_id: str) -> PartySpec:
+        return next(p for p in self.parties if p.domain_id == domain_id)
+
+    def secret_values(self) -> list[str]:
+        return [value for party in self.parties for value in party.secret_values()]
+
+    def problems(self) -> list[Problem]:
+        """Every reason this network cannot be rolled out (empty when it can)."""
+        problems: list[Problem] = []
+        add = problems.append
+        if not _LABEL.fullmatch(self.name):
+            add(Problem("name", "must be a DNS label ([a-z0-9-], at most 63, alphanumeric ends): it "
+                        f"marks the stacks of this network in {NETWORK_KEY}", "demo", _shown(self.name)))  # fmt: skip
+        if not self.parties:
+            add(Problem("parties", "needs at least one party", "[{domainId: alice}, {domainId: bob}]", "[]"))
+        ids = [p.domain_id for p in self.parties]
+        first_at: dict[str, int] = {}
+        stacks: dict[str, int] = {}
+        for index, party in enumerate(self.parties):
+            where = f"parties[{index}]"
+            if party.domain_id in first_at:
+                add(Problem(f"{where}.domainId", f"is already parties[{first_at[party.domain_id]}]: each party once",
+                            "carol", repr(party.domain_id)))  # fmt: skip
+            first_at.setdefault(party.domain_id, index)
+            if not _STACK_NAME.fullmatch(party.stack_name):
+                add(Problem(f"{where}.stack", "must be a Pulumi stack name ([A-Za-z0-9_.-], at most 100)",
+                            party.domain_id, _shown(party.stack_name)))  # fmt: skip
+            elif party.stack_name in stacks:
+                add(Problem(f"{where}.stack", f"is already the stack of parties[{stacks[party.stack_name]}]: "
+                            "one stack per party", f"{party.domain_id}", repr(party.stack_name)))  # fmt: skip
+            stacks.setdefault(party.stack_name, index)
+            problems += _party_problems(where, party, ids)
+        problems += _topology_problems(self.topology, ids)
+        return problems
+
+    def validate(self, source: str = "network spec") -> None:
+        problems = self.problems()
+        if problems:
+            raise NetworkSpecError(problems, source)
+
+
+def _party_problems(where: str, party: PartySpec, ids: Sequence[str]) -> list[Problem]:
+    problems = []
+    database = party.database or {}
+    if isinstance(database, Mapping) and "adminPassword" in database:
+        problems.append(Problem(f"{where}.database.adminPassword", "goes in databaseAdminPassword "
+                                "(database_admin_password), which is set as a secret",
+                                "databaseAdminPassword: {fromEnv: ALICE_DB_ADMIN_PASSWORD}"))  # fmt: skip
+    for index, peer in enumerate(party.peers or ()):
+        peer_id = peer.get("domainId") if isinstance(peer, Mapping) else None
+        if peer_id in ids:
+            problems.append(Problem(f"{where}.peers[{index}]", f"names {peer_id!r}, a party of this network: "
+                                    "the topology links network parties; list only partners outside it",
+                                    '{domainId: dave, stack: acme/kuscia-p2p/dave}'))  # fmt: skip
+    try:
+        party.parse()
+    except ConfigError as err:
+        problems += [
+            Problem(f"{where} ({party.domain_id}) {p.setting}", p.rule, p.example, p.got)
+            for p in err.problems
+        ]
+    return problems
+
+
+def _topology_problems(topology: Topology, ids: Sequence[str]) -> list[Problem]:
+    if topology == "mesh":
+        return []
+    problems = []
+    seen: set[frozenset[str]] = set()
+    for index, pair in enumerate(topology):
+        where = f"topology[{index}]"
+        if len(pair) != 2 or not all(isinstance(end, str) for end in pair):
+            problems.append(Problem(where, "must be a pair of domain IDs", "[alice, bob]", _shown(pair)))
+            continue
+        a, b = pair
+        for end in (a, b):
+            if end not in ids:
+                problems.append(Problem(where, f"names {end!r}, which is not a party (parties: "
+                                        f"{', '.join(ids)})", f"[{ids[0] if ids else 'alice'}, ...]"))  # fmt: skip
+        if a == b:
+            problems.append(Problem(where, "links a party to itself", "[alice, bob]", f"[{a}, {b}]"))
+        elif frozenset(pair) in seen:
+            problems.append(Problem(where, f"repeats the pair {a}-{b}: each pair once", "[alice, bob]"))
+        seen.add(frozenset(pair))
+    return problems
+
+
+# -- network.yaml ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SpecFile:
+    """A loaded `network.yaml`: the network and where its Pulumi state lives."""
+
+    network: NetworkSpec
+    path: Path
+    backend: str | None = None
+    secrets_provider: str | None = None
+    work_dir: Path | None = None
+
+
+def load_network_spec(path: Path) -> SpecFile:
+    """Read and validate `network.yaml` (see the sample in the repo root); raises NetworkSpecError
+    listing every problem. Secrets are referenced (`{fromEnv: VAR}`, `{fromFile: path}`), never
+    written in the file."""
+    import yaml
+
+    path = Path(path)
+    source = str(path)
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NetworkSpecError(
+            [Problem("--spec", "must name an existing file", "network.yaml", source)], source
+        ) from None
+    except (OSError, UnicodeDecodeError) as err:
+        raise NetworkSpecError(
+            [Problem("--spec", f"must be a readable UTF-8 file ({err})", "network.yaml")], source
+        ) from None
+    except yaml.YAMLError as err:
+        where = getattr(err, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise NetworkSpecError([Problem("(file)", f"is not valid YAML{line}: {getattr(err, 'problem', err)}",
+                                        "parties: [{domainId: alice}, {domainId: bob}]")], source) from None  # fmt: skip
+    if not isinstance(document, Mapping):
+        raise NetworkSpecError([Problem("(file)", "must be a mapping with a parties: list",
+                                        "parties: [{domainId: alice}, {domainId: bob}]", _shown(document))], source)  # fmt: skip
+    problems: list[Problem] = []
+    for key in document:
+        if key not in _SPEC_KEYS:
+            problems.append(Problem(str(key), f"is not a network.yaml key{_did_you_mean(str(key), _SPEC_KEYS)}",
+                                    "topology: mesh"))  # fmt: skip
+    base = path.parent
+    defaults = document.get("defaults") or {}
+    if not isinstance(defaults, Mapping):
+        problems.append(Problem("defaults", "must be a mapping of settings for every party", "defaults: {protocol: TLS}",
+                                _shown(defaults)))  # fmt: skip
+        defaults = {}
+    parties = _parties(document.get("parties"), defaults, base, problems)
+    topology = _topology(document.get("topology", "mesh"), problems)
+    name = document.get("name", DEFAULT_NETWORK_NAME)
+    texts = {k: document.get(k) for k in ("backend", "secretsProvider", "workDir")}
+    for key, value in texts.items():
+        if value is not None and not isinstance(value, str):
+            problems.append(Problem(key, "must be a string", _SETTING_EXAMPLES[key], _shown(value)))
+    network = NetworkSpec(tuple(parties), topology, name if isinstance(name, str) else str(name))
+    said = {p.setting.split(".")[0].split("[")[0] for p in problems}  # "parties" already explained
+    problems += [p for p in network.problems() if not (p.setting == "parties" and "parties" in said)]
+    if problems:
+        raise NetworkSpecError(problems, source)
+    work_dir = texts["workDir"]
+    return SpecFile(
+        network,
+        path,
+        backend=_backend_relative_to(texts["backend"], base),
+        secrets_provider=texts["secretsProvider"],
+        work_dir=(base / work_dir) if isinstance(work_dir, str) else None,
+    )
+
+
+_SETTING_EXAMPLES = {
+    "backend": "file://./.kuscia-network/state",
+    "secretsProvider": "passphrase",
+    "workDir": ".kuscia-network",
+}
+
+
+def _parties(
+    raw: object, defaults: Mapping[str, object], base: Path, problems: list[Problem]
+) -> list[PartySpec]:
+    example = "parties: [{domainId: alice}, {domainId: bob}]"
+    if raw is None or raw == []:
+        return []  # NetworkSpec.problems() says a party is needed
+    if not isinstance(raw, list):
+        problems.append(Problem("parties", "must be a list of parties", example, _shown(raw)))
+        return []
+    parties = []
+    for index, item in enumerate(raw):
+        where = f"parties[{index}]"
+        if not isinstance(item, Mapping) or not isinstance(item.get("domainId"), str):
+            problems.append(Problem(f"{where}.domainId", "is required: each party is a mapping with its "
+                                    "domain ID and its settings", "- domainId: alice", _shown(item)))  # fmt: skip
+            continue
+        merged = _deep_merge(defaults, item)
+        stack = merged.pop("stack", None)
+        if stack is not None and not isinstance(stack, str):
+            problems.append(Problem(f"{where}.stack", "must be a string", "alice", _shown(stack)))
+            stack = None
+        settings = {}
+        for key, value in merged.items():
+            env = f"{item['domainId']}_{_env_word(str(key))}".upper().replace("-", "_")
+            settings[str(key)] = _secret_value(f"{where}.{key}", str(key), value, base, env, problems)
+        parties.append(PartySpec.from_settings(settings, stack=stack))
+    return parties
+
+
+def _secret_value(
+    where: str, key: str, value: object, base: Path, env: str, problems: list[Problem]
+) -> object:
+    """Secret settings come from the environment or a file, never from the spec's text."""
+    if key not in SECRET_SETTINGS:
+        return value
+    example = f"{key}: {{fromEnv: {env}}}"
+    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in _SECRET_SOURCES:
+        problems.append(Problem(where, "is a secret: reference it as {fromEnv: VAR} or {fromFile: path} "
+                                "instead of writing it in the spec", example))  # fmt: skip
+        return None
+    kind, ref = next(iter(value.items()))
+    if not isinstance(ref, str) or not ref:
+        problems.append(Problem(f"{where}.{kind}", "must name an environment variable or a file", example))
+        return None
+    if kind == "fromEnv":
+        if ref not in os.environ:
+            problems.append(Problem(f"{where}.fromEnv", f"names ${ref}, which is not set in the environment",
+                                    f"export {ref}=..."))  # fmt: skip
+            return None
+        return os.environ[ref]
+    try:
+        return (base / ref).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        reason = getattr(err, "strerror", None) or type(err).__name__
+        problems.append(
+            Problem(f"{where}.fromFile", f"must name a readable file ({reason})", "keys/alice.pem", ref)
+        )
+        return None
+
+
+def _env_word(key: str) -> str:
+    """domainKeyData -> DOMAIN_KEY_DATA (for example variable names in messages)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", key.split(".")[-1]).upper()
+
+
+def _topology(raw: object, problems: list[Problem]) -> Topology:
+    if raw == "mesh":
+        return "mesh"
+    if isinstance(raw, list) and raw:
+        return tuple(tuple(pair) if isinstance(pair, list) else pair for pair in raw)
+    problems.append(Problem("topology", "must be mesh or a list of [a, b] pairs", "[[alice, bob], [bob, carol]]",
+                            _shown(raw)))  # fmt: skip
+    return "mesh"
+
+
+def _deep_merge(base: Mapping[str, object], override: Mapping[str, object]) -> dict[str, object]:
+    """Party settings over the defaults; mappings merge key by key, anything else replaces."""
+    merged = dict(base)
+    for key, value in override.items():
+        old = merged.get(key)
+        if isinstance(old, Mapping) and isinstance(value, Mapping) and not _is_secret_ref(value):
+            merged[key] = _deep_merge(old, value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _is_secret_ref(value: Mapping[Any, object]) -> bool:
+    return len(value) == 1 and next(iter(value)) in _SECRET_SOURCES
+
+
+def _backend_relative_to(url: str | None, base: Path) -> str | None:
+    """`file://./state` in a spec means next to the spec file, wherever the command runs."""
+    if url is None or not url.startswith("file://"):
+        return url
+    local = url[len("file://") :]
+    if local.startswith("~"):
+        return url
+    return "file://" + str((base / local).resolve()) if local else url
+
+
+def _decoded(value: object) -> object:
+    """JSON text for an object or list (as stack files hand it to a program) -> the value."""
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _stack_name(path: Path) -> str:
+    name = path.name
+    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")):
+        return name[len("Pulumi.") :].rsplit(".", 1)[0]
+    return path.stem
+
+
+def _did_you_mean(key: str, known: Sequence[str]) -> str:
+    import difflib
+
+    match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+    return f" (did you mean {match[0]!r}?)" if match else f"; known keys: {', '.join(known)}"
+
+
+def _shown(value: object) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    if isinstance(value, list | tuple):
+        return f"a list of {len(value)}"
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
