@@ -64,6 +64,9 @@ def status_body(code: int, reason: str, message: str) -> bytes:
 class ApiServerHandler(BaseHTTPRequestHandler):
     server: _Server
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
+    # delayed ACK (~40 ms per request on Linux loopback), which would dominate every test.
+    disable_nagle_algorithm = True
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
