@@ -1,30 +1,62 @@
 """Why a route is not Ready, in user terms, with the next step (pure; NOTES §2.2, §3.5, §7).
 
-Kuscia reports every failed handshake the same way on the route: `DestinationIsNotAuthrized`
-(sic) / `TokenNotGenerate`; the specific cause (partner has not registered us, a stale
-certificate, unreachable, http/https mismatch) only reaches the gateway's log (NOTES §2.2, §3.5).
-So the diagnosis combines the reason with evidence we can gather ourselves through KusciaAPI
-(`Evidence`: does the partner's node know us, with the right key? does our node hold the
-partner's current key?) and, when evidence is missing, says which checks tell the causes apart
-(the seed's curl that must answer 401).
+Kuscia reports most failed handshakes the same way on the route: reason `DestinationIsNotAuthrized`
+(sic) with message `TokenNotGenerate`. The specific cause (the partner has not registered us, a
+stale certificate on either side, an unreachable gateway, an http/https mismatch) only reaches
+the gateway's log (NOTES §2.2, §3.5, pitfall 4). So the diagnosis combines Kuscia's reason with
+evidence gathered by the caller through KusciaAPI and the service proxy (`Evidence`: does our
+node hold the partner's current key? does the partner's node know us, with our current key? does
+the partner's gateway answer?) and, where evidence is missing, says which check tells the causes
+apart (the seed's curl that must answer 401).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
 Kind = Literal[
     "ready",
-    "pending",
+    "pending",  # no status yet, or our own side is incomplete: the next `up` fixes it
     "waiting_for_partner",
     "unreachable",
     "key_mismatch_ours",
     "key_mismatch_theirs",
     "protocol_mismatch",
-    "transient",
+    "transient",  # HeartBeatTimeout / TokenRevisionNotMatch: usual for minutes after a restart
     "unknown",
 ]
+
+# Kuscia's route status reason (`domain_route_service.go`): "LastUpdateAt=…, Message=…, Reason:…".
+_REASON_FORMAT = re.compile(
+    r"^LastUpdateAt=(?P<at>[^,]*), Message=(?P<message>.*), Reason:(?P<reason>.*)$", re.S
+)
+NOT_AUTHORIZED = ("DestinationIsNotAuthrized", "DestinationIsNotAuthorized", "TokenNotGenerate")
+TRANSIENT = ("HeartBeatTimeout", "TokenRevisionNotMatch")
+PROXY_RULES = (
+    "HTTP/1.1, keepalive longer than 20 minutes, no request or response buffering, bodies up to 2 MB, no "
+    "keyword filtering"
+)
+
+
+@dataclass(frozen=True)
+class RouteReason:
+    """Kuscia's reason text split into its parts; `reason` is the condition reason."""
+
+    reason: str
+    message: str
+    last_update: str
+    raw: str
+
+
+def parse_reason(text: str) -> RouteReason:
+    """Split `LastUpdateAt=…, Message=…, Reason:…`; any other text is kept as the message."""
+    raw = (text or "").strip()
+    match = _REASON_FORMAT.match(raw)
+    if match is None:
+        return RouteReason("", raw, "", raw)
+    return RouteReason(match["reason"].strip(), match["message"].strip(), match["at"].strip(), raw)
 
 
 @dataclass(frozen=True)
@@ -32,17 +64,22 @@ class LinkContext:
     source: str  # our domain ID
     destination: str  # the partner's domain ID
     endpoint: str  # the partner endpoint our route dials
-    partner_stack: str | None = None  # when the partner is a stack we know by name
+    partner_stack: str | None = None  # the partner's stack, when we know it by name
+    own_stack: str | None = None  # our stack, for the command that prints our bundle
+    partner_protocol: str | None = None  # NOTLS | TLS, from the partner's bundle
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """What we could check ourselves; None means unknown (e.g. no access to the partner's node)."""
+    """What the caller could check; None means unknown (e.g. no access to the partner's node)."""
 
-    our_copy_matches: bool | None = None  # our partner Domain holds the partner's current key
+    our_partner_domain_present: bool | None = None  # our node has a partner Domain for them
+    our_copy_matches: bool | None = None  # ...holding the partner's current public key
     partner_has_us: bool | None = None  # the partner's node has a partner Domain for us
-    partner_copy_matches: bool | None = None  # ...holding our current key
+    partner_copy_matches: bool | None = None  # ...holding our current public key
     node_key_matches: bool | None = None  # our node runs with the key this stack holds
+    gateway_reachable: bool | None = None  # the partner's gateway answers our node (401, NOTES §4.4)
+    gateway_detail: str = ""  # what the gateway check found, in words
 
 
 @dataclass(frozen=True)
@@ -57,115 +94,198 @@ class Diagnosis:
 
 
 def diagnose(status: str, reason: str, ctx: LinkContext, evidence: Evidence | None = None) -> Diagnosis:
-    """Map Kuscia's route status (`Succeeded`/`Failed`/empty), its reason and our evidence."""
-    route = f"{ctx.source}-{ctx.destination}"
-    text = reason or ""
-    lowered = text.lower()
-    ev = evidence or Evidence()
+    """Map Kuscia's route status (`Succeeded`/`Failed`/empty), its reason text and our evidence."""
     if status == "Succeeded":
-        return Diagnosis("ready", f"Route {route} is Ready: the token handshake succeeded.", "", False)
+        return Diagnosis("ready", f"Route {_route(ctx)} is Ready: the token handshake succeeded.", "", False)
+    ev = evidence or Evidence()
+    parsed = parse_reason(reason)
+    text = f"{parsed.reason} {parsed.message}".lower()
+    # Most specific first: facts we checked ourselves, then Kuscia's reason, then its silence.
     if ev.node_key_matches is False:
-        return Diagnosis(
-            "key_mismatch_ours",
-            f"{ctx.source}'s node runs with a different domain key than this stack holds, so partners hold a "
-            f"certificate that does not match it.",
-            f"Make the node use the stack's key again (`pulumi up` for {ctx.source} rewrites kuscia.yaml and rolls "
-            "the pod), or hand partners the node's current certificate.",
-            True,
-        )
+        return _node_runs_another_key(ctx)
+    if _scheme_mismatch(ctx) or any(s in text for s in _PROTOCOL_SIGNS):
+        return _protocol_mismatch(ctx)
+    if ev.our_partner_domain_present is False:
+        return _our_side_incomplete(ctx)
     if ev.partner_has_us is False:
-        return _waiting_for_partner(ctx, definite=True)
-    if ev.partner_copy_matches is False or "publickey hash mismatch" in lowered:
-        return Diagnosis(
-            "key_mismatch_theirs",
-            f"{ctx.destination} holds a stale or wrong certificate for {ctx.source}: the public key it has for "
-            f"{ctx.source} does not match {ctx.source}'s key.",
-            f"Give {ctx.destination} {ctx.source}'s current peeringBundle (pulumi stack output peeringBundle) and "
-            f"run their `pulumi up`; their link updates the partner Domain.",
-            True,
+        return _waiting_for_partner(ctx, ev, definite=True)
+    if ev.partner_copy_matches is False or "publickey hash mismatch" in text:
+        return _stale_cert(ctx, holder=ctx.destination, of=ctx.source)
+    if ev.our_copy_matches is False or "may be not correct" in text:
+        return _stale_cert(ctx, holder=ctx.source, of=ctx.destination)
+    if ev.gateway_reachable is False or parsed.reason == "DestinationUnreachable" or _says_unreachable(text):
+        return _unreachable(
+            ctx, after_token=parsed.reason == "DestinationUnreachable", detail=ev.gateway_detail
         )
-    if (
-        ev.our_copy_matches is False
-        or "may be not correct" in lowered
-        or "mismatch source public key" in lowered
-    ):
-        return Diagnosis(
-            "key_mismatch_ours",
-            f"{ctx.source} holds a stale or wrong certificate for {ctx.destination}: {ctx.destination} could not "
-            f"decrypt the handshake made with the public key {ctx.source} has for it.",
-            f"Refresh {ctx.destination}'s bundle in {ctx.source}'s config (or its stack output) and run "
-            f"`pulumi up` for {ctx.source}; the link updates the partner Domain by public key.",
-            True,
-        )
-    if any(
-        s in lowered for s in ("wrong_version_number", "server gave http response to https", "tls handshake")
-    ):
-        return Diagnosis(
-            "protocol_mismatch",
-            f"http/https mismatch on {route}: {ctx.endpoint} does not speak the scheme the route uses.",
-            f"Use https:// for a partner running protocol TLS and http:// for NOTLS; fix {ctx.destination}'s "
-            "endpoint or protocol in the peer config.",
-            True,
-        )
-    if (
-        "not found in dest domain" in lowered
-        or "destinationisnotauthrized" in lowered
-        or ("tokennotgenerate" in lowered and "unreachable" not in lowered)
-    ):
-        return _waiting_for_partner(ctx, definite=False)
-    if any(
-        s in lowered
-        for s in ("destinationunreachable", "send request error", "connection refused", "timeout")
-    ):
-        return Diagnosis(
-            "unreachable",
-            f"{ctx.destination}'s gateway at {ctx.endpoint} is unreachable from {ctx.source}.",
-            f"From {ctx.source}'s cluster run `curl -kvvv {ctx.endpoint}`: 401 is healthy; a hang means "
-            f"{ctx.destination} has not allow-listed your egress IP; 'connection refused' means their Service/port "
-            "is down; other codes point at a proxy or firewall (HTTP/1.1, keepalive > 20 min, no buffering, bodies "
-            "up to 2 MB). Also check NetworkPolicies on both sides let port 1080 in.",
-            False,
-        )
-    if "heartbeattimeout" in lowered or "tokenrevisionnotmatch" in lowered:
+    if parsed.reason in TRANSIENT:
         return Diagnosis(
             "transient",
-            f"Route {route} lost its heartbeat or token revision (common for 3-5 minutes after a pod restart).",
-            "Wait a few minutes and `pulumi refresh`; if it persists, check the partner pod and reachability.",
+            f"Route {_route(ctx)} reports {parsed.reason}: the token lost its heartbeat or revision, which is "
+            "usual for 3-5 minutes after either node restarts.",
+            f"Wait a few minutes, then `pulumi refresh`; if it stays, check that {ctx.destination}'s pod is "
+            f"running and that `curl -kvvv {ctx.endpoint}` from your cluster answers 401.",
             False,
         )
-    if not status:
+    if parsed.reason in NOT_AUTHORIZED or "not found in dest domain" in text:
+        return _waiting_for_partner(ctx, ev, definite=False, reason=parsed.reason or "TokenNotGenerate")
+    if not status and not parsed.raw:
         return Diagnosis(
-            "pending", f"Route {route} has no status yet: the handshake has not run.", "Waiting.", False
+            "pending", f"Route {_route(ctx)} has no status yet: the handshake has not run.", "Wait.", False
         )
     return Diagnosis(
         "unknown",
-        f"Route {route} is not Ready: {text or 'no reason given'}.",
-        "Inspect the gateway logs in the Kuscia pod (var/logs/envoy/external.log, kuscia.log).",
+        f"Route {_route(ctx)} is not Ready: {parsed.raw or 'Kuscia gave no reason'}.",
+        f"Read the gateway logs in {ctx.source}'s Kuscia pod (var/logs/envoy/external.log and "
+        "internal.log, then kuscia.log), or run `kuscia diagnose network "
+        f"{ctx.source} {ctx.destination}` inside it.",
         False,
     )
 
 
-def _waiting_for_partner(ctx: LinkContext, *, definite: bool) -> Diagnosis:
-    partner_cmd = (
-        f"`pulumi up -s {ctx.partner_stack}`" if ctx.partner_stack else "`pulumi up` for their stack"
+# -- the diagnoses ---------------------------------------------------------------------------------
+
+_PROTOCOL_SIGNS = (
+    "wrong_version_number",
+    "first record does not look like a tls handshake",
+    "http request to an https server",
+    "server gave http response to https",
+)
+_UNREACHABLE_SIGNS = (
+    "connection refused",
+    "no route to host",
+    "i/o timeout",
+    "send request error",
+    "dial tcp",
+)
+
+
+def _route(ctx: LinkContext) -> str:
+    return f"{ctx.source}-{ctx.destination}"
+
+
+def _partner_command(ctx: LinkContext) -> str:
+    """What the partner runs, and how they get our bundle when they are another organisation."""
+    up = f"`pulumi up -s {ctx.partner_stack}`" if ctx.partner_stack else "`pulumi up` on their stack"
+    bundle = (
+        f"`pulumi stack output peeringBundle -s {ctx.own_stack}`"
+        if ctx.own_stack
+        else "`pulumi stack output peeringBundle`"
     )
-    ask = (
-        f"Ask {ctx.destination} to add {ctx.source} as a peer and run {partner_cmd} (across organisations: send "
-        f"them `pulumi stack output peeringBundle`)."
+    return (
+        f"{ctx.destination} adds {ctx.source} to its kuscia:peers and runs {up}. Across organisations, send "
+        f"them {ctx.source}'s bundle first: {bundle} (it is public)."
     )
+
+
+def _scheme_mismatch(ctx: LinkContext) -> bool:
+    if ctx.partner_protocol not in ("NOTLS", "TLS", "MTLS") or "://" not in ctx.endpoint:
+        return False
+    scheme = ctx.endpoint.split("://", 1)[0].lower()
+    return scheme != ("http" if ctx.partner_protocol == "NOTLS" else "https")
+
+
+def _protocol_mismatch(ctx: LinkContext) -> Diagnosis:
+    protocol = ctx.partner_protocol or "its protocol"
+    return Diagnosis(
+        "protocol_mismatch",
+        f"http/https mismatch on {_route(ctx)}: {ctx.destination}'s gateway at {ctx.endpoint} does not speak the "
+        f"scheme the route uses ({ctx.destination} runs {protocol}).",
+        f"Use https:// for a partner running protocol TLS and http:// for NOTLS: fix {ctx.destination}'s endpoint "
+        "or protocol in kuscia:peers (or ask them to re-export their peeringBundle), then `pulumi up`; the route "
+        "is recreated with the right scheme (kuscia#450).",
+        True,
+    )
+
+
+def _node_runs_another_key(ctx: LinkContext) -> Diagnosis:
+    return Diagnosis(
+        "key_mismatch_ours",
+        f"{ctx.source}'s node runs with another domain key than this stack holds, so the certificate partners "
+        f"got from {ctx.source}'s peeringBundle does not match the node.",
+        f"Run `pulumi up` for {ctx.source}: it rewrites kuscia.yaml with the stack's key and rolls the pod. If "
+        "the node's key is the right one, put it in kuscia:domainKeyData instead and hand partners the new "
+        "peeringBundle.",
+        True,
+    )
+
+
+def _our_side_incomplete(ctx: LinkContext) -> Diagnosis:
+    return Diagnosis(
+        "pending",
+        f"{ctx.source}'s node has no partner Domain {ctx.destination} (deleted by hand, or never created).",
+        f"Run `pulumi up` for {ctx.source}: the link registers {ctx.destination} again.",
+        False,
+    )
+
+
+def _stale_cert(ctx: LinkContext, *, holder: str, of: str) -> Diagnosis:
+    ours = holder == ctx.source
+    if ours:
+        fix = (
+            f"Refresh {of}'s bundle in {holder}'s kuscia:peers (a StackReference picks it up by itself: run "
+            f"`pulumi up -s {of}` first if its key changed), then run `pulumi up` for {holder}; the link "
+            "compares public keys and updates the partner Domain."
+        )
+    else:
+        bundle = (
+            f"`pulumi stack output peeringBundle -s {ctx.own_stack}`"
+            if ctx.own_stack
+            else "`pulumi stack output peeringBundle`"
+        )
+        up = f"`pulumi up -s {ctx.partner_stack}`" if ctx.partner_stack else "their `pulumi up`"
+        fix = (
+            f"{holder} needs {of}'s current certificate: give them {of}'s bundle ({bundle}) and have them run "
+            f"{up}; their link updates the partner Domain."
+        )
+    return Diagnosis(
+        "key_mismatch_ours" if ours else "key_mismatch_theirs",
+        f"{holder} holds a stale or wrong certificate for {of}: the public key {holder}'s node has for {of} is "
+        f"not {of}'s current key, so the handshake cannot be decrypted or verified.",
+        fix,
+        True,
+    )
+
+
+def _says_unreachable(text: str) -> bool:
+    return any(s in text for s in _UNREACHABLE_SIGNS)
+
+
+def _unreachable(ctx: LinkContext, *, after_token: bool, detail: str = "") -> Diagnosis:
+    when = " (it was reachable before: a token exists)" if after_token else ""
+    found = f" Found: {detail}." if detail else ""
+    return Diagnosis(
+        "unreachable",
+        f"{ctx.destination}'s gateway at {ctx.endpoint} is unreachable from {ctx.source}'s node{when}.{found}",
+        f"From {ctx.source}'s cluster run `curl -kvvv {ctx.endpoint}` (for example in {ctx.source}'s Kuscia pod): "
+        f"401 with a kuscia-error-message header is healthy; a hang means {ctx.destination} has not allow-listed "
+        f"your egress IP; 'connection refused' means their Service or port is down; any other code points at a "
+        f"proxy or firewall in between, which must allow {PROXY_RULES}. In Kubernetes, check NetworkPolicies: "
+        f"{ctx.destination}'s namespace must admit TCP 1080 from your egress, and an egress policy in yours must "
+        "let it out.",
+        False,
+    )
+
+
+def _waiting_for_partner(ctx: LinkContext, ev: Evidence, *, definite: bool, reason: str = "") -> Diagnosis:
     if definite:
         return Diagnosis(
             "waiting_for_partner",
-            f"{ctx.destination} has not registered {ctx.source} yet (no partner Domain for {ctx.source} on their node).",
-            ask,
+            f"{ctx.destination} has not registered {ctx.source} yet: its node has no partner Domain for "
+            f"{ctx.source}.",
+            _partner_command(ctx),
             False,
         )
+    network = (
+        f"{ctx.destination}'s gateway answers, so the network is fine"
+        if ev.gateway_reachable
+        else f"check from {ctx.source}'s cluster that `curl -kvvv {ctx.endpoint}` answers 401"
+    )
     return Diagnosis(
         "waiting_for_partner",
-        f"{ctx.destination} has not completed the handshake with {ctx.source}. Kuscia reports the same reason "
-        f"when {ctx.destination} has not registered {ctx.source} yet, holds a stale certificate of {ctx.source}, "
-        f"or cannot be reached at {ctx.endpoint}.",
-        f"{ask} If they have: check from {ctx.source}'s cluster that `curl -kvvv {ctx.endpoint}` answers 401, and "
-        f"that their partner Domain {ctx.source} holds the certificate in your peeringBundle.",
+        f"{ctx.destination} has not completed the handshake with {ctx.source} "
+        f"(Kuscia: {reason}). Kuscia reports this when {ctx.destination} has not registered "
+        f"{ctx.source} yet, holds a stale certificate of {ctx.source}, or cannot be reached at {ctx.endpoint}.",
+        f"{_partner_command(ctx)} If they already have: {network}, and their partner Domain {ctx.source} must "
+        f"hold the certificate in {ctx.source}'s current peeringBundle.",
         False,
     )
