@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .config import KUSCIAAPI_HTTP_PORT
+from .config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -233,6 +233,34 @@ def kubernetes_transport(
         return transport(target, method, path, headers, body, timeout)
     finally:
         transport.close()
+
+
+def probe_gateway(
+    target: NodeTarget, *, port: int = GATEWAY_PORT, timeout: float = 5.0, transport: Transport | None = None
+) -> tuple[bool | None, str]:
+    """The seed's `curl -kvvv <gateway>` asked of the API server (NOTES §4.4).
+
+    (True, ...) when Kuscia's gateway answers 401 with `kuscia-error-message`; (False, why) when the
+    Service is missing or has no ready endpoint, which no network path can fix; (None, why)
+    otherwise. The API server's network is not the node's, so True says the pod serves, not that
+    a partner's node can reach it.
+    """
+    send = transport or kubernetes_transport
+    where = f"{target.namespace}/{target.service}:{port}"
+    try:
+        response = send(target, "GET", target.proxy_path("/", port=port), {"Accept": "*/*"}, None, timeout)
+    except (OSError, TimeoutError) as err:
+        return None, f"the API server could not be asked about {where}: {_first_line(err)}"
+    document = _json(response.body)
+    message = str(document.get("message", "")) if isinstance(document, dict) else _body_text(response.body)
+    headers = {k.lower() for k in response.headers}
+    if response.status == 401 and "kuscia-error-message" in headers:
+        return True, f"Kuscia's gateway at {where} answers 401"
+    if response.status == 404 and isinstance(document, dict) and document.get("kind") == "Status":
+        return False, f"the Service {where} does not exist ({message})"
+    if response.status == 503 and "no endpoints available" in message:
+        return False, f"the Service {where} has no ready endpoint: the Kuscia pod is not Ready ({message})"
+    return None, f"{where} answered HTTP {response.status}: {message[:200]}"
 
 
 # -- client ------------------------------------------------------------------------------------
