@@ -12,9 +12,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import PartyConfig, PeerSettings, read_pulumi_config
+from .config import PartyConfig, read_pulumi_config
 from .node import AutonomyNode, AutonomyNodeArgs
-from .peering import link_partner
+from .peering import link_partner, peer_bundle
 
 
 def party_program(
@@ -33,7 +33,7 @@ def party_program(
 
     links: dict[str, Any] = {}
     for peer in cfg.peers:
-        bundle = _peer_bundle(peer, peer_bundles or {})
+        bundle = peer_bundle(peer, peer_bundles)
         links[peer.domain_id] = link_partner(cfg, node, peer, bundle, opts)
 
     pulumi.export("domainId", node.domain_id)
@@ -71,15 +71,3 @@ def _read_kubeconfig(path: str) -> str:
     except OSError as err:
         rule = f"must name a readable kubeconfig file ({err.strerror})"
         raise ConfigError([Problem("kuscia:kubeconfig", rule, "~/.kube/config", path)]) from None
-
-
-def _peer_bundle(peer: PeerSettings, given: Mapping[str, Mapping[str, Any]]) -> pulumi.Output[Any]:
-    """Where a partner's public bundle comes from: the caller, a StackReference, or inline config."""
-    if peer.domain_id in given:
-        return pulumi.Output.from_input(dict(given[peer.domain_id]))
-    if peer.stack is not None:
-        ref = pulumi.StackReference(f"peer-{peer.domain_id}", stack_name=peer.stack)
-        return ref.get_output("peeringBundle")
-    return pulumi.Output.from_input(
-        {"domainId": peer.domain_id, "cert": peer.cert, "endpoint": peer.endpoint, "protocol": peer.protocol}
-    )
