@@ -294,7 +294,9 @@ class NetworkReport:
         parties = {}
         for key, party in self.parties.items():
             data = asdict(party)
-            data["outputs"] = {k: v for k, v in party.outputs.items() if v != SECRET_OUTPUT}
+            shown_elsewhere = ("peeringBundle", "links", "namespace")  # bundle, links, namespace fields
+            data["outputs"] = {k: v for k, v in party.outputs.items()
+                               if v != SECRET_OUTPUT and k not in shown_elsewhere}  # fmt: skip
             data["seconds"] = round(party.seconds, 2)
             parties[key] = data
         return {

@@ -26,6 +26,7 @@ from .config import (
     Problem,
     parse_party_config,
 )
+from .peering import PeeringBundle  # the public half of a party (its `peeringBundle` output)
 
 NETWORK_NAMESPACE = "kuscia-network"
 NETWORK_KEY = f"{NETWORK_NAMESPACE}:name"  # marks a stack as a member of one network
@@ -91,16 +92,7 @@ class PeerSpec(TypedDict, total=False):
     protocol: Literal["TLS", "NOTLS"]
 
 
-class PeeringBundle(TypedDict):
-    """The public half of a party that its partners need (the `peeringBundle` stack output)."""
-
-    domainId: str
-    cert: str
-    endpoint: str
-    protocol: str
-
-
-BUNDLE_KEYS = ("domainId", "cert", "endpoint", "protocol")
+BUNDLE_KEYS = tuple(PeeringBundle.__annotations__)  # domainId, cert, endpoint, protocol
 
 
 @dataclass(frozen=True)

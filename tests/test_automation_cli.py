@@ -208,3 +208,26 @@ def test_the_cli_never_prints_a_secret_emulated(
             assert line not in out and line not in err
         assert "token-of-" not in out + err
     assert runner.configs["alice"]["kuscia:domainKeyData"].secret
+
+
+def test_the_documented_example_runs_emulated(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """docs/automation.md's example, with the in-memory stand-in in place of the Pulumi CLI."""
+    import kuscia_components.automation as automation
+
+    text = (ROOT / "docs" / "automation.md").read_text()
+    example = text.split("```python\n", 1)[1].split("```", 1)[0]
+    runner = InMemoryStackRunner()
+    workspaces: list[WorkspaceSettings | None] = []
+
+    def stand_in(workspace: WorkspaceSettings | None = None) -> InMemoryStackRunner:
+        workspaces.append(workspace)
+        return runner
+
+    monkeypatch.setattr(automation, "PulumiStackRunner", stand_in)
+    exec(compile(example, "docs/automation.md", "exec"), {})
+    out = capsys.readouterr().out
+    assert "all Ready" in out and "carol-alice: Ready" in out
+    assert runner.configs == {}  # the example ends by destroying what it made
+    assert workspaces and all(w is not None and str(w.work_dir) == "/tmp/kuscia-demo" for w in workspaces)
