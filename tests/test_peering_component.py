@@ -10,7 +10,10 @@ runs); `refresh` is the provider's `read` on the recorded state.
 from __future__ import annotations
 
 import dataclasses
+import json
+import runpy
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pulumi
@@ -26,6 +29,7 @@ from kuscia_components.program import party_program
 from tests.emulator import KusciaEmulator
 
 LINK_TYPE = "pulumi-python:dynamic/kuscia:PartnerLink"
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "one-cluster"
 
 
 @pytest.fixture
@@ -214,6 +218,29 @@ def test_emulated_inline_bundle_across_organisations(emu: KusciaEmulator) -> Non
     assert alice_out["links"]["bob"]["status"] == "Ready"
     route = next(r.body for r in emu.requests if r.node == "alice" and r.path.endswith("/route/create"))
     assert route["endpoint"]["ports"][0]["isTLS"] is False  # bob runs NOTLS: http://
+
+
+# -- the example program -------------------------------------------------------------------------------
+
+
+def test_emulated_one_cluster_example_peers_both_parties(emu: KusciaEmulator) -> None:
+    nodes = [emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")]
+    config = {
+        f"kuscia-one-cluster:{node.domain_id}": json.dumps({
+            "domainId": node.domain_id, "protocol": node.protocol, "domainKeyData": node.key_pem,
+            "capacity": {"cpu": "2", "memory": "4Gi", "storage": "20Gi"}, "peeringTimeoutSeconds": 10,
+            "kubeContext": emu.context, "kubeconfig": emu.kubeconfig_path,
+        })
+        for node in nodes
+    }  # fmt: skip
+    mocks = OfflineMocks()
+    outputs = run_offline(
+        lambda: runpy.run_path(str(EXAMPLE / "__main__.py")), mocks, project="kuscia-one-cluster", stack="dev",
+        config=config, secret_keys=list(config),
+    )  # fmt: skip
+    assert outputs["status"] == {"alice": "Ready", "bob": "Ready"}
+    assert outputs["bundles"]["bob"]["endpoint"] == nodes[1].endpoint
+    assert len(mocks.of_type(LINK_TYPE)) == 4
 
 
 def domains_of(node: Any) -> dict[str, dict[str, Any]]:
