@@ -36,6 +36,7 @@ from .network import (
     PulumiOutputSink,
     Rollout,
     StackRunner,
+    redact,
     status_report,
     teardown,
     up_party,
@@ -463,7 +464,8 @@ def deploy_network(
     """Roll out (or converge) a network: nodes, links on every side, readiness, removals.
 
     Raises NetworkSpecError for a bad spec, WorkspaceError / PulumiCliMissing when Pulumi cannot
-    run; anything failing on one stack is in that party's report instead.
+    run, StackOperationError when the stacks cannot even be listed or read; anything failing on
+    one stack's `up` or `destroy` is in that party's report instead.
     """
     spec = _network(parties, topology, name)
     rollout = Rollout(spec, runner or PulumiStackRunner(workspace), parallelism=parallelism,
@@ -584,18 +586,21 @@ def network_main(argv: Sequence[str], *, runner_factory: RunnerFactory | None = 
         if args.pulumi_output:
             print(f"[{stack}] {line.rstrip()}", file=sys.stderr, flush=True)
 
-    if args.action == "up":
-        report = Rollout(network, runner, parallelism=args.parallel, on_progress=progress,
-                         on_output=pulumi_output).deploy(ready_timeout_seconds=args.timeout)  # fmt: skip
-        good = report.ok
-    elif args.action == "status":
-        report = status_report(network, runner)
-        good = report.ok
-    else:
-        report = teardown(
-            network, runner, parallelism=args.parallel, on_progress=progress, on_output=pulumi_output
-        )
-        good = all(p.status in ("removed", "absent") for p in report.parties.values())
+    try:
+        if args.action == "up":
+            report = Rollout(network, runner, parallelism=args.parallel, on_progress=progress,
+                             on_output=pulumi_output).deploy(ready_timeout_seconds=args.timeout)  # fmt: skip
+            good = report.ok
+        elif args.action == "status":
+            report = status_report(network, runner)
+            good = report.ok
+        else:
+            report = teardown(network, runner, parallelism=args.parallel, on_progress=progress,
+                              on_output=pulumi_output)  # fmt: skip
+            good = all(p.status in ("removed", "absent") for p in report.parties.values())
+    except (StackOperationError, OSError) as err:  # the backend itself (not one stack) failed
+        print(f"error: {redact(str(err), network.secret_values())}", file=sys.stderr)
+        return 1
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_table())
     return 0 if good else 1
 

@@ -231,3 +231,23 @@ def test_the_documented_example_runs_emulated(
     assert "all Ready" in out and "carol-alice: Ready" in out
     assert runner.configs == {}  # the example ends by destroying what it made
     assert workspaces and all(w is not None and str(w.work_dir) == "/tmp/kuscia-demo" for w in workspaces)
+
+
+def test_a_backend_that_cannot_be_read_is_an_error_line_not_a_traceback(
+    spec: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kuscia_components.automation import StackOperationError
+
+    class Unreachable(InMemoryStackRunner):
+        def list_stacks(self) -> list[str]:
+            raise StackOperationError("stack ls: error: read s3://bucket/.pulumi: AccessDenied")
+
+    for action in ("up", "status", "destroy"):
+        assert (
+            network_main([action, "--spec", str(spec), "--quiet"], runner_factory=lambda s: Unreachable())
+            == 1
+        )
+        err = capsys.readouterr().err
+        assert (
+            "error: stack ls: error: read s3://bucket/.pulumi: AccessDenied" in err and "Traceback" not in err
+        )
