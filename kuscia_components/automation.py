@@ -357,9 +357,8 @@ class PulumiStackRunner:
 
         workspace = self.workspace
         self._guarded(f"stack {stack}", auto.Stack.create_or_select, stack, workspace)
-        current = {
-            k: ConfigEntry(v.value, bool(v.secret)) for k, v in workspace.get_all_config(stack).items()
-        }
+        values = self._guarded(f"config of {stack}", workspace.get_all_config, stack)
+        current = {k: ConfigEntry(v.value, bool(v.secret)) for k, v in values.items()}
         stale = [k for k in current if _ours(k) and k not in config]
         if stale:
             self._guarded(f"config rm on {stack}", workspace.remove_all_config, stack, stale)
@@ -385,8 +384,9 @@ class PulumiStackRunner:
     def outputs(self, stack: str) -> dict[str, Any] | None:
         if stack not in self.list_stacks():
             return None
-        result = self._command.run(["stack", "output", "--json", "--stack", stack], str(self.workspace.work_dir),
-                                   self.settings.cli_env())  # fmt: skip
+        args = ["stack", "output", "--json", "--stack", stack]  # masked: secrets stay "[secret]"
+        result = self._guarded(f"outputs of {stack}", self._command.run, args, str(self.workspace.work_dir),
+                               self.settings.cli_env())  # fmt: skip
         outputs = json.loads(result.stdout or "{}")
         return dict(outputs) if isinstance(outputs, dict) else {}
 
