@@ -385,18 +385,15 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
     our node's own key, our copy of the partner's key, the partner's Service (a cluster DNS
     endpoint) and, when one program holds both nodes (`partner_node`), the partner's copy of us."""
     from .diagnosis import Evidence
-    from .kusciaapi import DomainNotFound, KusciaApiError, NodeTarget, probe_gateway
+    from .kusciaapi import KusciaApiError, NodeTarget, probe_gateway
 
     src, dst = str(props["domain_id"]), str(props["partner_domain_id"])
     found: dict[str, Any] = {}
     with contextlib.suppress(KusciaApiError):
         found["node_key_matches"] = _same_key(client.query_domain(src).get("cert"), props.get("own_cert"))
-        try:
-            ours = client.query_domain(dst)
-            found["our_partner_domain_present"] = ours.get("role") == "partner"
-            found["our_copy_matches"] = _same_key(ours.get("cert"), props.get("partner_cert"))
-        except DomainNotFound:
-            found["our_partner_domain_present"] = False
+        found["our_partner_domain_present"], found["our_copy_matches"] = _registration(
+            client, dst, props.get("partner_cert")
+        )
     partner = props.get("partner_node")
     if partner:
         their_props = {**partner, "domain_id": dst, "kube_context": props.get("kube_context"),
@@ -405,12 +402,9 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
             # The partner's own certificate tells whether the bundle we were given is current.
             if _same_key(theirs.query_domain(dst).get("cert"), props.get("partner_cert")) is False:
                 found["our_copy_matches"] = False
-            try:
-                live = theirs.query_domain(src)
-                found["partner_has_us"] = live.get("role") == "partner"
-                found["partner_copy_matches"] = _same_key(live.get("cert"), props.get("own_cert"))
-            except DomainNotFound:
-                found["partner_has_us"] = False
+            found["partner_has_us"], found["partner_copy_matches"] = _registration(
+                theirs, src, props.get("own_cert")
+            )
     endpoint = Endpoint.parse(str(props["partner_endpoint"])) if props.get("partner_endpoint") else None
     service = endpoint.cluster_service() if endpoint is not None else None
     if endpoint is not None and service is not None:
@@ -421,6 +415,17 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
         if answers is False:  # only a missing Service or pod is a fact about the partner's side
             found["gateway_reachable"], found["gateway_detail"] = False, detail
     return Evidence(**found)
+
+
+def _registration(client: KusciaApiClient, domain_id: str, expected_cert: object) -> tuple[bool, bool | None]:
+    """Does the client's node hold `domain_id` as a partner, and with the expected key?"""
+    from .kusciaapi import DomainNotFound
+
+    try:
+        live = client.query_domain(domain_id)
+    except DomainNotFound:
+        return False, None
+    return live.get("role") == "partner", _same_key(live.get("cert"), expected_cert)
 
 
 def check_bundle(props: Mapping[str, Any]) -> Endpoint:
