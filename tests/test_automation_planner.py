@@ -290,7 +290,7 @@ def test_three_party_mesh_rollout_emulated_nodes_first_then_links_then_ready() -
 
 @pytest.mark.parametrize("limit", [1, 2, 5])
 def test_parallelism_is_bounded_emulated(limit: int) -> None:
-    runner = InMemoryStackRunner(delay=0.03)
+    runner = InMemoryStackRunner(delay=0.1)  # long enough for every worker to be inside an up at once
     deploy_network(mesh("alice", "bob", "carol", "dave", "erin"), runner=runner, parallelism=limit)
     assert runner.max_running == limit
 
