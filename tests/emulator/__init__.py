@@ -1,65 +1,86 @@
 """EMULATION ONLY: a fake Kubernetes API server and emulated Kuscia autonomy nodes.
 
-See README.md in this folder for what is emulated, what is not, and where each rule comes from.
+Nothing here is Kubernetes or Kuscia: it follows their documented behaviour closely enough for
+the project's clients to be tested over real HTTP. README.md in this folder lists what is
+emulated, what is not, and the upstream source of each rule.
 """
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
 import os
 import secrets
 import tempfile
+import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import yaml
-from cryptography.hazmat.primitives.asymmetric import padding
 
-from . import apiserver
-from .apiserver import RecordedRequest
-from .kuscia import EmulatedNode, Route, handshake_half, public_key_from_cert_field, public_pem
+from .apiserver import ApiServer, RecordedRequest
+from .handshake import HandshakeEngine, Route, Timings
+from .identity import load_key
+from .node import EmulatedNode
+from .objects import ObjectStore
 
-__all__ = ["EmulatedNode", "KusciaEmulator", "RecordedRequest"]
+__all__ = ["EmulatedNode", "KusciaEmulator", "RecordedRequest", "Route", "Timings"]
+
+UNREACHABLE_MODES = ("refused", "timeout")
 
 
 class KusciaEmulator:
-    """Context manager: an API server on 127.0.0.1 and any number of emulated Kuscia nodes."""
+    """Context manager: an API server on 127.0.0.1:<free port> and any number of emulated nodes.
+
+    Timing knobs default to fast values for tests; Kuscia's real ones are in `Timings`.
+    """
 
     context = "kuscia-emulator"
 
-    def __init__(self, handshake_delay: float = 0.0) -> None:
-        self.handshake_delay = handshake_delay
+    def __init__(
+        self, handshake_delay: float = 0.0, *, tick: float = 0.05, unreachable_after: float = 0.0,
+        heartbeat_timeout: float = 0.0,
+    ) -> None:  # fmt: skip
+        self.timings = Timings(tick=tick, handshake_delay=handshake_delay,
+                               unreachable_after=unreachable_after, heartbeat_timeout=heartbeat_timeout)  # fmt: skip
+        self.lock = threading.RLock()  # one lock for all emulated state
         self.bearer_token = secrets.token_hex(16)
         self.nodes: dict[str, EmulatedNode] = {}
         self.requests: list[RecordedRequest] = []
-        self.objects: dict[str, Any] = {}
-        self.collections: set[str] = set()
+        self.store = ObjectStore()
         self.denied: set[tuple[str, str]] = set()
+        self.engine = HandshakeEngine(self, self.timings)
         self._aliases: dict[tuple[str, int], str] = {}
-        self._unreachable: set[str] = set()
-        self._server: Any = None
+        self._unreachable: dict[str, str] = {}
+        self._server: ApiServer | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
+        self.url = ""
         self.kubeconfig_path = ""
+
+    @property
+    def handshake_delay(self) -> float:
+        return self.timings.handshake_delay
 
     # -- lifecycle ---------------------------------------------------------------------------
 
     def __enter__(self) -> KusciaEmulator:
-        self._server, _thread = apiserver.start(self)
+        self._server = ApiServer(self)
         host, port = self._server.server_address[:2]
-        self.url = f"http://{host}:{port}"
+        self.url = f"http://{host!s}:{port}"
         self._dir = tempfile.TemporaryDirectory(prefix="kuscia-emulator-")
         self.kubeconfig_path = os.path.join(self._dir.name, "kubeconfig")
         with open(self.kubeconfig_path, "w", encoding="utf-8") as handle:
             yaml.safe_dump(self.kubeconfig(), handle)
+        self.engine.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
+        self.engine.stop()
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            self._server.close()
+            self._server = None
         if self._dir is not None:
             self._dir.cleanup()
+            self._dir = None
 
     def kubeconfig(self) -> dict[str, Any]:
         return {
@@ -67,52 +88,53 @@ class KusciaEmulator:
             "kind": "Config",
             "clusters": [{"name": "emulated", "cluster": {"server": self.url}}],
             "users": [{"name": "emulated-admin", "user": {"token": self.bearer_token}}],
-            "contexts": [
-                {"name": self.context, "context": {"cluster": "emulated", "user": "emulated-admin"}}
-            ],
+            "contexts": [{"name": self.context, "context": {"cluster": "emulated", "user": "emulated-admin"}}],
             "current-context": self.context,
         }
 
     # -- nodes -------------------------------------------------------------------------------
 
     def add_node(
-        self,
-        domain_id: str,
-        *,
-        protocol: str = "TLS",
-        namespace: str | None = None,
-        service: str | None = None,
-        key_pem: str | None = None,
-    ) -> EmulatedNode:
-        from cryptography.hazmat.primitives import serialization
-
-        kwargs: dict[str, Any] = {}
-        if key_pem is not None:
-            kwargs["key"] = serialization.load_pem_private_key(key_pem.encode(), password=None)
-        node = EmulatedNode(
-            domain_id=domain_id,
-            namespace=namespace or f"autonomy-{domain_id}",
-            service=service or f"kuscia-autonomy-{domain_id}",
-            protocol=protocol,
-            network=self,
-            **kwargs,
-        )
-        self.nodes[domain_id] = node
-        return node
+        self, domain_id: str, *, protocol: str = "TLS", namespace: str | None = None,
+        service: str | None = None, key_pem: str | None = None,
+    ) -> EmulatedNode:  # fmt: skip
+        """A running node with its own RSA-2048 key (or `key_pem`). `protocol` is used as Kuscia
+        uses it: only the exact string NOTLS is plain HTTP; anything else is HTTPS + Token."""
+        with self.lock:
+            if domain_id in self.nodes:
+                raise ValueError(f"node {domain_id!r} already exists in this emulator")
+            node = EmulatedNode(
+                self, domain_id, protocol=protocol, namespace=namespace or f"autonomy-{domain_id}",
+                service=service or f"kuscia-autonomy-{domain_id}", key=load_key(key_pem) if key_pem else None,
+            )  # fmt: skip
+            self.nodes[domain_id] = node
+            return node
 
     def node_by_service(self, namespace: str, service: str) -> EmulatedNode | None:
-        return next(
-            (n for n in self.nodes.values() if n.namespace == namespace and n.service == service), None
-        )
+        with self.lock:
+            return next((n for n in self.nodes.values() if (n.namespace, n.service) == (namespace, service)), None)
 
     def alias(self, host: str, port: int, domain_id: str) -> None:
         """Make host:port (a LoadBalancer IP, a NodePort) reach a node's gateway."""
-        self._aliases[(host, port)] = domain_id
+        with self.lock:
+            self._aliases[(host, int(port))] = domain_id
 
-    def set_unreachable(self, domain_id: str, unreachable: bool = True) -> None:
-        (self._unreachable.add if unreachable else self._unreachable.discard)(domain_id)
+    def set_unreachable(self, domain_id: str, unreachable: bool = True, *, how: str = "refused") -> None:
+        """Partners cannot reach the node's gateway: `how` = "refused" (port closed) or "timeout"
+        (not allow-listed, the connection hangs). The API server's proxy still reaches it."""
+        if how not in UNREACHABLE_MODES:
+            raise ValueError(f"how must be one of {UNREACHABLE_MODES}, e.g. how='refused'")
+        with self.lock:
+            if unreachable:
+                self._unreachable[domain_id] = how
+            else:
+                self._unreachable.pop(domain_id, None)
+
+    def unreachable_mode(self, domain_id: str) -> str:
+        return self._unreachable.get(domain_id, "")
 
     def resolve(self, host: str, port: int) -> EmulatedNode | None:
+        """Which node's gateway an endpoint reaches: an alias, or a Service DNS name on port 1080."""
         if (host, port) in self._aliases:
             return self.nodes.get(self._aliases[(host, port)])
         if port != 1080:
@@ -123,91 +145,34 @@ class KusciaEmulator:
                 return node
         return None
 
-    # -- objects for verify/preflight --------------------------------------------------------
+    def wait_until(self, predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
+        """Poll `predicate` every tick until it holds (True) or `timeout` passes (False)."""
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(self.timings.tick / 2)
+        return True
+
+    # -- Kubernetes objects for verify/preflight --------------------------------------------
 
     def put_object(
-        self, api_version: str, kind: str, namespace: str | None, name: str, body: dict[str, Any]
-    ) -> None:
-        prefix = "/api/v1" if api_version == "v1" else f"/apis/{api_version}"
-        plural = kind.lower() + ("es" if kind.lower().endswith("s") else "s")
-        collection = f"{prefix}/namespaces/{namespace}/{plural}" if namespace else f"{prefix}/{plural}"
-        self.collections.add(collection)
-        self.objects[f"{collection}/{name}"] = {"apiVersion": api_version, "kind": kind, **body}
+        self, api_version: str, kind: str, namespace: str | None, name: str, body: dict[str, Any],
+        plural: str | None = None,
+    ) -> None:  # fmt: skip
+        """Serve `body` at the standard REST path (GET, and LIST with label/field selectors)."""
+        self.store.put(api_version, kind, namespace, name, body, plural)
+
+    def delete_object(self, api_version: str, kind: str, namespace: str | None, name: str,
+                      plural: str | None = None) -> bool:  # fmt: skip
+        return self.store.delete(api_version, kind, namespace, name, plural)
 
     def deny(self, verb: str, resource: str) -> None:
-        self.denied.add((verb, resource))
+        """SelfSubjectAccessReviews for (verb, resource) answer allowed=false."""
+        with self.lock:
+            self.denied.add((verb, resource))
 
-    # -- the handshake, evaluated when a route's status is read ------------------------------
+    def allow(self, verb: str, resource: str) -> None:
+        with self.lock:
+            self.denied.discard((verb, resource))
 
-    def evaluate(self, source: EmulatedNode, route: Route) -> None:
-        if route.destination_side:
-            self._mirror_source_side(route)
-            return
-        now = time.monotonic()
-        error, unreachable = self._handshake(source, route)
-        name = f"{route.source}-{route.destination}"
-        stamp = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        if error is None:
-            if route.ready_since is None:
-                route.ready_since = now
-            if now - route.ready_since >= self.handshake_delay:
-                route.status, route.reason, route.message, route.had_token = "Succeeded", "", "Success", True
-                route.last_update = stamp
-            return
-        route.ready_since = None
-        line = f"DomainRoute {name}: handshake fail, return error:{error}"
-        if not source.gateway_log or source.gateway_log[-1] != line:
-            source.gateway_log.append(line)
-        route.status = "Failed"
-        route.last_update = stamp
-        if unreachable and route.had_token:
-            route.reason, route.message = "DestinationUnreachable", ""
-        else:
-            route.reason, route.message = "DestinationIsNotAuthrized", "TokenNotGenerate"
-
-    def _mirror_source_side(self, route: Route) -> None:
-        """A destination-side CDR is Ready once the source's handshake to us succeeded."""
-        peer = self.nodes.get(route.source)
-        source_route = peer.route_table.get(f"{route.source}-{route.destination}") if peer else None
-        if peer is not None and source_route is not None and not source_route.destination_side:
-            self.evaluate(peer, source_route)
-            route.status, route.reason, route.message = (
-                source_route.status,
-                source_route.reason,
-                source_route.message,
-            )
-            route.last_update = source_route.last_update
-            if route.status == "Succeeded":
-                return
-        route.status = "Failed"
-        route.reason, route.message = route.reason or "TokenNotGenerate", route.message or "TokenNotGenerate"
-        route.last_update = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def _handshake(self, source: EmulatedNode, route: Route) -> tuple[str | None, bool]:
-        """(error text or None, unreachable?) for one handshake attempt source -> destination."""
-        with source.lock:
-            partner = source.domains.get(route.destination)
-            own = source.domains.get(source.domain_id)
-            dest_public = public_key_from_cert_field(partner.get("cert", "")) if partner else None
-            if partner is None or own is None:
-                return f"get Domain {route.destination} fail", False
-            if dest_public is None:
-                return (
-                    "select initializer failed, because source or destination pub is null, wait domain update",
-                    False,
-                )
-            port = route.ports[0]
-            target_port, is_tls = int(port.get("port") or 0), bool(port.get("isTLS"))
-            host = route.host
-        dest = self.resolve(host, target_port)
-        if dest is None or dest.domain_id in self._unreachable or dest.is_down:
-            return f"send request error: dial tcp {host}:{target_port}: connect: connection refused", True
-        if dest.domain_id != route.destination:
-            return "response status code [404]", True
-        if is_tls and dest.protocol == "NOTLS":
-            return "send request error: tls: first record does not look like a TLS handshake", True
-        if not is_tls and dest.protocol != "NOTLS":
-            return "response status code [400]", True
-        encrypted = dest_public.encrypt(handshake_half(), padding.PKCS1v15())
-        pubhash = hashlib.sha256(public_pem(source.key.public_key())).digest()
-        return dest.answer_handshake(source.domain_id, encrypted, pubhash), False

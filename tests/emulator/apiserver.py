@@ -1,44 +1,53 @@
 """EMULATION ONLY: a fake Kubernetes API server on loopback, with the service proxy.
 
-It serves what our code uses of a real API server, over real HTTP:
-- bearer-token authentication (401 Status otherwise), `/version`;
+Over real HTTP it serves what the project's code uses of a real API server:
+- bearer-token authentication (401 Status otherwise) and `/version`;
 - the service proxy `/api/v1/namespaces/{ns}/services/{scheme}:{name}:{port}/proxy/{path}` as
-  kubectl builds it; it refuses a percent-encoded slash in the proxy suffix (API servers have
-  mishandled those, kubernetes#14193), answers 404 for an unknown Service, 503 "no endpoints
-  available" while a node is down, and fails a scheme that does not match the node's protocol
-  the way a real proxy does (HTTP to an HTTPS port: 400; HTTPS to a plain port: 503);
-- GET/LIST of stored objects (Deployments, Pods, Secrets, Namespaces...) with labelSelector;
-- SelfSubjectAccessReview (allowed unless denied with `deny`).
+  kubectl builds it: method, headers (incl. `Token`) and body go to the emulated node; a
+  percent-encoded slash in the proxy suffix is refused (API servers have mishandled those,
+  kubernetes#14193); see README.md for the answers to unknown services, ports and schemes;
+- GET/LIST of stored objects with label/field selectors, 404 Status when missing;
+- SelfSubjectAccessReview (allowed unless `KusciaEmulator.deny` said otherwise).
+Every request is recorded in `KusciaEmulator.requests`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
+import socket
 import threading
-import time
 import urllib.parse
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from .objects import SelectorError, parse_path
+
 if TYPE_CHECKING:
     from . import KusciaEmulator
+    from .node import EmulatedNode
 
 PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<svc>[^/]+)/proxy(?P<rest>/.*)?$")
+SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
+KUSCIAAPI_PORT, GATEWAY_PORT = "8082", "1080"
 
 
 @dataclass
 class RecordedRequest:
+    """One request the fake API server saw; `node` is the emulated node a proxy path names."""
+
     node: str | None
     method: str
     path: str
     headers: dict[str, str]
     body: Any
+    port: str | None = None  # the service port of a proxy request ("8082", "1080")
 
 
 def split_service_ref(ref: str) -> tuple[str, str, str]:
-    """`[scheme:]name[:port]` as the API server reads it (a `%3A` is decoded like a `:`)."""
+    """`[scheme:]name[:port]` as the API server reads it (`%3A` decodes to `:` first)."""
     parts = urllib.parse.unquote(ref).split(":")
     if len(parts) == 3:
         return parts[0], parts[1], parts[2]
@@ -47,26 +56,22 @@ def split_service_ref(ref: str) -> tuple[str, str, str]:
     return "", parts[0], ""
 
 
-def status_body(code: int, reason: str, message: str) -> bytes:
-    return json.dumps(
-        {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Failure",
-            "message": message,
-            "reason": reason,
-            "code": code,
-        }
-    ).encode()
+def status_body(code: int, reason: str, message: str, **details: Any) -> bytes:
+    """A Kubernetes `Status` object, as every API server error answers."""
+    document: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                                "message": message, "reason": reason, "code": code}  # fmt: skip
+    if details:
+        document["details"] = details
+    return json.dumps(document).encode()
+
+
+JSON = {"Content-Type": "application/json"}
 
 
 class ApiServerHandler(BaseHTTPRequestHandler):
-    server: _Server
+    server: ApiServer
     protocol_version = "HTTP/1.1"
-    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
-    # delayed ACK (~40 ms per request on Linux loopback), which would dominate every test.
-    disable_nagle_algorithm = True
+    timeout = 30  # idle keep-alive connections end
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -77,129 +82,178 @@ class ApiServerHandler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         self._handle("POST")
 
+    def do_PUT(self) -> None:
+        self._handle("PUT")
+
+    def do_PATCH(self) -> None:
+        self._handle("PATCH")
+
+    def do_DELETE(self) -> None:
+        self._handle("DELETE")
+
     def _handle(self, method: str) -> None:
+        try:
+            self._dispatch(method)
+        except Exception as err:  # an emulator bug answers 500 rather than dropping the connection
+            self._send(500, JSON, status_body(500, "InternalError", f"emulator error: {err!r}"))
+
+    def _dispatch(self, method: str) -> None:
         emu = self.server.emulator
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
-        headers = {k: v for k, v in self.headers.items()}
-        if self.headers.get("Authorization") != f"Bearer {emu.bearer_token}":
-            self._send(
-                401, {"Content-Type": "application/json"}, status_body(401, "Unauthorized", "Unauthorized")
-            )
-            return
+        headers = dict(self.headers.items())
         raw_path, _, query = self.path.partition("?")
         match = PROXY.match(raw_path)
-        node_name = None
+        node, port = None, None
+        if match:
+            _scheme, name, port = split_service_ref(match["svc"])
+            node = emu.node_by_service(match["ns"], name)
         try:
-            parsed_body = json.loads(body) if body else None
+            parsed: Any = json.loads(body) if body else None
         except ValueError:
-            parsed_body = body.decode("utf-8", "replace")
-        if match:
-            node = emu.node_by_service(match["ns"], split_service_ref(match["svc"])[1])
-            node_name = node.domain_id if node else None
-        emu.requests.append(RecordedRequest(node_name, method, self.path, headers, parsed_body))
-        if match:
-            self._proxy(match, body, headers)
-        elif raw_path == "/version":
-            self._json(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-emulated"})
-        elif raw_path == "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews" and method == "POST":
-            attrs = (parsed_body or {}).get("spec", {}).get("resourceAttributes", {})
-            allowed = (attrs.get("verb"), attrs.get("resource")) not in emu.denied
-            self._json(201, {**(parsed_body or {}), "status": {"allowed": allowed}})
+            parsed = body.decode("utf-8", "replace")
+        with emu.lock:
+            emu.requests.append(
+                RecordedRequest(node.domain_id if node else None, method, self.path, headers, parsed, port)
+            )
+        if self.headers.get("Authorization") != f"Bearer {emu.bearer_token}":
+            self._send(401, JSON, status_body(401, "Unauthorized", "Unauthorized"))
+        elif match:
+            self._proxy(match, method, body, headers, node)
+        elif raw_path == "/version" and method == "GET":
+            self._json(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-emulated", "platform": "linux/amd64"})
+        elif raw_path == SSAR and method == "POST":
+            self._access_review(parsed if isinstance(parsed, dict) else {})
         elif method == "GET":
             self._object(raw_path, urllib.parse.parse_qs(query))
         else:
-            self._send(
-                405,
-                {"Content-Type": "application/json"},
-                status_body(405, "MethodNotAllowed", "method not allowed"),
-            )
+            self._send(405, JSON, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))  # fmt: skip
 
-    def _proxy(self, match: re.Match[str], body: bytes, headers: dict[str, str]) -> None:
-        emu = self.server.emulator
+    def _access_review(self, review: dict[str, Any]) -> None:
+        attrs = (review.get("spec") or {}).get("resourceAttributes") or {}
+        verb, resource, sub = attrs.get("verb"), attrs.get("resource"), attrs.get("subresource")
+        denied = self.server.emulator.denied
+        # deny("get", "services") also denies services/proxy, as an RBAC rule on a resource would not
+        # but as tests want; deny("get", "services/proxy") denies only the subresource.
+        refused = (verb, resource) in denied or (sub and (verb, f"{resource}/{sub}") in denied)
+        status: dict[str, Any] = {"allowed": not refused}
+        if refused:
+            status["reason"] = "denied by the emulator (KusciaEmulator.deny)"
+        self._json(201, {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+                         **review, "status": status})  # fmt: skip
+
+    def _proxy(
+        self, match: re.Match[str], method: str, body: bytes, headers: dict[str, str], node: EmulatedNode | None
+    ) -> None:
+        scheme, name, port = split_service_ref(match["svc"])
         rest = match["rest"] or "/"
         if "%2f" in rest.lower():
-            self._send(400, {"Content-Type": "application/json"},
-                       status_body(400, "BadRequest", "encoded slash (%2F) in the proxy path is not allowed"))  # fmt: skip
+            self._send(400, JSON, status_body(400, "BadRequest", "the proxy path must not contain an encoded slash (%2F)"))  # fmt: skip
             return
-        scheme, name, port = split_service_ref(match["svc"])
-        node = emu.node_by_service(match["ns"], name)
         if node is None:
-            self._send(404, {"Content-Type": "application/json"},
-                       status_body(404, "NotFound", f'services "{name}" not found'))  # fmt: skip
+            self._send(404, JSON, status_body(404, "NotFound", f'services "{name}" not found',
+                                              name=name, kind="services"))  # fmt: skip
             return
-        if node.is_down:
-            self._send(503, {"Content-Type": "application/json"},
-                       status_body(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'))  # fmt: skip
+        if port not in (KUSCIAAPI_PORT, GATEWAY_PORT) or node.is_down:
+            self._send(503, JSON, status_body(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'))  # fmt: skip
             return
-        wants_tls = node.protocol != "NOTLS"
-        if scheme == "https" and not wants_tls:
-            self._send(503, {"Content-Type": "application/json"}, status_body(
-                503, "ServiceUnavailable", "error trying to reach service: tls: first record does not look like a TLS handshake"))  # fmt: skip
+        if scheme == "https" and not node.is_tls:
+            self._send(503, JSON, status_body(
+                503, "ServiceUnavailable",
+                "error trying to reach service: tls: first record does not look like a TLS handshake"))  # fmt: skip
             return
-        if scheme in ("", "http") and wants_tls:
-            self._send(
-                400, {"Content-Type": "text/plain"}, b"Client sent an HTTP request to an HTTPS server.\n"
-            )
+        if scheme != "https" and node.is_tls:  # the node's Go HTTPS server answers plain HTTP so
+            self._send(400, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
+                       b"Client sent an HTTP request to an HTTPS server.\n")  # fmt: skip
             return
-        fault, delay = node.take_fault()
-        if delay:
-            time.sleep(delay)
-        if fault is not None:
-            self._send(fault, {"Content-Type": "text/plain"}, f"emulated fault {fault}".encode())
+        if port == GATEWAY_PORT:
+            self._send(*node.gateway(method, rest, headers, self.client_address[0]))
             return
-        if port == "8082":
-            status, out_headers, out_body = node.kusciaapi(rest, headers, body)
-        elif port == "1080":
-            status, out_headers, out_body = node.gateway()
-        else:
-            self._send(503, {"Content-Type": "application/json"},
-                       status_body(503, "ServiceUnavailable", f"no endpoints available for port {port}"))  # fmt: skip
+        status, delay = node.take_fault()
+        if delay and self.server.stopping.wait(delay):
+            return  # the emulator is shutting down
+        if status is not None:
+            self._send(status, {"Content-Type": "text/plain"}, f"emulated fault: HTTP {status}".encode())
             return
-        self._send(status, out_headers, out_body)
+        self._send(*node.kusciaapi(method, rest, headers, body))
 
     def _object(self, path: str, query: dict[str, list[str]]) -> None:
-        emu = self.server.emulator
-        found = emu.objects.get(path)
-        if found is not None:
-            self._json(200, found)
+        store = self.server.emulator.store
+        target = parse_path(path)
+        if target is None or (not store.known(target) and target.name is None):
+            self._send(404, JSON, status_body(404, "NotFound", "the server could not find the requested resource"))  # fmt: skip
             return
-        selector = dict(
-            pair.split("=", 1) for pair in (query.get("labelSelector", [""])[0].split(",")) if "=" in pair
-        )
-        items = [
-            obj for key, obj in emu.objects.items()
-            if key.rsplit("/", 1)[0] == path
-            and all(obj.get("metadata", {}).get("labels", {}).get(k) == v for k, v in selector.items())
-        ]  # fmt: skip
-        if items or path in emu.collections:
-            self._json(200, {"kind": "List", "apiVersion": "v1", "metadata": {}, "items": items})
+        if target.name is not None:
+            found = store.get(target)
+            if found is None:
+                self._send(404, JSON, status_body(404, "NotFound", f'{target.resource} "{target.name}" not found',
+                                                  name=target.name, group=target.group, kind=target.plural))  # fmt: skip
+            else:
+                self._json(200, found)
             return
-        name = path.rsplit("/", 1)[-1]
-        resource = path.rsplit("/", 2)[-2] if path.count("/") >= 2 else path
-        self._send(404, {"Content-Type": "application/json"},
-                   status_body(404, "NotFound", f'{resource} "{name}" not found'))  # fmt: skip
+        try:
+            listed = store.list(target, query.get("labelSelector", [""])[0], query.get("fieldSelector", [""])[0])
+        except SelectorError as err:
+            self._send(400, JSON, status_body(400, "BadRequest", str(err)))
+            return
+        self._json(200, listed)
 
     def _json(self, status: int, document: Any) -> None:
-        self._send(status, {"Content-Type": "application/json"}, json.dumps(document).encode())
+        self._send(status, JSON, json.dumps(document).encode())
 
     def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
-        self.send_response(status)
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True  # the client gave up (e.g. its timeout tripped)
 
 
-class _Server(ThreadingHTTPServer):
+class ApiServer(ThreadingHTTPServer):
+    """One thread per connection, each tracked so `close` ends them all (no leaked threads)."""
+
     daemon_threads = True
-    emulator: KusciaEmulator
 
+    def __init__(self, emulator: KusciaEmulator) -> None:
+        super().__init__(("127.0.0.1", 0), ApiServerHandler)
+        self.emulator = emulator
+        self.stopping = threading.Event()
+        self._connections: dict[socket.socket, threading.Thread] = {}
+        self._guard = threading.Lock()
+        self._serve_thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="emulated-apiserver",
+                                              daemon=True)  # fmt: skip
+        self._serve_thread.start()
 
-def start(emulator: KusciaEmulator) -> tuple[_Server, threading.Thread]:
-    server = _Server(("127.0.0.1", 0), ApiServerHandler)
-    server.emulator = emulator
-    thread = threading.Thread(target=server.serve_forever, name="emulated-apiserver", daemon=True)
-    thread.start()
-    return server, thread
+    def process_request(self, request: Any, client_address: Any) -> None:
+        worker = threading.Thread(target=self._serve_connection, args=(request, client_address),
+                                  name="emulated-apiserver-conn", daemon=True)  # fmt: skip
+        with self._guard:
+            self._connections[request] = worker
+        worker.start()
+
+    def _serve_connection(self, request: socket.socket, client_address: Any) -> None:
+        try:
+            self.finish_request(request, client_address)
+        except OSError:
+            pass  # the peer reset the connection, or `close` shut the socket
+        finally:
+            self.shutdown_request(request)
+            with self._guard:
+                self._connections.pop(request, None)
+
+    def close(self) -> None:
+        self.stopping.set()
+        self.shutdown()
+        self._serve_thread.join(timeout=5)
+        with self._guard:
+            connections = dict(self._connections)
+        for sock in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for worker in connections.values():
+            worker.join(timeout=5)
+        self.server_close()

@@ -1,0 +1,180 @@
+"""EMULATION ONLY: one emulated Kuscia autonomy node (identity, Domains, routes, gateway, faults)."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import secrets
+import threading
+import time
+from collections import deque
+from typing import TYPE_CHECKING, Any
+
+from . import kusciaapi
+from .handshake import Route
+from .identity import (
+    b64,
+    cert_public_key,
+    fingerprint,
+    kuscia_cert,
+    kusciaapi_token,
+    new_key,
+    not_before,
+    private_pem,
+)
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from . import KusciaEmulator
+
+KUSCIA_VERSION = "v1.1.0b0"
+Reply = tuple[int, dict[str, str], bytes]
+
+
+class DomainTable(dict[str, dict[str, Any]]):
+    """The node's Domain objects by ID. A dict, so a test can `del node.domains["bob"]` the way
+    `kubectl delete domain bob` would; calling it, `node.domains()`, returns a deep-copied snapshot."""
+
+    def __init__(self, lock: threading.RLock) -> None:
+        super().__init__()
+        self._lock = lock
+
+    def __call__(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(dict(self))
+
+
+class EmulatedNode:
+    """A Kuscia autonomy node as far as KusciaAPI (:8082), the gateway (:1080) and the handshake go."""
+
+    def __init__(
+        self, network: KusciaEmulator, domain_id: str, *, protocol: str, namespace: str, service: str,
+        key: rsa.RSAPrivateKey | None = None,
+    ) -> None:  # fmt: skip
+        self.network = network
+        self.lock: threading.RLock = network.lock
+        self.domain_id, self.protocol, self.namespace, self.service = domain_id, protocol, namespace, service
+        self.instance = f"{service}-{secrets.token_hex(5)}-{secrets.token_hex(3)}"  # a pod name
+        self.domains = DomainTable(self.lock)
+        self.route_table: dict[str, Route] = {}
+        self.gateway_log: list[str] = []
+        self.auth_completed: set[str] = set()  # partner Domains whose inbound route was auto-created
+        self.down_until = 0.0
+        self._fail: deque[int] = deque()
+        self._delay: deque[float] = deque()
+        self._set_key(key or new_key())
+
+    # -- identity --------------------------------------------------------------------------------
+
+    def _set_key(self, key: rsa.RSAPrivateKey, cert_not_before: dt.datetime | None = None) -> None:
+        self.key = key
+        self.key_fingerprint = fingerprint(key.public_key())
+        self._token = kusciaapi_token(key, self.domain_id)
+        self.cert_pem = kuscia_cert(key, self.domain_id, cert_not_before)
+        # createDefaultDomain at startup: the own Domain carries domain.crt, in base64 (NOTES §1.5).
+        own = self.domains.setdefault(self.domain_id, {"role": "", "auth_center": None,
+                                                      "interConnProtocols": [], "master_domain_id": ""})  # fmt: skip
+        own["cert"] = b64(self.cert_pem)
+
+    @property
+    def key_pem(self) -> str:
+        return private_pem(self.key)
+
+    @property
+    def token(self) -> str:
+        """The KusciaAPI token this node expects (TLS/MTLS), derived from its key (NOTES §1.9)."""
+        return self._token
+
+    @property
+    def is_tls(self) -> bool:
+        """Kuscia compares `protocol` with the exact string NOTLS; anything else is HTTPS (NOTES §1.3)."""
+        return self.protocol != "NOTLS"
+
+    @property
+    def endpoint(self) -> str:
+        scheme = "https" if self.is_tls else "http"
+        return f"{scheme}://{self.service}.{self.namespace}.svc.cluster.local:1080"
+
+    def own_fingerprint(self) -> str:
+        """The public key in the node's own Domain cert (normally its key's; a client may change it)."""
+        own = self.domains.get(self.domain_id) or {}
+        return fingerprint(cert_public_key(own.get("cert") or ""))
+
+    # -- faults ------------------------------------------------------------------------------------
+
+    def fail_next(self, n: int, status: int = 503) -> None:
+        """The next `n` KusciaAPI calls answer HTTP `status` (through the API server's proxy)."""
+        with self.lock:
+            self._fail.extend([status] * n)
+
+    def delay_next(self, n: int, seconds: float) -> None:
+        """The next `n` KusciaAPI calls wait `seconds` before answering (client timeouts)."""
+        with self.lock:
+            self._delay.extend([seconds] * n)
+
+    def take_fault(self) -> tuple[int | None, float]:
+        with self.lock:
+            return (self._fail.popleft() if self._fail else None), (self._delay.popleft() if self._delay else 0.0)
+
+    def restart(self, downtime: float = 1.0) -> None:
+        """Pod restart: down for `downtime` s (no endpoints), state kept (it lives in MySQL), same
+        key but new certificate bytes (NOTES §3.4); outbound routes re-handshake once it is back."""
+        with self.lock:
+            self.down_until = time.monotonic() + downtime
+            # A real restart takes well over NotBefore's one-second resolution: move it on.
+            later = max(dt.datetime.now(dt.timezone.utc), not_before(self.cert_pem) + dt.timedelta(seconds=1))
+            self._set_key(self.key, later)
+            self.instance = f"{self.service}-{secrets.token_hex(5)}-{secrets.token_hex(3)}"
+            for route in self.route_table.values():
+                if route.source == self.domain_id and route.token is not None:
+                    route.renew = True
+
+    def rotate_key(self, key_pem: str | None = None) -> None:
+        """domainKeyData changed: new key, cert and token. Partners keep their stale copy."""
+        from .identity import load_key
+
+        with self.lock:
+            self._set_key(load_key(key_pem) if key_pem else new_key())
+
+    @property
+    def is_down(self) -> bool:
+        return time.monotonic() < self.down_until
+
+    # -- snapshots -------------------------------------------------------------------------------
+
+    def snapshot_domains(self) -> dict[str, dict[str, Any]]:
+        return self.domains()
+
+    def routes(self) -> dict[str, dict[str, Any]]:
+        """Every route on this node after one more handshake round (so never staler than the call)."""
+        self.network.engine.run_once()
+        with self.lock:
+            return {name: route.snapshot() for name, route in self.route_table.items()}
+
+    # -- what the API server's proxy forwards ----------------------------------------------------
+
+    def kusciaapi(self, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
+        return kusciaapi.handle(self, method, path, headers, body)
+
+    def gateway(self, method: str, path: str, headers: dict[str, str], client: str) -> Reply:
+        """Port 1080. A bare request answers 401 with Kuscia's error header (NOTES §4.4); the
+        handshake probe `GET /handshake` with Kuscia-Host answers {namespace, state} (§3.2)."""
+        lower = {k.lower(): v for k, v in headers.items()}
+        if method == "GET" and path.split("?")[0].endswith("/handshake") and \
+                lower.get("kuscia-host") == f"kuscia-handshake.{self.domain_id}.svc":  # fmt: skip
+            with self.lock:
+                state = self.network.engine.probe(
+                    self, lower.get("kuscia-source", ""), lower.get("kuscia-token-revision", "")
+                )
+            body = json.dumps({"namespace": self.domain_id, "state": state}).encode()
+            return 200, {"Content-Type": "application/json"}, body
+        document = {"domain": self.domain_id, "instance": self.instance, "kuscia": KUSCIA_VERSION,
+                    "reason": "unauthorized."}  # fmt: skip
+        headers_out = {
+            "Content-Type": "text/plain",
+            "kuscia-error-message": f"Domain {self.domain_id}.{self.instance}<--{client} return http code 401.",
+            "server": "kuscia-gateway",
+        }
+        return 401, headers_out, json.dumps(document).encode()
