@@ -354,3 +354,24 @@ def test_missing_kubeconfig_file_is_a_config_problem_not_a_traceback(tmp_path: P
     assert done.returncode == 2, done.stderr
     assert "kuscia:kubeconfig" in done.stderr and "readable kubeconfig" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_the_repo_root_main_is_the_program_pulumi_up_runs() -> None:
+    """`pulumi up -s alice` runs ./__main__.py (Pulumi.yaml has no `main:`)."""
+    import runpy
+
+    stack_file = load_stack_file(find_stack_file("alice", ROOT))
+    mocks = OfflineMocks(
+        stack_outputs=peer_outputs("alice"), execute_dynamic=lambda p: getattr(p, "offline_safe", False)
+    )
+    config = {f"kuscia:{k}": v for k, v in stack_file.values.items()}
+    outputs = run_offline(
+        lambda: runpy.run_path(str(ROOT / "__main__.py")), mocks, stack="alice", config=config
+    )
+    assert outputs["domainId"] == "alice" and set(outputs["peeringBundle"]) == {
+        "domainId",
+        "cert",
+        "endpoint",
+        "protocol",
+    }
+    assert any(r.type == "kubernetes:apps/v1:Deployment" for r in mocks.resources)
