@@ -67,6 +67,7 @@ class LinkContext:
     partner_stack: str | None = None  # the partner's stack, when we know it by name
     own_stack: str | None = None  # our stack, for the command that prints our bundle
     partner_protocol: str | None = None  # NOTLS | TLS, from the partner's bundle
+    same_program: bool = False  # one program deploys both nodes (the Peering component)
 
 
 @dataclass(frozen=True)
@@ -165,6 +166,11 @@ def _route(ctx: LinkContext) -> str:
 
 def _partner_command(ctx: LinkContext) -> str:
     """What the partner runs, and how they get our bundle when they are another organisation."""
+    if ctx.same_program:
+        return (
+            f"{ctx.destination} is deployed by this same program, so `pulumi up` registers both sides; check "
+            f"that {ctx.destination}'s Kuscia pod is Ready and run `pulumi up` again."
+        )
     up = f"`pulumi up -s {ctx.partner_stack}`" if ctx.partner_stack else "`pulumi up` on their stack"
     bundle = (
         f"`pulumi stack output peeringBundle -s {ctx.own_stack}`"

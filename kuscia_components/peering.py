@@ -469,6 +469,7 @@ def _diagnose(
         partner_stack=props.get("partner_stack") or None,
         own_stack=props.get("own_stack") or None,
         partner_protocol=props.get("partner_protocol") or None,
+        same_program=bool(props.get("partner_node")),
     )
     return diagnose(status, reason, ctx, evidence)
 

@@ -56,6 +56,12 @@ def test_without_stack_names_the_commands_stay_generic() -> None:
     assert "-s " not in step
 
 
+def test_one_program_with_both_nodes_does_not_ask_the_partner_for_anything() -> None:
+    ctx = LinkContext("alice", "bob", ENDPOINT, own_stack="pair", same_program=True)
+    step = diagnose("Failed", NOT_AUTHORIZED, ctx).next_step
+    assert "bob is deployed by this same program" in step and "kuscia:peers" not in step
+
+
 def test_partner_without_our_domain_is_definitely_waiting() -> None:
     diagnosis = diagnose(
         "Failed", NOT_AUTHORIZED, CTX, Evidence(partner_has_us=False, gateway_reachable=True)

@@ -165,6 +165,7 @@ def test_emulated_peering_require_ready_fails_the_pair_with_the_diagnosis(emu: K
     with pytest.raises(Exception) as err:
         run_pair(party(alice, emu, wait=1.5), party(bob, emu, wait=1.5, requirePeerReady=True))
     assert "route alice-bob not Ready after 2 s" in str(err.value)
+    assert "bob is deployed by this same program" in str(err.value)
     assert "curl -kvvv https://kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080" in str(err.value)
 
 
