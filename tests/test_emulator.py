@@ -133,7 +133,9 @@ def test_emulated_proxy_refuses_encoded_slash_and_answers_like_kubernetes(emu: K
     token = {"Token": alice.token}
     encoded = proxy_path(alice, "/api%2Fv1/domain/query")
     assert call(emu, encoded, {}, headers=token)[0] == 400
-    status, body, _ = call(emu, "/api/v1/namespaces/autonomy-alice/services/https:nope:8082/proxy/healthZ", {})
+    status, body, _ = call(
+        emu, "/api/v1/namespaces/autonomy-alice/services/https:nope:8082/proxy/healthZ", {}
+    )
     assert (status, body["reason"], body["message"]) == (404, "NotFound", 'services "nope" not found')
     status, body, _ = call(emu, proxy_path(alice, "/healthZ", port=9999), {}, headers=token)
     assert (status, body["message"]) == (503, 'no endpoints available for service "kuscia-autonomy-alice"')
@@ -141,7 +143,9 @@ def test_emulated_proxy_refuses_encoded_slash_and_answers_like_kubernetes(emu: K
     assert status == 503 and "first record does not look like a TLS handshake" in body["message"]
     status, body, _ = call(emu, proxy_path(alice, "/healthZ", scheme="http"), {}, headers=token)
     assert (status, body) == (400, "Client sent an HTTP request to an HTTPS server.\n")
-    percent_colon = proxy_path(alice, "/healthZ").replace("https:kuscia-autonomy-alice:", "https%3Akuscia-autonomy-alice%3A")
+    percent_colon = proxy_path(alice, "/healthZ").replace(
+        "https:kuscia-autonomy-alice:", "https%3Akuscia-autonomy-alice%3A"
+    )
     assert call(emu, percent_colon, {}, headers=token)[0] == 200
 
 
@@ -186,8 +190,13 @@ def test_emulated_healthz_has_kuscias_shape(emu: KusciaEmulator) -> None:
 def test_emulated_domain_service_answers_kuscias_codes(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     assert register(emu, alice, bob) == 0
-    again = api(emu, alice, "/api/v1/domain/create", {"domain_id": "bob", "role": "partner", "cert": bob.cert_pem})
-    assert (code(again), again[1]["status"]["message"]) == (11306, 'domains.kuscia.secretflow "bob" already exists')
+    again = api(
+        emu, alice, "/api/v1/domain/create", {"domain_id": "bob", "role": "partner", "cert": bob.cert_pem}
+    )
+    assert (code(again), again[1]["status"]["message"]) == (
+        11306,
+        'domains.kuscia.secretflow "bob" already exists',
+    )
     for path in ("query", "delete", "update"):
         missing = api(emu, alice, f"/api/v1/domain/{path}", {"domain_id": "carol"})
         assert code(missing) == 11305 and missing[1]["data"] is None
@@ -201,7 +210,9 @@ def test_emulated_domain_service_answers_kuscias_codes(emu: KusciaEmulator) -> N
     assert replies[4][1]["status"]["message"] == "cert must be encoded with base64"
     assert replies[5][1]["status"]["message"] == "cert format is invalid, must be an x509 certificate"
     assert "dave" not in alice.domains()
-    batch = api(emu, alice, "/api/v1/domain/batchQuery", {"domain_ids": ["alice", "bob"]})[1]["data"]["domains"]
+    batch = api(emu, alice, "/api/v1/domain/batchQuery", {"domain_ids": ["alice", "bob"]})[1]["data"][
+        "domains"
+    ]
     assert [d["domain_id"] for d in batch] == ["alice", "bob"] and batch[1]["role"] == "partner"
 
 
@@ -217,7 +228,10 @@ def test_emulated_cert_is_accepted_in_every_form_kuscia_accepts(emu: KusciaEmula
     stored = [alice.domains()[f"p{n}"]["cert"] for n in range(len(forms))]
     assert stored[0] == base64.b64encode(pem.strip("\n").encode()).decode()  # raw PEM: encoded by Kuscia
     assert stored[1] == forms["b64"]  # already base64: stored as sent
-    der = {x509.load_pem_x509_certificate(base64.b64decode(s)).public_bytes(serialization.Encoding.DER) for s in stored}
+    der = {
+        x509.load_pem_x509_certificate(base64.b64decode(s)).public_bytes(serialization.Encoding.DER)
+        for s in stored
+    }
     assert der == {x509.load_pem_x509_certificate(pem.encode()).public_bytes(serialization.Encoding.DER)}
     own = api(emu, alice, "/api/v1/domain/query", {"domain_id": "alice"})[1]["data"]
     assert base64.b64decode(own["cert"]).decode() == alice.cert_pem and own["role"] == ""
@@ -244,7 +258,10 @@ def test_emulated_route_service_answers_kuscias_codes_and_shapes(emu: KusciaEmul
     missing = api(emu, alice, "/api/v1/route/create", {
         "source": "alice", "destination": "bob", "authentication_type": "Token",
         "endpoint": {"host": "h", "ports": [{"name": "http", "port": 1080, "protocol": "HTTP"}]}})  # fmt: skip
-    assert (code(missing), missing[1]["status"]["message"]) == (11305, 'domains.kuscia.secretflow "bob" not found')
+    assert (code(missing), missing[1]["status"]["message"]) == (
+        11305,
+        'domains.kuscia.secretflow "bob" not found',
+    )
     assert register(emu, alice, bob) == 0
     good = {"source": "alice", "destination": "bob", "authentication_type": "Token",
             "endpoint": {"host": "bob.example", "ports": [{"name": "g", "port": 1080, "protocol": "https"}]}}  # fmt: skip
@@ -255,14 +272,23 @@ def test_emulated_route_service_answers_kuscias_codes_and_shapes(emu: KusciaEmul
               ({**good, "endpoint": {"host": "https://h:1080", "ports": [{"port": 1080, "protocol": "HTTP"}]}}, 11400),
               ({**good, "token_config": {"token_gen_method": "RAND-GEN"}}, 11400),
               ({**good, "source": "carol"}, 11305)]  # fmt: skip
-    assert [code(api(emu, alice, "/api/v1/route/create", body)) for body, _ in broken] == [c for _, c in broken]
+    assert [code(api(emu, alice, "/api/v1/route/create", body)) for body, _ in broken] == [
+        c for _, c in broken
+    ]
     assert code(api(emu, alice, "/api/v1/route/create", good)) == 0
     assert code(api(emu, alice, "/api/v1/route/create", good)) == 11405
     data = api(emu, alice, "/api/v1/route/query", {"source": "alice", "destination": "bob"})[1]["data"]
     assert data["name"] == "alice-bob" and data["mtls_config"] is None
-    assert data["endpoint"]["ports"] == [{"name": "g", "port": 1080, "protocol": "HTTP", "isTLS": True, "path_prefix": ""}]
-    assert data["token_config"]["token_gen_method"] == "RSA-GEN" and data["token_config"]["rolling_update_period"] == "0"
-    bob_public = serialization.load_pem_public_key(base64.b64decode(data["token_config"]["destination_public_key"]))
+    assert data["endpoint"]["ports"] == [
+        {"name": "g", "port": 1080, "protocol": "HTTP", "isTLS": True, "path_prefix": ""}
+    ]
+    assert (
+        data["token_config"]["token_gen_method"] == "RSA-GEN"
+        and data["token_config"]["rolling_update_period"] == "0"
+    )
+    bob_public = serialization.load_pem_public_key(
+        base64.b64decode(data["token_config"]["destination_public_key"])
+    )
     assert bob_public.public_numbers() == bob.key.public_key().public_numbers()  # type: ignore[union-attr]
     for path in ("query", "delete"):
         assert code(api(emu, alice, f"/api/v1/route/{path}", {"source": "x", "destination": "y"})) == 11404
@@ -296,7 +322,9 @@ def test_emulated_handshake_is_ready_only_once_both_sides_hold_the_right_keys(em
     assert bob.routes()["alice-bob"]["ready"] == "True"  # the destination side saw the token
     assert alice.routes()["bob-alice"]["ready"] == ""  # bob has no route to alice yet: empty READY
     assert route(emu, bob, alice) == 0
-    assert emu.wait_until(lambda: ready(alice, "alice-bob", "bob-alice") and ready(bob, "alice-bob", "bob-alice"))
+    assert emu.wait_until(
+        lambda: ready(alice, "alice-bob", "bob-alice") and ready(bob, "alice-bob", "bob-alice")
+    )
     assert status_of(emu, bob, "bob-alice") == {"status": "Succeeded", "reason": ""}
     assert alice.routes()["alice-bob"]["revision"] == bob.routes()["alice-bob"]["revision"] == 1
 
@@ -324,7 +352,9 @@ def test_emulated_stale_copy_on_the_destination_is_a_hash_mismatch(emu: KusciaEm
     assert alice.routes()["alice-bob"]["reason"] == "DestinationIsNotAuthrized"
 
 
-def test_emulated_update_that_forgets_the_role_downgrades_and_breaks_the_handshake(emu: KusciaEmulator) -> None:
+def test_emulated_update_that_forgets_the_role_downgrades_and_breaks_the_handshake(
+    emu: KusciaEmulator,
+) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     link(emu, alice, bob)
     assert emu.wait_until(lambda: ready(alice, "alice-bob") and ready(bob, "bob-alice"))
@@ -403,7 +433,9 @@ def test_emulated_restart_keeps_state_and_shows_the_heartbeat_gap(emu: KusciaEmu
     assert alice.cert_pem != old_cert and alice.key_pem == old_key  # same key, new bytes (§3.4)
     assert emu.wait_until(lambda: bob.routes()["alice-bob"]["reason"] == "HeartBeatTimeout")
     assert bob.routes()["bob-alice"]["reason"] == "DestinationUnreachable"
-    assert emu.wait_until(lambda: ready(alice, "alice-bob") and ready(bob, "bob-alice", "alice-bob"), timeout=3)
+    assert emu.wait_until(
+        lambda: ready(alice, "alice-bob") and ready(bob, "bob-alice", "alice-bob"), timeout=3
+    )
     assert api(emu, alice, "/healthZ")[0] == 200 and "bob" in alice.domains()
     assert alice.routes()["alice-bob"]["revision"] == 2  # it re-handshook after the restart
 
@@ -438,11 +470,18 @@ def test_emulated_fail_next_and_delay_next(emu: KusciaEmulator) -> None:
 # -- the gateway, objects, access reviews -----------------------------------------------------------
 
 
-def test_emulated_gateway_answers_401_with_kuscias_header_and_the_handshake_probe(emu: KusciaEmulator) -> None:
+def test_emulated_gateway_answers_401_with_kuscias_header_and_the_handshake_probe(
+    emu: KusciaEmulator,
+) -> None:
     alice = emu.add_node("alice", protocol="NOTLS")
     status, body, headers = call(emu, proxy_path(alice, "/", port=1080), method="GET")
     assert status == 401 and headers["kuscia-error-message"].startswith("Domain alice.")
-    assert body == {"domain": "alice", "instance": alice.instance, "kuscia": "v1.1.0b0", "reason": "unauthorized."}
+    assert body == {
+        "domain": "alice",
+        "instance": alice.instance,
+        "kuscia": "v1.1.0b0",
+        "reason": "unauthorized.",
+    }
     probe = call(emu, proxy_path(alice, "/handshake", port=1080), method="GET",
                  headers={"Kuscia-Host": "kuscia-handshake.alice.svc"})  # fmt: skip
     assert probe[:2] == (200, {"namespace": "alice", "state": 1})  # no Kuscia-Source: DomainIDInputInvalid
@@ -453,7 +492,13 @@ def test_emulated_gateway_answers_401_with_kuscias_header_and_the_handshake_prob
 
 def test_emulated_object_store_gets_and_lists_like_kubernetes(emu: KusciaEmulator) -> None:
     emu.put_object("apps/v1", "Deployment", "ns", "d1", {"metadata": {"labels": {"app": "x"}}})
-    emu.put_object("v1", "Pod", "ns", "p1", {"metadata": {"labels": {"app": "x", "tier": "a"}}, "status": {"phase": "Running"}})
+    emu.put_object(
+        "v1",
+        "Pod",
+        "ns",
+        "p1",
+        {"metadata": {"labels": {"app": "x", "tier": "a"}}, "status": {"phase": "Running"}},
+    )
     emu.put_object("v1", "Pod", "ns", "p2", {"metadata": {"labels": {"app": "y"}}})
     emu.put_object("v1", "Pod", "other", "p3", {"metadata": {"labels": {"app": "x"}}})
     emu.put_object("networking.k8s.io/v1", "NetworkPolicy", "ns", "np", {})
@@ -492,7 +537,9 @@ def test_emulated_access_reviews_are_allowed_unless_denied(emu: KusciaEmulator) 
     assert allowed("create", "deployments")
     emu.deny("create", "deployments")
     emu.deny("get", "pods/log")
-    assert not allowed("create", "deployments") and allowed("get", "pods") and not allowed("get", "pods", "log")
+    assert (
+        not allowed("create", "deployments") and allowed("get", "pods") and not allowed("get", "pods", "log")
+    )
     emu.allow("create", "deployments")
     assert allowed("create", "deployments")
 
@@ -525,7 +572,9 @@ def test_emulated_shutdown_leaves_no_threads_and_frees_the_port() -> None:
         assert emu.wait_until(lambda: len(emu.requests) == 2)
     slow.join(timeout=5)
     kept_open.close()
-    leaked = [t.name for t in threading.enumerate() if t.ident not in before and t.name.startswith("emulated")]
+    leaked = [
+        t.name for t in threading.enumerate() if t.ident not in before and t.name.startswith("emulated")
+    ]
     assert leaked == [] and not slow.is_alive()
     assert outcome and outcome[0] != 200  # the sleeping request was cut off, not answered late
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):

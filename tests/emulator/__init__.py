@@ -88,7 +88,9 @@ class KusciaEmulator:
             "kind": "Config",
             "clusters": [{"name": "emulated", "cluster": {"server": self.url}}],
             "users": [{"name": "emulated-admin", "user": {"token": self.bearer_token}}],
-            "contexts": [{"name": self.context, "context": {"cluster": "emulated", "user": "emulated-admin"}}],
+            "contexts": [
+                {"name": self.context, "context": {"cluster": "emulated", "user": "emulated-admin"}}
+            ],
             "current-context": self.context,
         }
 
@@ -112,7 +114,9 @@ class KusciaEmulator:
 
     def node_by_service(self, namespace: str, service: str) -> EmulatedNode | None:
         with self.lock:
-            return next((n for n in self.nodes.values() if (n.namespace, n.service) == (namespace, service)), None)
+            return next(
+                (n for n in self.nodes.values() if (n.namespace, n.service) == (namespace, service)), None
+            )
 
     def alias(self, host: str, port: int, domain_id: str) -> None:
         """Make host:port (a LoadBalancer IP, a NodePort) reach a node's gateway."""
@@ -146,12 +150,12 @@ class KusciaEmulator:
         return None
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
-        """Poll `predicate` every tick until it holds (True) or `timeout` passes (False)."""
+        """Poll `predicate` until it holds (True) or `timeout` passes (False)."""
         deadline = time.monotonic() + timeout
         while not predicate():
             if time.monotonic() >= deadline:
                 return False
-            time.sleep(self.timings.tick / 2)
+            time.sleep(min(self.timings.tick / 2, 0.02))
         return True
 
     # -- Kubernetes objects for verify/preflight --------------------------------------------
@@ -175,4 +179,3 @@ class KusciaEmulator:
     def allow(self, verb: str, resource: str) -> None:
         with self.lock:
             self.denied.discard((verb, resource))
-

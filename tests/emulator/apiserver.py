@@ -121,7 +121,10 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         elif match:
             self._proxy(match, method, body, headers, node)
         elif raw_path == "/version" and method == "GET":
-            self._json(200, {"major": "1", "minor": "33", "gitVersion": "v1.33.0-emulated", "platform": "linux/amd64"})
+            self._json(
+                200,
+                {"major": "1", "minor": "33", "gitVersion": "v1.33.0-emulated", "platform": "linux/amd64"},
+            )
         elif raw_path == SSAR and method == "POST":
             self._access_review(parsed if isinstance(parsed, dict) else {})
         elif method == "GET":
@@ -143,7 +146,12 @@ class ApiServerHandler(BaseHTTPRequestHandler):
                          **review, "status": status})  # fmt: skip
 
     def _proxy(
-        self, match: re.Match[str], method: str, body: bytes, headers: dict[str, str], node: EmulatedNode | None
+        self,
+        match: re.Match[str],
+        method: str,
+        body: bytes,
+        headers: dict[str, str],
+        node: EmulatedNode | None,
     ) -> None:
         scheme, name, port = split_service_ref(match["svc"])
         rest = match["rest"] or "/"
@@ -192,7 +200,9 @@ class ApiServerHandler(BaseHTTPRequestHandler):
                 self._json(200, found)
             return
         try:
-            listed = store.list(target, query.get("labelSelector", [""])[0], query.get("fieldSelector", [""])[0])
+            listed = store.list(
+                target, query.get("labelSelector", [""])[0], query.get("fieldSelector", [""])[0]
+            )
         except SelectorError as err:
             self._send(400, JSON, status_body(400, "BadRequest", str(err)))
             return

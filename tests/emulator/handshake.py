@@ -31,8 +31,13 @@ if TYPE_CHECKING:
 
 # What the source gateway's local envoy answers when it cannot reach the peer (source gateway log
 # lines are `DomainRoute <name>: handshake fail:<error>`; handshake.go, pkg/gateway/utils/http.go).
-_UPSTREAM = "response status code [503], detail -> upstream connect error or disconnect/reset before headers. "
-REFUSED = _UPSTREAM + "reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused"
+_UPSTREAM = (
+    "response status code [503], detail -> upstream connect error or disconnect/reset before headers. "
+)
+REFUSED = (
+    _UPSTREAM
+    + "reset reason: remote connection failure, transport failure reason: delayed connect error: Connection refused"
+)
 TIMEOUT = _UPSTREAM + "reset reason: connection timeout"
 NO_UPSTREAM = "response status code [503], detail -> no healthy upstream"
 # isTLS true towards a plain-HTTP gateway: the TLS client reads an HTTP answer (kuscia#450).
@@ -45,7 +50,9 @@ PLAINTEXT_TO_TLS = _UPSTREAM + "reset reason: connection termination"
 WRONG_PEER = "response status code [404], detail -> "
 
 # Heartbeat answers (handshake.go DestinationStatus).
-TOKEN_READY, DOMAIN_ID_INVALID, REVISION_INVALID, TOKEN_NOT_READY, TOKEN_NOT_FOUND, NO_AUTHENTICATION = range(6)
+TOKEN_READY, DOMAIN_ID_INVALID, REVISION_INVALID, TOKEN_NOT_READY, TOKEN_NOT_FOUND, NO_AUTHENTICATION = range(
+    6
+)
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,6 @@ class Route:
     renew: bool = False  # re-handshake after a restart
     keys: tuple[str, str] | None = None  # public keys the DomainRoute was built from
     condition: Condition | None = None
-    ready_since: float | None = None  # kept for callers of the first emulator version
     _pending: _Pending | None = None
     _failed: tuple[tuple[Any, ...], str] | None = None
     _last_log: str = field(default="", repr=False)
@@ -322,7 +328,10 @@ class HandshakeEngine:
             return f"domainRoute [{name}] not found in dest domain [{d.domain_id}]", b""
         source_public = cert_public_key(d.domains[source].get("cert") or "")
         if source_public is None:
-            return f"invalid source domain [{source}] publickey in domainroute [{name}], error: public key is empty", b""
+            return (
+                f"invalid source domain [{source}] publickey in domainroute [{name}], error: public key is empty",
+                b"",
+            )
         if pubhash(source_public) != hash_:
             return f"source domain [{source}] publickey hash mismatch in domainroute [{name}]", b""
         try:
@@ -330,7 +339,10 @@ class HandshakeEngine:
         except ValueError:
             plain = b""
         if not plain.startswith(b"kuscia") or len(plain) != 22:
-            return f"dest domain [{d.domain_id}] publickey in source domain [{source}] may be not correct", b""
+            return (
+                f"dest domain [{d.domain_id}] publickey in source domain [{source}] may be not correct",
+                b"",
+            )
         return "", source_public.encrypt(b"kuscia" + os.urandom(16), padding.PKCS1v15())
 
     def _commit(self, s: EmulatedNode, dest: EmulatedNode, route: Route, token: bytes, now: float) -> None:
@@ -357,10 +369,18 @@ class HandshakeEngine:
         state = self.probe(dest, s.domain_id, str(route.revision))
         if state == NO_AUTHENTICATION:
             route.token, route.authorized = None, False
-            self._log(s, route, f"{route.name} can't contact destination because destination authentication is false")
+            self._log(
+                s,
+                route,
+                f"{route.name} can't contact destination because destination authentication is false",
+            )
         elif state == TOKEN_NOT_FOUND:
             route.token = None
-            self._log(s, route, f"Domainroute {route.name} found destination token(revision {route.revision}) not exist")
+            self._log(
+                s,
+                route,
+                f"Domainroute {route.name} found destination token(revision {route.revision}) not exist",
+            )
         elif state == TOKEN_READY:
             dest.route_table[route.name].heartbeat = now
 
@@ -384,7 +404,9 @@ class HandshakeEngine:
         return TOKEN_READY if route.token is not None and str(route.revision) == revision else TOKEN_NOT_FOUND
 
     def _inbound_keys(self, d: EmulatedNode, source: str) -> tuple[str, str]:
-        return fingerprint(cert_public_key((d.domains.get(source) or {}).get("cert") or "")), d.own_fingerprint()
+        return fingerprint(
+            cert_public_key((d.domains.get(source) or {}).get("cert") or "")
+        ), d.own_fingerprint()
 
     def _inbound(self, d: EmulatedNode, route: Route, now: float) -> None:
         if route.destination_side and route.source not in d.domains:

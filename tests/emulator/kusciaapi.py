@@ -106,16 +106,27 @@ def domain_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
         return VALIDATION, "role is invalid, must be empty or partner", None
     if master and master != domain_id:
         if master not in node.domains:
-            return VALIDATION, f'check master domain id failed with err domains.kuscia.secretflow "{master}" not found', None
+            return (
+                VALIDATION,
+                f'check master domain id failed with err domains.kuscia.secretflow "{master}" not found',
+                None,
+            )
         if node.domains[master].get("role") != role:
-            return VALIDATION, f"master domain role is {node.domains[master].get('role')}, but current role is {role}", None
+            return (
+                VALIDATION,
+                f"master domain role is {node.domains[master].get('role')}, but current role is {role}",
+                None,
+            )
     cert, error = _check_cert(req)
     if error:
         return VALIDATION, error, None
     if domain_id in node.domains:
         return DOMAIN_EXISTS, f'domains.kuscia.secretflow "{domain_id}" already exists', None
     # setDefaultTokenGenMethod: an omitted auth_center becomes {Token, RSA-GEN}.
-    auth = _auth_center(req.get("auth_center")) or {"authentication_type": "Token", "token_gen_method": "RSA-GEN"}
+    auth = _auth_center(req.get("auth_center")) or {
+        "authentication_type": "Token",
+        "token_gen_method": "RSA-GEN",
+    }
     node.domains[domain_id] = {"role": role, "cert": cert, "auth_center": auth,
                                "interConnProtocols": ["kuscia"] if role == "partner" else [],
                                "master_domain_id": master}  # fmt: skip
@@ -252,7 +263,11 @@ def route_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
     for port in raw_ports:
         protocol = str(port.get("protocol") or "").upper()  # convert2DomainRouteProtocol
         if protocol not in ("HTTP", "HTTPS", "GRPC", "GRPCS"):
-            return CREATE_ROUTE_FAILED, "DomainRoute Port Protocol should be HTTP or HTTPS or GRPC or GRPCS", None
+            return (
+                CREATE_ROUTE_FAILED,
+                "DomainRoute Port Protocol should be HTTP or HTTPS or GRPC or GRPCS",
+                None,
+            )
         ports.append({"name": str(port.get("name") or ""), "port": int(port["port"]),
                       "protocol": protocol.rstrip("S") if protocol in ("HTTPS", "GRPCS") else protocol,
                       "isTLS": protocol in ("HTTPS", "GRPCS") or bool(port.get("isTLS")),
@@ -268,7 +283,9 @@ def route_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
         return _invalid(name, "spec.tokenConfig.tokenGenMethod", method,
                         'should be one of ["RSA-GEN", "UID-RSA-GEN"]')  # fmt: skip
     if period < 0:
-        return _invalid(name, "spec.tokenConfig.rollingUpdatePeriod", period, "should be greater than or equal to 0")
+        return _invalid(
+            name, "spec.tokenConfig.rollingUpdatePeriod", period, "should be greater than or equal to 0"
+        )
     if name in node.route_table:
         return ROUTE_EXISTS, f'clusterdomainroutes.kuscia.secretflow "{name}" already exists', None
     node.route_table[name] = Route(source, destination, host, ports, authentication_type=auth_type,

@@ -116,7 +116,9 @@ class EmulatedNode:
 
     def take_fault(self) -> tuple[int | None, float]:
         with self.lock:
-            return (self._fail.popleft() if self._fail else None), (self._delay.popleft() if self._delay else 0.0)
+            return (self._fail.popleft() if self._fail else None), (
+                self._delay.popleft() if self._delay else 0.0
+            )
 
     def restart(self, downtime: float = 1.0) -> None:
         """Pod restart: down for `downtime` s (no endpoints), state kept (it lives in MySQL), same
