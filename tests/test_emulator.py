@@ -409,7 +409,7 @@ def test_emulated_endpoint_resolution_aliases_and_unknown_hosts(emu: KusciaEmula
     assert emu.resolve("kuscia-autonomy-bob.autonomy-bob.svc", 8082) is None
 
 
-def test_emulated_handshake_delay_holds_readiness_back(manual: KusciaEmulator) -> None:
+def test_emulated_handshake_delay_holds_readiness_back() -> None:
     with KusciaEmulator(handshake_delay=0.3, tick=3600) as emu:
         alice, bob = emu.add_node("alice"), emu.add_node("bob")
         link(emu, alice, bob)
