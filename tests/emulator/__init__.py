@@ -149,6 +149,12 @@ class KusciaEmulator:
                 return node
         return None
 
+    def step(self, rounds: int = 1) -> None:
+        """Run handshake rounds now. A test that fakes the client's clock calls this from its fake
+        `sleep`, so the emulated nodes move on with the fake time instead of the 50 ms tick."""
+        for _ in range(rounds):
+            self.engine.run_once()
+
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 2.0) -> bool:
         """Poll `predicate` until it holds (True) or `timeout` passes (False)."""
         deadline = time.monotonic() + timeout
