@@ -129,7 +129,7 @@ def diagnose(status: str, reason: str, ctx: LinkContext, evidence: Evidence | No
         )
     if parsed.reason in NOT_AUTHORIZED or "not found in dest domain" in text:
         return _waiting_for_partner(ctx, ev, definite=False, reason=parsed.reason or "TokenNotGenerate")
-    if not status and not parsed.raw:
+    if not parsed.raw:  # a new route has no Ready condition until the first handshake round
         return Diagnosis(
             "pending", f"Route {_route(ctx)} has no status yet: the handshake has not run.", "Wait.", False
         )

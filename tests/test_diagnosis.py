@@ -152,6 +152,7 @@ def test_heartbeat_and_revision_problems_are_transient_not_unreachable(reason: s
 
 def test_no_status_yet_is_pending() -> None:
     assert diagnose("", "", CTX).kind == "pending"
+    assert diagnose("Failed", "", CTX).kind == "pending"  # KusciaAPI before the first handshake round
 
 
 def test_our_missing_partner_domain_is_fixed_by_our_own_up() -> None:
@@ -169,7 +170,13 @@ def test_unrecognised_reason_is_unknown_and_points_at_the_logs() -> None:
 def test_only_key_and_protocol_problems_are_hard() -> None:
     cases = [
         diagnose("Failed", reason, ctx, evidence)
-        for reason in (NOT_AUTHORIZED, kuscia("DestinationUnreachable"), kuscia("HeartBeatTimeout"), "", "x")
+        for reason in (
+            NOT_AUTHORIZED,
+            kuscia("DestinationUnreachable"),
+            kuscia("HeartBeatTimeout"),
+            "",
+            "odd",
+        )
         for ctx in (CTX, LinkContext("alice", "bob", ENDPOINT, partner_protocol="NOTLS"))
         for evidence in (
             None,

@@ -37,16 +37,19 @@ def quick_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 class FakeTime:
-    """Deadlines without real waiting: sleeping advances the clock."""
+    """Deadlines without real waiting: sleeping advances the clock and lets the emulated nodes
+    run one handshake round, as they would have in that time."""
 
-    def __init__(self) -> None:
+    def __init__(self, emu: KusciaEmulator) -> None:
         self.now = 1000.0
+        self.emu = emu
 
     def clock(self) -> float:
         return self.now
 
     def sleep(self, seconds: float) -> None:
         self.now += seconds
+        self.emu.engine.run_once()
 
 
 def link_props(me: Any, other: Any, emu: KusciaEmulator, **changes: Any) -> dict[str, Any]:
@@ -87,22 +90,15 @@ def client_for(
     return KusciaApiClient(target, retry=policy)
 
 
-def domains_of(node: Any) -> dict[str, dict[str, Any]]:
-    """The node's Domains as the emulator reports them (contract: `node.domains()`; the first
-    emulator version names that `snapshot_domains()`)."""
-    snapshot = node.domains
-    return dict(snapshot() if callable(snapshot) else node.snapshot_domains())
-
-
 def api_paths(emu: KusciaEmulator, node: str, start: int = 0) -> list[str]:
     return [
         r.path.split("/proxy", 1)[1] for r in emu.requests[start:] if r.node == node and "/proxy" in r.path
     ]
 
 
-def wait_out(props: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+def wait_out(props: dict[str, Any], emu: KusciaEmulator, **kwargs: Any) -> dict[str, Any]:
     """reconcile() on a fake clock; returns outputs and the fake seconds it took."""
-    fake = FakeTime()
+    fake = FakeTime(emu)
     start = fake.now
     outs = reconcile(props, clock=fake.clock, sleep=fake.sleep, **kwargs)
     return {**outs, "_elapsed": fake.now - start}
@@ -114,7 +110,7 @@ def wait_out(props: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 def test_emulated_first_party_waits_for_partner_then_both_ready(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")
     provider = PartnerLinkProvider()
-    first = wait_out(link_props(alice, bob, emu, timeout_seconds=2))
+    first = wait_out(link_props(alice, bob, emu, timeout_seconds=2), emu)
     assert first["status"] == "WaitingForPartner" and first["_elapsed"] <= 2 + peering.POLL_CAP_SECONDS
     assert "Reason:DestinationIsNotAuthrized" in first["reason"]
     assert "bob adds alice to its kuscia:peers and runs `pulumi up -s bob`" in first["diagnosis"]
@@ -136,8 +132,8 @@ def test_emulated_first_party_waits_for_partner_then_both_ready(emu: KusciaEmula
 
 def test_emulated_objects_are_made_as_kuscia_expects_domain_first(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(alice, bob, emu, timeout_seconds=0.5))
-    domain = domains_of(alice)["bob"]
+    wait_out(link_props(alice, bob, emu, timeout_seconds=0.5), emu)
+    domain = alice.domains()["bob"]
     assert domain["role"] == "partner"
     assert domain["auth_center"] == {"authentication_type": "Token", "token_gen_method": "RSA-GEN"}
     assert pki.same_public_key(domain["cert"], bob.cert_pem)
@@ -154,7 +150,7 @@ def test_emulated_objects_are_made_as_kuscia_expects_domain_first(emu: KusciaEmu
 def test_emulated_recreate_is_idempotent_and_cheap(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     first = provider.create(link_props(alice, bob, emu)).outs
     assert (first["domain_action"], first["route_action"], first["status"]) == ("created", "created", "Ready")
     start = len(emu.requests)
@@ -172,7 +168,7 @@ def test_emulated_recreate_is_idempotent_and_cheap(emu: KusciaEmulator) -> None:
 def test_emulated_cert_rotation_updates_the_partner_and_recovers(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
-    a = wait_out(link_props(alice, bob, emu, timeout_seconds=0.5))
+    a = wait_out(link_props(alice, bob, emu, timeout_seconds=0.5), emu)
     b = provider.create(link_props(bob, alice, emu)).outs
     assert b["status"] == "Ready"
     bob.rotate_key()  # bob's domainKeyData changed: new key, cert and token
@@ -186,8 +182,8 @@ def test_emulated_cert_rotation_updates_the_partner_and_recovers(emu: KusciaEmul
     assert rotated.changes and not rotated.replaces
     updated = provider.update("a", a, link_props(alice, bob, emu)).outs
     assert updated["domain_action"] == "updated" and updated["status"] == "Ready"
-    assert domains_of(alice)["bob"]["role"] == "partner"  # role and auth centre were re-sent
-    assert domains_of(alice)["bob"]["auth_center"] == {
+    assert alice.domains()["bob"]["role"] == "partner"  # role and auth centre were re-sent
+    assert alice.domains()["bob"]["auth_center"] == {
         "authentication_type": "Token",
         "token_gen_method": "RSA-GEN",
     }
@@ -199,7 +195,7 @@ def test_emulated_cert_rotation_updates_the_partner_and_recovers(emu: KusciaEmul
 
 def test_emulated_restart_changes_cert_bytes_but_not_the_key_so_nothing_updates(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     PartnerLinkProvider().create(link_props(alice, bob, emu))
     old_cert = pki.cert_b64(bob.cert_pem)
     bob.restart(downtime=0.0)
@@ -211,11 +207,11 @@ def test_emulated_restart_changes_cert_bytes_but_not_the_key_so_nothing_updates(
 def test_emulated_endpoint_change_replaces_the_route_both_ways(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     first = provider.create(link_props(alice, bob, emu)).outs
     moved = link_props(alice, bob, emu, partner_endpoint=UNROUTABLE, timeout_seconds=1)
     assert provider.diff("x", first, moved).changes and not provider.diff("x", first, moved).replaces
-    away = wait_out(moved)
+    away = wait_out(moved, emu)
     assert away["route_action"] == "replaced" and away["status"] == "WaitingForPartner"
     assert "203.0.113.10" in away["diagnosis"]
     back = provider.update("x", away, link_props(alice, bob, emu)).outs
@@ -245,7 +241,7 @@ def test_emulated_diff_replaces_on_identity_changes(emu: KusciaEmulator) -> None
 def test_emulated_out_of_band_deletion_is_found_by_read_and_fixed_by_create(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     link = provider.create(link_props(alice, bob, emu))
     with client_for(alice, emu) as kubectl:  # someone deletes the route by hand
         kubectl.delete_route("alice", "bob")
@@ -263,17 +259,19 @@ def test_emulated_out_of_band_deletion_is_found_by_read_and_fixed_by_create(emu:
 def test_emulated_read_reports_a_partner_domain_changed_out_of_band(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     link = provider.create(link_props(alice, bob, emu))
     wrong = pki.cert_b64(pki.build_domain_cert(pki.generate_domain_key(), "bob"))
     with client_for(alice, emu) as kubectl:
         kubectl.update_partner_domain("bob", wrong)
+    drifted = provider.read(link.id, link.outs).outs
+    assert pki.same_public_key(drifted["partner_cert"], wrong)  # so the next `up` sees a change
+    assert provider.diff(link.id, {**drifted, "status": "Ready"}, link_props(alice, bob, emu)).changes
+    assert emu.wait_until(lambda: alice.routes()["alice-bob"]["status"] == "Failed")  # Kuscia notices too
     live = provider.read(link.id, link.outs).outs
-    assert pki.same_public_key(live["partner_cert"], wrong)
     assert (
         live["status"] == "Failed" and "alice holds a stale or wrong certificate for bob" in live["diagnosis"]
     )
-    assert provider.diff(link.id, live, link_props(alice, bob, emu)).changes
     fixed = provider.update(link.id, live, link_props(alice, bob, emu)).outs
     assert fixed["domain_action"] == "updated" and fixed["status"] == "Ready"
 
@@ -281,25 +279,23 @@ def test_emulated_read_reports_a_partner_domain_changed_out_of_band(emu: KusciaE
 def test_emulated_delete_cleans_both_objects_and_tolerates_not_found(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
-    link = wait_out(link_props(alice, bob, emu, timeout_seconds=0.5))
-    assert "bob" in domains_of(alice) and "alice-bob" in alice.routes()
+    link = wait_out(link_props(alice, bob, emu, timeout_seconds=0.5), emu)
+    assert "bob" in alice.domains() and "alice-bob" in alice.routes()
     start = len(emu.requests)
     provider.delete("alice-bob:all", link)
-    assert "bob" not in domains_of(alice) and "alice-bob" not in alice.routes()
+    assert "bob" not in alice.domains() and "alice-bob" not in alice.routes()
     assert api_paths(emu, "alice", start) == ["/api/v1/route/delete", "/api/v1/domain/delete"]
     provider.delete("alice-bob:all", link)  # second time: nothing there, no error
 
 
 def test_emulated_phases_touch_only_their_object(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    domain_only = wait_out(link_props(alice, bob, emu, phase="domain"))
-    assert (
-        domain_only["status"] == "Ready" and "bob" in domains_of(alice) and "alice-bob" not in alice.routes()
-    )
-    route = wait_out(link_props(alice, bob, emu, phase="route", timeout_seconds=0.5))
+    domain_only = wait_out(link_props(alice, bob, emu, phase="domain"), emu)
+    assert domain_only["status"] == "Ready" and "bob" in alice.domains() and "alice-bob" not in alice.routes()
+    route = wait_out(link_props(alice, bob, emu, phase="route", timeout_seconds=0.5), emu)
     assert "domain_action" not in route and route["route_action"] == "created"
     PartnerLinkProvider().delete("r", route)
-    assert "bob" in domains_of(alice) and "alice-bob" not in alice.routes()
+    assert "bob" in alice.domains() and "alice-bob" not in alice.routes()
 
 
 # -- faults --------------------------------------------------------------------------------------
@@ -307,7 +303,7 @@ def test_emulated_phases_touch_only_their_object(emu: KusciaEmulator) -> None:
 
 def test_emulated_5xx_bursts_are_retried(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     alice.fail_next(3, status=503)
     client = client_for(alice, emu)
     assert reconcile(link_props(alice, bob, emu), client=client)["status"] == "Ready"
@@ -325,7 +321,7 @@ def test_emulated_rejected_token_fails_at_once_without_the_token(emu: KusciaEmul
 
 def test_emulated_slow_responses_time_out_and_are_retried(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     alice.delay_next(1, 1.5)
     client = client_for(alice, emu, request_timeout=0.5)
     assert reconcile(link_props(alice, bob, emu), client=client)["status"] == "Ready"
@@ -333,7 +329,7 @@ def test_emulated_slow_responses_time_out_and_are_retried(emu: KusciaEmulator) -
 
 def test_emulated_node_restart_is_waited_out_with_progress(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     alice.restart(downtime=1.0)
     messages: list[str] = []
     outs = reconcile(link_props(alice, bob, emu), client=client_for(alice, emu), progress=messages.append)
@@ -347,7 +343,9 @@ def test_emulated_node_that_never_gets_healthy_fails_with_the_pod_commands(emu: 
     alice.restart(downtime=60)
     with pytest.raises(PeeringError) as err:
         wait_out(
-            link_props(alice, bob, emu, health_timeout_seconds=1), client=client_for(alice, emu, attempts=1)
+            link_props(alice, bob, emu, health_timeout_seconds=1),
+            emu,
+            client=client_for(alice, emu, attempts=1),
         )
     assert "alice's KusciaAPI did not become healthy in time" in str(err.value)
     assert "kubectl -n autonomy-alice get pods" in str(err.value)
@@ -355,29 +353,30 @@ def test_emulated_node_that_never_gets_healthy_fails_with_the_pod_commands(emu: 
 
 def test_emulated_partner_that_never_registers(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    outs = wait_out(link_props(alice, bob, emu, timeout_seconds=3))
+    outs = wait_out(link_props(alice, bob, emu, timeout_seconds=3), emu)
     assert outs["status"] == "WaitingForPartner" and outs["_elapsed"] <= 3 + peering.POLL_CAP_SECONDS
     with pytest.raises(PeeringError) as err:
-        wait_out(link_props(alice, bob, emu, timeout_seconds=3, require_ready=True))
+        wait_out(link_props(alice, bob, emu, timeout_seconds=3, require_ready=True), emu)
     assert "route alice-bob not Ready after 3 s" in str(err.value) and "`pulumi up -s bob`" in str(err.value)
 
 
 def test_emulated_partner_evidence_makes_waiting_definite(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    outs = wait_out(link_props(alice, bob, emu, timeout_seconds=2, partner_node=partner_node(bob)))
+    outs = wait_out(link_props(alice, bob, emu, timeout_seconds=2, partner_node=partner_node(bob)), emu)
     assert outs["status"] == "WaitingForPartner"
     assert "bob has not registered alice yet: its node has no partner Domain for alice" in outs["diagnosis"]
 
 
 def test_emulated_wrong_cert_for_the_partner_fails_with_our_side_named(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     wrong = pki.cert_b64(pki.build_domain_cert(pki.generate_domain_key(), "bob"))
     with pytest.raises(PeeringError) as err:
         wait_out(
             link_props(
                 alice, bob, emu, partner_cert=wrong, timeout_seconds=10, partner_node=partner_node(bob)
-            )
+            ),
+            emu,
         )
     assert "alice holds a stale or wrong certificate for bob" in str(err.value)
     assert bob.routes()["bob-alice"]["status"] == "Failed"  # Kuscia agrees: no handshake either way
@@ -385,10 +384,10 @@ def test_emulated_wrong_cert_for_the_partner_fails_with_our_side_named(emu: Kusc
 
 def test_emulated_partner_holding_our_stale_cert_fails_with_their_side_named(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))  # bob registers alice's current key
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)  # bob registers alice's current key
     alice.rotate_key()  # then alice's key changes; bob still holds the old cert
     with pytest.raises(PeeringError) as err:
-        wait_out(link_props(alice, bob, emu, timeout_seconds=10, partner_node=partner_node(bob)))
+        wait_out(link_props(alice, bob, emu, timeout_seconds=10, partner_node=partner_node(bob)), emu)
     message = str(err.value)
     assert "bob holds a stale or wrong certificate for alice" in message
     assert "`pulumi stack output peeringBundle -s alice`" in message and "`pulumi up -s bob`" in message
@@ -397,9 +396,10 @@ def test_emulated_partner_holding_our_stale_cert_fails_with_their_side_named(emu
 def test_emulated_partner_unreachable_after_a_token_existed(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     link = provider.create(link_props(alice, bob, emu))
     emu.set_unreachable("bob", True)
+    assert emu.wait_until(lambda: alice.routes()["alice-bob"]["status"] == "Failed")
     live = provider.read(link.id, link.outs).outs
     assert live["status"] == "WaitingForPartner" and "Reason:DestinationUnreachable" in live["reason"]
     assert "bob's gateway at https://kuscia-autonomy-bob" in live["diagnosis"]
@@ -410,9 +410,9 @@ def test_emulated_partner_unreachable_after_a_token_existed(emu: KusciaEmulator)
 
 def test_emulated_partner_pod_down_is_found_by_the_gateway_probe(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5))
+    wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
     bob.restart(downtime=60)  # bob's pod is not Ready: its Service has no endpoint
-    outs = wait_out(link_props(alice, bob, emu, timeout_seconds=2))
+    outs = wait_out(link_props(alice, bob, emu, timeout_seconds=2), emu)
     assert outs["status"] == "WaitingForPartner"
     assert "has no ready endpoint: the Kuscia pod is not Ready" in outs["diagnosis"]
     probes = [r for r in emu.requests if ":1080/proxy" in r.path]
@@ -464,7 +464,7 @@ def test_emulated_missing_bundle_waits_with_the_command_to_run(emu: KusciaEmulat
 
 def test_emulated_tls_sends_the_derived_token_and_notls_sends_none(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")
-    wait_out(link_props(alice, bob, emu, timeout_seconds=0.5))
+    wait_out(link_props(alice, bob, emu, timeout_seconds=0.5), emu)
     PartnerLinkProvider().create(link_props(bob, alice, emu))
     tls = [r for r in emu.requests if r.node == "alice" and ":8082/proxy" in r.path]
     plain = [r for r in emu.requests if r.node == "bob" and ":8082/proxy" in r.path]

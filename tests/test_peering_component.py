@@ -145,8 +145,8 @@ def test_emulated_peering_follows_a_key_rotation(emu: KusciaEmulator) -> None:
     bob.rotate_key()  # bob's operator set a new domainKeyData and the node rolled
     _, outputs = run_pair(party(alice, emu), party(bob, emu))  # bob's config now holds the new key
     assert outputs["status"] == {"alice": "Ready", "bob": "Ready"}
-    assert pki.same_public_key(domains_of(alice)["bob"]["cert"], bob.cert_pem)
-    assert domains_of(alice)["bob"]["role"] == "partner"
+    assert pki.same_public_key(alice.domains()["bob"]["cert"], bob.cert_pem)
+    assert alice.domains()["bob"]["role"] == "partner"
 
 
 def test_emulated_peering_node_with_another_key_than_the_stack_fails_clearly(emu: KusciaEmulator) -> None:
@@ -190,7 +190,7 @@ def test_emulated_two_stacks_converge_whoever_goes_first(emu: KusciaEmulator) ->
         "alice adds bob to its kuscia:peers and runs `pulumi up -s alice`"
         in bob_out["links"]["alice"]["diagnosis"]
     )
-    assert "bob" not in domains_of(alice) and "alice" in domains_of(bob)
+    assert "bob" not in alice.domains() and "alice" in bob.domains()
 
     # 3. alice's next `up` completes both directions.
     _, alice_out = run_party(alice_cfg, {"bob": {"peeringBundle": bob_out["peeringBundle"]}})
@@ -242,9 +242,3 @@ def test_emulated_one_cluster_example_peers_both_parties(emu: KusciaEmulator) ->
     assert outputs["status"] == {"alice": "Ready", "bob": "Ready"}
     assert outputs["bundles"]["bob"]["endpoint"] == nodes[1].endpoint
     assert len(mocks.of_type(LINK_TYPE)) == 4
-
-
-def domains_of(node: Any) -> dict[str, dict[str, Any]]:
-    from tests.test_peering import domains_of as snapshot
-
-    return snapshot(node)
