@@ -492,7 +492,8 @@ def test_emulated_no_token_in_outputs_logs_stderr_or_the_pickled_provider(
     stderr = capsys.readouterr().err
     assert "info: alice: partner Domain bob created" in stderr  # progress reaches the Pulumi CLI
     assert "warning: alice-bob is not Ready after 0 s" in stderr
-    for token in (alice.token, bob.token):
+    assert emu.bearer_token not in repr(outs)  # the kubeconfig's credential is read, never kept
+    for token in (alice.token, bob.token, emu.bearer_token):
         assert token not in repr(public)
         assert token not in caplog.text and token not in stderr
         assert token not in base64.b64decode(serialize_provider(provider)).decode("latin-1")
