@@ -150,7 +150,7 @@ class PartnerLinkProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the live state. A Domain or route deleted by hand reads as gone (empty id),
         which drops the link from the state, so the next `up` creates it again."""
-        from .kusciaapi import DomainNotFound, RouteNotFound
+        from .kusciaapi import DomainNotFound, RouteNotFound, ServiceNotFound
 
         phase = props.get("phase", "all")
         src, dst = str(props["domain_id"]), str(props.get("partner_domain_id") or "")
@@ -161,8 +161,10 @@ class PartnerLinkProvider(ResourceProvider):
                 live_cert = str(client.query_domain(dst).get("cert") or "") if phase != "route" else ""
                 if phase != "domain":
                     client.query_route(src, dst)
-            except (DomainNotFound, RouteNotFound) as err:
-                _say(f"{src}-{dst}: {type(err).__name__} on {src}'s node; the next `pulumi up` recreates it")
+            except (DomainNotFound, RouteNotFound, ServiceNotFound) as err:
+                gone = {DomainNotFound: f"partner Domain {dst}", RouteNotFound: f"route {src}-{dst}"}
+                what = gone.get(type(err), f"{src}'s node Service")
+                _say(f"warning: {what} is gone; the next `pulumi up` creates it again")
                 return ReadResult(id_="", outs={})
             outs = dict(props)
             if live_cert and _key_changed(live_cert, str(props["partner_cert"])):

@@ -238,7 +238,9 @@ def test_emulated_diff_replaces_on_identity_changes(emu: KusciaEmulator) -> None
     assert provider.diff("x", olds, link_props(alice, bob, emu, token="new")).changes
 
 
-def test_emulated_out_of_band_deletion_is_found_by_read_and_fixed_by_create(emu: KusciaEmulator) -> None:
+def test_emulated_out_of_band_deletion_is_found_by_read_and_fixed_by_create(
+    emu: KusciaEmulator, caplog: pytest.LogCaptureFixture
+) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     provider = PartnerLinkProvider()
     wait_out(link_props(bob, alice, emu, timeout_seconds=0.5), emu)
@@ -247,11 +249,13 @@ def test_emulated_out_of_band_deletion_is_found_by_read_and_fixed_by_create(emu:
         kubectl.delete_route("alice", "bob")
     gone = provider.read(link.id, link.outs)
     assert gone.id == "" and not gone.outs  # Pulumi drops it from the state on refresh
+    assert "route alice-bob is gone; the next `pulumi up` creates it again" in caplog.text
     assert provider.create(link_props(alice, bob, emu)).outs["status"] == "Ready"
     with client_for(alice, emu) as kubectl:
         kubectl.delete_route("alice", "bob")
         kubectl.delete_domain("bob")
     assert provider.read(link.id, link.outs).id == ""
+    assert "partner Domain bob is gone" in caplog.text
     again = provider.create(link_props(alice, bob, emu)).outs
     assert (again["domain_action"], again["route_action"], again["status"]) == ("created", "created", "Ready")
 
@@ -286,6 +290,15 @@ def test_emulated_delete_cleans_both_objects_and_tolerates_not_found(emu: Kuscia
     assert "bob" not in alice.domains() and "alice-bob" not in alice.routes()
     assert api_paths(emu, "alice", start) == ["/api/v1/route/delete", "/api/v1/domain/delete"]
     provider.delete("alice-bob:all", link)  # second time: nothing there, no error
+
+
+def test_emulated_node_whose_service_is_gone_reads_as_gone_and_deletes_cleanly(emu: KusciaEmulator) -> None:
+    alice, bob = emu.add_node("alice"), emu.add_node("bob")
+    link = wait_out(link_props(alice, bob, emu, timeout_seconds=0.5), emu)
+    moved = {**link, "namespace": "autonomy-old", "service": "kuscia-autonomy-old"}  # no such Service now
+    provider = PartnerLinkProvider()
+    assert provider.read("alice-bob:all", moved).id == ""
+    provider.delete("alice-bob:all", moved)  # nothing reachable to delete: not an error
 
 
 def test_emulated_phases_touch_only_their_object(emu: KusciaEmulator) -> None:
