@@ -2,7 +2,8 @@
 
 `PartnerLink` is one side of a peering, in a party's own stack: the partner's Domain (role
 partner, its certificate) and our route to it, through KusciaAPI (`kusciaapi.py`). Domain before
-route, always (a route made first waits minutes for a Domain it needs; kuscia#429). It then polls
+route, always: KusciaAPI refuses a route to an unknown Domain (kuscia#429), and a route that
+exists before the Domain waits minutes (NOTES, pitfall 1). It then polls
 the route status until Ready or its own deadline (Pulumi's custom timeouts never reach dynamic
 providers) and explains in user terms why it is not Ready (`diagnosis.py`).
 
