@@ -1,10 +1,14 @@
-"""Shared pytest fixtures: test-only RSA material (generated per session, never committed)."""
+"""Shared pytest fixtures: test-only RSA material (generated per session, never committed), the
+EMULATED Kubernetes API server and Kuscia nodes, and the real MariaDB server (tests/mariadb.py)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
-from kuscia_components import pki
+from kuscia_components import peering, pki
+from tests.emulator import KusciaEmulator
 
 pytest_plugins = ("tests.mariadb",)  # the real MariaDB fixture
 
@@ -17,3 +21,17 @@ def rsa_key_pem() -> str:
 @pytest.fixture(scope="session")
 def rsa_cert_b64(rsa_key_pem: str) -> str:
     return pki.cert_b64(pki.build_domain_cert(rsa_key_pem, "bob"))
+
+
+@pytest.fixture
+def emu() -> Iterator[KusciaEmulator]:
+    """A fresh EMULATED API server and Kuscia network for one test (zero-delay handshake)."""
+    with KusciaEmulator() as emulator:
+        yield emulator
+
+
+@pytest.fixture
+def quick_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Peering gathers evidence after 0.3 s instead of 3 s, so failure tests stay short."""
+    monkeypatch.setattr(peering, "EVIDENCE_AFTER_SECONDS", 0.3)
+    monkeypatch.setattr(peering, "EVIDENCE_EVERY_SECONDS", 0.3)

@@ -32,12 +32,6 @@ Reply = tuple[int, Any, dict[str, str]]
 
 
 @pytest.fixture
-def emu() -> Iterator[KusciaEmulator]:
-    with KusciaEmulator() as emulator:
-        yield emulator
-
-
-@pytest.fixture
 def manual() -> Iterator[KusciaEmulator]:
     """The background handshake never ticks on its own: each round is `engine.run_once()`."""
     with KusciaEmulator(tick=3600) as emulator:

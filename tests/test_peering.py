@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import base64
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -24,16 +23,7 @@ from tests.emulator import KusciaEmulator
 UNROUTABLE = "https://203.0.113.10:31080"  # TEST-NET-3: nothing answers there
 
 
-@pytest.fixture
-def emu() -> Iterator[KusciaEmulator]:
-    with KusciaEmulator(handshake_delay=0.0) as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def quick_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(peering, "EVIDENCE_AFTER_SECONDS", 0.3)
-    monkeypatch.setattr(peering, "EVIDENCE_EVERY_SECONDS", 0.3)
+pytestmark = pytest.mark.usefixtures("quick_evidence")
 
 
 class FakeTime:

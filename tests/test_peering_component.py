@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import runpy
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +31,7 @@ LINK_TYPE = "pulumi-python:dynamic/kuscia:PartnerLink"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "one-cluster"
 
 
-@pytest.fixture
-def emu() -> Iterator[KusciaEmulator]:
-    with KusciaEmulator(handshake_delay=0.0) as emulator:
-        yield emulator
-
-
-@pytest.fixture(autouse=True)
-def quick_evidence(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(peering, "EVIDENCE_AFTER_SECONDS", 0.3)
-    monkeypatch.setattr(peering, "EVIDENCE_EVERY_SECONDS", 0.3)
+pytestmark = pytest.mark.usefixtures("quick_evidence")
 
 
 def party(node: Any, emu: KusciaEmulator, *, wait: float = 10, **extra: object) -> PartyConfig:

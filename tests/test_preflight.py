@@ -9,7 +9,6 @@ import json
 import os
 import re
 import stat
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +25,6 @@ from tests.emulator import KusciaEmulator
 from tests.mariadb import ADMIN_PASSWORD, ADMIN_USER, MariaDB
 from tests.test_verify_db import domain_row, provision
 from tests.test_verify_k8s import dead_kubeconfig
-
-
-@pytest.fixture
-def emu() -> Iterator[KusciaEmulator]:
-    with KusciaEmulator() as emulator:
-        yield emulator
 
 
 def party(emu: KusciaEmulator, **values: Any) -> PartyConfig:

@@ -14,7 +14,6 @@ import json
 import re
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +34,6 @@ from tests.test_verify_db import provision
 
 ROOT = Path(__file__).resolve().parent.parent
 UNREACHABLE_DSN = datastore_endpoint(build_dsn("kuscia", "Unused-pw-123", "127.0.0.1", 9, "kuscia_alice"))
-
-
-@pytest.fixture
-def emu() -> Iterator[KusciaEmulator]:
-    with KusciaEmulator() as emulator:
-        yield emulator
 
 
 def party(node: EmulatedNode, emu: KusciaEmulator, peers: list[dict[str, str]] | None = None) -> PartyConfig:
