@@ -25,10 +25,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kuscia_components.automation import deploy_network, inline_program
-from kuscia_components.network import StackState, plan_links, plan_nodes
-from kuscia_components.network_spec import NetworkSpec, PartySpec
-from kuscia_components.offline import OfflineMocks, run_offline
+from kuscia_components.network.automation import deploy_network, inline_program
+from kuscia_components.network.planner import StackState, plan_links, plan_nodes
+from kuscia_components.network.spec import NetworkSpec, PartySpec
+from kuscia_components.offline.mocks import OfflineMocks, run_offline
 from tests.inmemory_runner import InMemoryStackRunner, cert_for
 
 TARGET_SECONDS = 3.0

@@ -12,9 +12,9 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from .config import PartyConfig, read_pulumi_config
-from .node import AutonomyNode, AutonomyNodeArgs
-from .peering import link_partner, peer_bundle
+from kuscia_components.config.party import PartyConfig, read_pulumi_config
+from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
+from kuscia_components.peering.link import link_partner, peer_bundle
 
 
 def party_program(
@@ -63,7 +63,7 @@ def _read_kubeconfig(path: str) -> str:
     """The kubeconfig the stack names; a missing file is a config problem, not a traceback."""
     import os
 
-    from .config import ConfigError, Problem
+    from kuscia_components.config.party import ConfigError, Problem
 
     try:
         with open(os.path.expanduser(path), encoding="utf-8") as handle:

@@ -19,10 +19,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuscia_components import pki
-from kuscia_components.config import parse_party_config
-from kuscia_components.network import SECRET_OUTPUT, LinkWait, OutputSink
-from kuscia_components.network_spec import ConfigEntry
+from kuscia_components.config.party import parse_party_config
+from kuscia_components.core import pki
+from kuscia_components.network.planner import SECRET_OUTPUT, LinkWait, OutputSink
+from kuscia_components.network.spec import ConfigEntry
 
 
 def cert_for(domain_id: str, generation: int = 0) -> str:

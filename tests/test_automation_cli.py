@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kuscia_components.automation import (
+from kuscia_components.network.automation import (
     PartySpec,
     PulumiCliMissing,
     PulumiStackRunner,
@@ -214,7 +214,7 @@ def test_the_documented_example_runs_emulated(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """docs/automation.md's example, with the in-memory stand-in in place of the Pulumi CLI."""
-    import kuscia_components.automation as automation
+    import kuscia_components.network.automation as automation
 
     text = (ROOT / "docs" / "automation.md").read_text()
     example = text.split("```python\n", 1)[1].split("```", 1)[0]
@@ -236,7 +236,7 @@ def test_the_documented_example_runs_emulated(
 def test_a_backend_that_cannot_be_read_is_an_error_line_not_a_traceback(
     spec: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from kuscia_components.automation import StackOperationError
+    from kuscia_components.network.automation import StackOperationError
 
     class Unreachable(InMemoryStackRunner):
         def list_stacks(self) -> list[str]:

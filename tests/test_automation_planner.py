@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from kuscia_components.automation import deploy_network, deploy_party, destroy_network, network_status
-from kuscia_components.config import SETTINGS, ConfigError, parse_party_config
-from kuscia_components.network import (
+from kuscia_components.config.party import SETTINGS, ConfigError, parse_party_config
+from kuscia_components.network.automation import deploy_network, deploy_party, destroy_network, network_status
+from kuscia_components.network.planner import (
     SHORT_WAIT,
     LinkWait,
     ProgressEvent,
@@ -27,7 +27,7 @@ from kuscia_components.network import (
     plan_ready,
     plan_removals,
 )
-from kuscia_components.network_spec import (
+from kuscia_components.network.spec import (
     NETWORK_KEY,
     CapacitySpec,
     ConfigEntry,
@@ -36,7 +36,7 @@ from kuscia_components.network_spec import (
     PartySpec,
     load_network_spec,
 )
-from kuscia_components.stackfile import find_stack_file, load_stack_file
+from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
 from tests.inmemory_runner import InMemoryStackRunner, cert_for
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -400,12 +400,12 @@ def test_progress_goes_to_the_callback_logging_and_pulumi_output_emulated(
 ) -> None:
     events: list[ProgressEvent] = []
     lines: list[tuple[str, str]] = []
-    with caplog.at_level(logging.INFO, logger="kuscia_components.network"):
+    with caplog.at_level(logging.INFO, logger="kuscia_components.network.planner"):
         deploy_network(mesh("alice", "bob"), runner=InMemoryStackRunner(), on_progress=events.append,
                        on_output=lambda stack, line: lines.append((stack, line)))  # fmt: skip
     assert [e.phase for e in events][:2] == ["plan", "nodes"] and events[-1].phase == "done"
     assert any(e.party == "alice" and "links 1/1 Ready" in e.message for e in events)
-    logged = [r.getMessage() for r in caplog.records if r.name == "kuscia_components.network"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "kuscia_components.network.planner"]
     assert logged == [str(e) for e in events]
     assert ("alice", "Updating (alice):\n") in lines
 

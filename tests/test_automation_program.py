@@ -23,7 +23,7 @@ import pytest
 import yaml
 from pulumi.runtime import rpc
 
-from kuscia_components.automation import (
+from kuscia_components.network.automation import (
     DEFAULT_PROJECT,
     MAIN_PY,
     PulumiStackRunner,
@@ -33,11 +33,11 @@ from kuscia_components.automation import (
     plugin_pins,
     project_settings,
 )
-from kuscia_components.network import SECRET_OUTPUT, LinkWait
-from kuscia_components.network_spec import NETWORK_KEY, ConfigEntry, NetworkSpec, PartySpec
-from kuscia_components.offline import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
+from kuscia_components.network.planner import SECRET_OUTPUT, LinkWait
+from kuscia_components.network.spec import NETWORK_KEY, ConfigEntry, NetworkSpec, PartySpec
+from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
+from kuscia_components.offline.stackfile import load_stack_file
 from kuscia_components.program import party_program
-from kuscia_components.stackfile import load_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPACITY = {"cpu": "1", "memory": "1Gi", "storage": "1Gi"}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kuscia_components.cdr_table import MISSING, RouteRow, ready_column, render_cdr_table
+from kuscia_components.checks.cdr_table import MISSING, RouteRow, ready_column, render_cdr_table
 
 HOST = "kuscia-autonomy-bob.autonomy-bob.svc.cluster.local"
 REASON = (

@@ -13,8 +13,7 @@ from typing import Any
 
 import pytest
 
-from kuscia_components import pki
-from kuscia_components.config import (
+from kuscia_components.config.party import (
     ENCRYPTED,
     NESTED,
     SETTINGS,
@@ -24,7 +23,8 @@ from kuscia_components.config import (
     parse_party_config,
     read_pulumi_config,
 )
-from kuscia_components.quantity import QuantityError, parse_quantity
+from kuscia_components.config.quantity import QuantityError, parse_quantity
+from kuscia_components.core import pki
 
 CAPACITY = json.dumps({"cpu": "4", "memory": "4Gi", "storage": "100Gi"})
 EXTERNAL = {"mode": "external", "endpoint": "mysql.example.com:3306", "adminUser": "root"}

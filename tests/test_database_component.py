@@ -15,12 +15,12 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from kuscia_components import database as db_module
-from kuscia_components.config import PartyConfig, parse_party_config
-from kuscia_components.database import NodeDatabase, NodeDatabaseArgs
-from kuscia_components.dsn import KINE_PRIVILEGES, PASSWORD_ALPHABET, DsnError, parse_dsn
-from kuscia_components.offline import OfflineMocks, RecordedResource, contains_secret, run_offline
-from kuscia_components.passwords import GeneratedPassword, GeneratedPasswordProvider
+from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.core.dsn import KINE_PRIVILEGES, PASSWORD_ALPHABET, DsnError, parse_dsn
+from kuscia_components.node import database as db_module
+from kuscia_components.node.database import NodeDatabase, NodeDatabaseArgs
+from kuscia_components.node.passwords import GeneratedPassword, GeneratedPasswordProvider
+from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, contains_secret, run_offline
 
 CAPACITY = json.dumps({"cpu": "2", "memory": "2Gi", "storage": "10Gi"})
 ADMIN_PASSWORD = "Adm1n-s3cret-pw"

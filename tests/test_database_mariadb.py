@@ -20,7 +20,14 @@ from pathlib import Path
 import pymysql
 import pytest
 
-from kuscia_components.database import (
+from kuscia_components.core.dsn import (
+    KINE_PRIVILEGES,
+    build_dsn,
+    datastore_endpoint,
+    generate_password,
+    parse_dsn,
+)
+from kuscia_components.node.database import (
     ALIVE_COMMAND,
     COLLATION,
     MYSQLD_ARGS,
@@ -28,7 +35,6 @@ from kuscia_components.database import (
     READY_COMMAND,
     provider_statements,
 )
-from kuscia_components.dsn import KINE_PRIVILEGES, build_dsn, datastore_endpoint, generate_password, parse_dsn
 from tests.mariadb import KINE_DDL, MariaDB, start_mariadb, stop_mariadb
 
 HOSTILE_PASSWORDS = ["p@ss:w/o?r#d%'\"\\ x", "tcp(h:1)/x?y", "'; DROP USER root; --", " spaced out "]

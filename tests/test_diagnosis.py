@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from kuscia_components.diagnosis import Diagnosis, Evidence, LinkContext, diagnose, parse_reason
+from kuscia_components.peering.diagnosis import Diagnosis, Evidence, LinkContext, diagnose, parse_reason
 
 ENDPOINT = "https://kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080"
 CTX = LinkContext("alice", "bob", ENDPOINT, partner_stack="bob", own_stack="alice", partner_protocol="TLS")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from kuscia_components import dsn
+from kuscia_components.core import dsn
 from tests.gobuild import build_go_program
 
 HOSTILE_PASSWORDS = [

@@ -13,9 +13,9 @@ from cryptography.x509.oid import NameOID
 from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime.rpc import UNKNOWN
 
-from kuscia_components import pki
-from kuscia_components.identity import DERIVED_OUTPUTS, DomainIdentity, DomainIdentityProvider
-from kuscia_components.offline import OfflineMocks, contains_secret, run_offline
+from kuscia_components.core import pki
+from kuscia_components.node.identity import DERIVED_OUTPUTS, DomainIdentity, DomainIdentityProvider
+from kuscia_components.offline.mocks import OfflineMocks, contains_secret, run_offline
 
 SECRET_DERIVED = ("private_key_pem", "domain_key_data", "kusciaapi_token")
 PUBLIC = ("domain_id", "cert_pem", "cert_b64", "public_key_sha256")

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kuscia_components.kusciaapi import (
+from kuscia_components.peering.client import (
     ApiUnavailable,
     DomainExists,
     DomainNotFound,

@@ -7,13 +7,13 @@ from dataclasses import replace
 import kubernetes_validate
 import pytest
 
-from kuscia_components import manifests
-from kuscia_components.config import (
+from kuscia_components.config.party import (
     Capacity,
     NetworkPolicySettings,
     PartyConfig,
     ServiceSettings,
 )
+from kuscia_components.node import manifests
 
 # The oldest Kubernetes minor still widely run and the newest the schema package knows.
 SCHEMA_VERSIONS = ("1.30", kubernetes_validate.latest_version())

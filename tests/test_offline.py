@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from kuscia_components.offline import OfflineMocks, run_offline
+from kuscia_components.offline.mocks import OfflineMocks, run_offline
 
 
 def _boom(_: object) -> object:

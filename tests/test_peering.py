@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
-from kuscia_components import peering, pki
-from kuscia_components.kusciaapi import KusciaApiClient, NodeTarget, RetryPolicy, Unauthorized
-from kuscia_components.peering import PartnerLinkProvider, PeeringError, reconcile
+from kuscia_components.core import pki
+from kuscia_components.peering import link as peering
+from kuscia_components.peering.client import KusciaApiClient, NodeTarget, RetryPolicy, Unauthorized
+from kuscia_components.peering.link import PartnerLinkProvider, PeeringError, reconcile
 from tests.emulator import KusciaEmulator
 
 UNROUTABLE = "https://203.0.113.10:31080"  # TEST-NET-3: nothing answers there

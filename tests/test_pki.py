@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, SignatureAlgorithmOID
 
-from kuscia_components import pki
+from kuscia_components.core import pki
 
 # TEST ONLY: a throwaway key committed so the token has a golden value (see the file's header).
 FIXED_KEY_FILE = Path(__file__).parent / "fixtures" / "test_only_domain_key.pem"

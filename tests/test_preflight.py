@@ -16,11 +16,16 @@ import pymysql
 import pytest
 import yaml
 
-from kuscia_components.checks import Report, run_command
-from kuscia_components.config import PartyConfig, parse_party_config
-from kuscia_components.database import provisioning_statements
-from kuscia_components.dbcheck import admin_database_checks
-from kuscia_components.preflight import PASSWORD_ENV, admin_password_source, preflight_parser, run_preflight
+from kuscia_components.checks.database import admin_database_checks
+from kuscia_components.checks.preflight import (
+    PASSWORD_ENV,
+    admin_password_source,
+    preflight_parser,
+    run_preflight,
+)
+from kuscia_components.checks.report import Report, run_command
+from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.node.database import provisioning_statements
 from tests.emulator import KusciaEmulator
 from tests.mariadb import ADMIN_PASSWORD, ADMIN_USER, MariaDB
 from tests.test_verify_db import domain_row, provision

@@ -20,13 +20,14 @@ import pulumi
 import pytest
 import yaml
 
-from kuscia_components import manifests, pki
-from kuscia_components.config import PartyConfig, parse_party_config
-from kuscia_components.dsn import parse_dsn
-from kuscia_components.offline import OfflineMocks, run_offline, unwrap_secrets
+from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.core import pki
+from kuscia_components.core.dsn import parse_dsn
+from kuscia_components.node import manifests
+from kuscia_components.offline.mocks import OfflineMocks, run_offline, unwrap_secrets
+from kuscia_components.offline.render import render
+from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
 from kuscia_components.program import party_program
-from kuscia_components.render import render
-from kuscia_components.stackfile import find_stack_file, load_stack_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_IP = "10.96.12.34"
@@ -162,7 +163,7 @@ def test_stack_outputs_mark_only_the_token_secret() -> None:
     def _assert_flags(flags: list[bool]) -> None:
         assert flags == [True, False]
 
-    from kuscia_components.offline import install
+    from kuscia_components.offline.mocks import install
 
     install(OfflineMocks(stack_outputs=peer_outputs("alice"), execute_dynamic=lambda p: getattr(p, "offline_safe", False)),
             stack="alice")  # fmt: skip
@@ -271,7 +272,7 @@ def test_render_redacts_every_secret_and_show_secrets_reveals_them(tmp_path: Pat
 def test_no_secret_of_the_run_appears_in_outputs_files_or_logs(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from kuscia_components import render as render_module
+    from kuscia_components.offline import render as render_module
 
     captured: dict[str, OfflineMocks] = {}
     original = render_module.plan

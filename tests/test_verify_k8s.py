@@ -20,13 +20,14 @@ from typing import Any
 import pytest
 import yaml
 
-from kuscia_components import manifests, pki
-from kuscia_components.checks import Report, run_command
-from kuscia_components.config import PartyConfig, parse_party_config
-from kuscia_components.dsn import build_dsn, datastore_endpoint
-from kuscia_components.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
-from kuscia_components.peering import PartnerLinkProvider
-from kuscia_components.verify import run_verify, verify_main, verify_parser
+from kuscia_components.checks.report import Report, run_command
+from kuscia_components.checks.verify import run_verify, verify_main, verify_parser
+from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.core import pki
+from kuscia_components.core.dsn import build_dsn, datastore_endpoint
+from kuscia_components.node import manifests
+from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
+from kuscia_components.peering.link import PartnerLinkProvider
 from tests.emulator import EmulatedNode, KusciaEmulator
 from tests.mariadb import MariaDB, free_port
 from tests.test_peering import link_props
@@ -406,7 +407,7 @@ def test_emulated_a_check_that_breaks_is_a_fail_line(
     def bug(*_args: object, **_kwargs: object) -> None:
         raise KeyError("status")
 
-    monkeypatch.setattr("kuscia_components.verify.check_gateway", bug)
+    monkeypatch.setattr("kuscia_components.checks.verify.check_gateway", bug)
     code, out, err = run_cli(["--config", str(stack_file(tmp_path, emu, alice))])
     assert code == 1 and "FAIL  gateway" in out and "the check itself broke: KeyError: 'status'" in out
     assert "Traceback" not in out + err

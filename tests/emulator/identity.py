@@ -1,7 +1,7 @@
 """EMULATION ONLY: an emulated node's key, certificate and KusciaAPI token, and Kuscia's cert parsing.
 
 Written from Kuscia's behaviour (shared/kuscia/NOTES.md §1.4, §1.5, §1.9, §4.1) and never from
-`kuscia_components.pki`, so the project's own code cannot pass a test by agreeing with itself.
+`kuscia_components.core.pki`, so the project's own code cannot pass a test by agreeing with itself.
 """
 
 from __future__ import annotations

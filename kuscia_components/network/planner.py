@@ -28,7 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from .network_spec import (
+from kuscia_components.network.spec import (
     BUNDLE_KEYS,
     CONFIG_NAMESPACE,
     NETWORK_KEY,
@@ -39,7 +39,7 @@ from .network_spec import (
 )
 
 if TYPE_CHECKING:
-    from .config import PartyConfig
+    from kuscia_components.config.party import PartyConfig
 
 log = logging.getLogger(__name__)
 

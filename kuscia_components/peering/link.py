@@ -33,10 +33,10 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from pulumi.runtime.settings import get_engine
 
 if TYPE_CHECKING:
-    from .config import PartyConfig, PeerSettings
-    from .diagnosis import Diagnosis, Evidence
-    from .kusciaapi import KusciaApiClient
-    from .node import AutonomyNode
+    from kuscia_components.config.party import PartyConfig, PeerSettings
+    from kuscia_components.node.component import AutonomyNode
+    from kuscia_components.peering.client import KusciaApiClient
+    from kuscia_components.peering.diagnosis import Diagnosis, Evidence
 
 log = logging.getLogger(__name__)
 
@@ -151,7 +151,7 @@ class PartnerLinkProvider(ResourceProvider):
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh: the live state. A Domain or route deleted by hand reads as gone (empty id),
         which drops the link from the state, so the next `up` creates it again."""
-        from .kusciaapi import DomainNotFound, RouteNotFound, ServiceNotFound
+        from kuscia_components.peering.client import DomainNotFound, RouteNotFound, ServiceNotFound
 
         phase = props.get("phase", "all")
         src, dst = str(props["domain_id"]), str(props.get("partner_domain_id") or "")
@@ -182,7 +182,12 @@ class PartnerLinkProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Route, then partner Domain; either being gone already is fine."""
-        from .kusciaapi import ApiUnavailable, DomainNotFound, RouteNotFound, ServiceNotFound
+        from kuscia_components.peering.client import (
+            ApiUnavailable,
+            DomainNotFound,
+            RouteNotFound,
+            ServiceNotFound,
+        )
 
         phase = props.get("phase", "all")
         src, dst = str(props["domain_id"]), str(props.get("partner_domain_id") or "")
@@ -254,7 +259,7 @@ def wait_healthy(
     say: Callable[[str], None],
 ) -> None:
     """Until KusciaAPI's /healthZ says ready (a node that was just deployed takes a minute)."""
-    from .kusciaapi import ApiUnavailable
+    from kuscia_components.peering.client import ApiUnavailable
 
     src = props["domain_id"]
     deadline = clock() + float(props.get("health_timeout_seconds") or props.get("timeout_seconds") or 300)
@@ -281,7 +286,7 @@ def wait_healthy(
 
 def ensure_partner_domain(client: KusciaApiClient, partner_id: str, cert_b64: str) -> str:
     """created | updated | unchanged. Compares public keys: cert bytes change on every restart."""
-    from .kusciaapi import DomainExists, DomainNotFound
+    from kuscia_components.peering.client import DomainExists, DomainNotFound
 
     try:
         live = client.query_domain(partner_id)
@@ -299,7 +304,7 @@ def ensure_partner_domain(client: KusciaApiClient, partner_id: str, cert_b64: st
 
 def ensure_route(client: KusciaApiClient, source: str, destination: str, endpoint: Endpoint) -> str:
     """created | replaced | unchanged. Kuscia has no route update: a changed endpoint is recreated."""
-    from .kusciaapi import RouteExists, RouteNotFound
+    from kuscia_components.peering.client import RouteExists, RouteNotFound
 
     def create() -> None:
         client.create_route(
@@ -373,7 +378,7 @@ def wait_ready(
 
 def route_status(client: KusciaApiClient, src: str, dst: str) -> tuple[str, str]:
     """(Succeeded | Failed | "", Kuscia's reason text) of the route src-dst."""
-    from .kusciaapi import RouteNotFound
+    from kuscia_components.peering.client import RouteNotFound
 
     try:
         statuses = client.route_status([(src, dst)])
@@ -387,8 +392,8 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
     """What tells Kuscia's one generic reason apart, as far as we can look:
     our node's own key, our copy of the partner's key, the partner's Service (a cluster DNS
     endpoint) and, when one program holds both nodes (`partner_node`), the partner's copy of us."""
-    from .diagnosis import Evidence
-    from .kusciaapi import KusciaApiError, NodeTarget, probe_gateway
+    from kuscia_components.peering.client import KusciaApiError, NodeTarget, probe_gateway
+    from kuscia_components.peering.diagnosis import Evidence
 
     src, dst = str(props["domain_id"]), str(props["partner_domain_id"])
     found: dict[str, Any] = {}
@@ -422,7 +427,7 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
 
 def _registration(client: KusciaApiClient, domain_id: str, expected_cert: object) -> tuple[bool, bool | None]:
     """Does the client's node hold `domain_id` as a partner, and with the expected key?"""
-    from .kusciaapi import DomainNotFound
+    from kuscia_components.peering.client import DomainNotFound
 
     try:
         live = client.query_domain(domain_id)
@@ -433,7 +438,7 @@ def _registration(client: KusciaApiClient, domain_id: str, expected_cert: object
 
 def check_bundle(props: Mapping[str, Any]) -> Endpoint:
     """Refuse a bundle that can never work, before touching the node."""
-    from .pki import CertFormatError, cert_public_key_pem
+    from kuscia_components.core.pki import CertFormatError, cert_public_key_pem
 
     dst = props["partner_domain_id"]
     bundle_id = props.get("bundle_domain_id")
@@ -463,7 +468,7 @@ def check_bundle(props: Mapping[str, Any]) -> Endpoint:
 def _diagnose(
     props: Mapping[str, Any], status: str, reason: str, evidence: Evidence | None = None
 ) -> Diagnosis:
-    from .diagnosis import LinkContext, diagnose
+    from kuscia_components.peering.diagnosis import LinkContext, diagnose
 
     ctx = LinkContext(
         source=str(props["domain_id"]),
@@ -478,7 +483,7 @@ def _diagnose(
 
 
 def _no_bundle_diagnosis(props: Mapping[str, Any]) -> Diagnosis:
-    from .diagnosis import Diagnosis
+    from kuscia_components.peering.diagnosis import Diagnosis
 
     src, dst = props["domain_id"], props.get("partner_domain_id") or "the partner"
     stack = props.get("partner_stack")
@@ -530,7 +535,7 @@ def _same_key(cert: object, expected: object) -> bool | None:
 def _key_changed(old: str | None, new: str | None) -> bool:
     if not old or not new:
         return bool(old) != bool(new)
-    from .pki import CertFormatError, same_public_key
+    from kuscia_components.core.pki import CertFormatError, same_public_key
 
     try:
         return not same_public_key(old, new)
@@ -541,7 +546,7 @@ def _key_changed(old: str | None, new: str | None) -> bool:
 def _client(props: Mapping[str, Any]) -> KusciaApiClient:
     """Our node's client; its retry budget follows the link's deadline, so a node that is down
     cannot hold one call much past it."""
-    from .kusciaapi import KusciaApiClient, NodeTarget, RetryPolicy
+    from kuscia_components.peering.client import KusciaApiClient, NodeTarget, RetryPolicy
 
     timeout = float(props.get("timeout_seconds") or 300)
     budget = min(30.0, max(2.0, timeout / 4))

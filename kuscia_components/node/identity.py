@@ -42,7 +42,7 @@ class DomainIdentityProvider(ResourceProvider):
 
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Reject a bad domain ID or supplied key at preview, with the rule and no key material."""
-        from . import pki
+        from kuscia_components.core import pki
 
         failures = []
         domain_id = news.get("domain_id")
@@ -57,7 +57,7 @@ class DomainIdentityProvider(ResourceProvider):
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from . import pki
+        from kuscia_components.core import pki
 
         domain_id = str(props["domain_id"])
         supplied = props.get("supplied_key")
@@ -88,7 +88,7 @@ class DomainIdentityProvider(ResourceProvider):
 
 def identity_outputs(key_pem: str, domain_id: str) -> dict[str, str]:
     """Everything derived from a key: the cert Kuscia would make, the token it would write."""
-    from . import pki
+    from kuscia_components.core import pki
 
     cert_pem = pki.build_domain_cert(key_pem, domain_id)
     return {
@@ -113,7 +113,7 @@ def _key_changes(olds: dict[str, Any], new_supplied: str | None) -> bool:
     supplying the key that was generated earlier keeps it. Removing a supplied key means a new
     generated one. An unparseable or unknown new key counts as a change (check reports it).
     """
-    from . import pki
+    from kuscia_components.core import pki
 
     if not new_supplied:
         return bool(olds.get("supplied_key"))

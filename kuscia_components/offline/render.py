@@ -15,8 +15,8 @@ from typing import Any
 
 import yaml
 
-from .config import PartyConfig
-from .offline import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
+from kuscia_components.config.party import PartyConfig
+from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
 
 REDACTED = "<redacted secret; --show-secrets reveals it>"
 PEER_CERT_PLACEHOLDER = "<certificate of {peer}: read from stack {stack} at deploy>"
@@ -53,7 +53,7 @@ class RenderResult:
 
 def plan(cfg: PartyConfig, *, stack: str, project: str = "kuscia-p2p") -> OfflineMocks:
     """Run the party program offline; return the mocks holding every recorded resource."""
-    from .program import party_program
+    from kuscia_components.program import party_program
 
     mocks = OfflineMocks(stack_outputs=_placeholder_peer_outputs(cfg), execute_dynamic=_offline_safe)
     run_offline(lambda: party_program(cfg), mocks, project=project, stack=stack)

@@ -1,6 +1,6 @@
 """Deploy, peer, inspect and tear down a whole N-party network from another service.
 
-    from kuscia_components.automation import PartySpec, WorkspaceSettings, deploy_network
+    from kuscia_components.network.automation import PartySpec, WorkspaceSettings, deploy_network
     report = deploy_network([PartySpec("alice"), PartySpec("bob")], topology="mesh",
                             workspace=WorkspaceSettings(work_dir=Path("/var/lib/kuscia-network")))
 
@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .config import ConfigError, Problem
-from .network import (
+from kuscia_components.config.party import ConfigError, Problem
+from kuscia_components.network.planner import (
     DEFAULT_READY_TIMEOUT_SECONDS,
     SECRET_OUTPUT,
     LinkReport,
@@ -41,7 +41,7 @@ from .network import (
     teardown,
     up_party,
 )
-from .network_spec import (
+from kuscia_components.network.spec import (
     CONFIG_NAMESPACE,
     DEFAULT_NETWORK_NAME,
     NETWORK_NAMESPACE,
@@ -98,7 +98,7 @@ PLUGIN_PACKAGES = ("pulumi_kubernetes", "pulumi_mysql")  # the providers the pro
 SECRETS_PROVIDER_SCHEMES = ("awskms://", "azurekeyvault://", "gcpkms://", "hashivault://")
 BACKEND_SCHEMES = ("file://", "s3://", "gs://", "azblob://", "https://", "http://", "postgres://")
 MAIN_PY = (
-    "# Written by kuscia_components.automation so that `pulumi up -s <stack>` in this directory runs\n"
+    "# Written by kuscia_components.network.automation so that `pulumi up -s <stack>` in this directory runs\n"
     "# the same program the Automation API runs inline (program.party_program).\n"
     "from kuscia_components.program import party_program\n\nparty_program()\n"
 )
@@ -273,8 +273,9 @@ def inline_program(wait: LinkWait | None = None) -> Callable[[], None]:
     with this run's link wait applied in-process (the stack config keeps the party's own)."""
 
     def program() -> None:
-        from .config import read_pulumi_config
-        from .program import party_program
+        from kuscia_components.config.party import read_pulumi_config
+
+        from kuscia_components.program import party_program
 
         if wait is None:
             party_program()

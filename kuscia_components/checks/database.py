@@ -32,8 +32,17 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import CheckResult, Step, failed, first_line, passed, run_steps, skipped, warned
-from .dsn import KINE_PRIVILEGES, DsnError, parse_dsn
+from kuscia_components.checks.report import (
+    CheckResult,
+    Step,
+    failed,
+    first_line,
+    passed,
+    run_steps,
+    skipped,
+    warned,
+)
+from kuscia_components.core.dsn import KINE_PRIVILEGES, DsnError, parse_dsn
 
 MIN_MYSQL = (8, 0, 23)
 KINE_DML = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -357,7 +366,7 @@ def check_version(s: DbSession, name: str = "database version") -> CheckResult:
 def check_provider_compatible(s: DbSession, name: str = "database provider") -> CheckResult:
     """External mode creates the user and grant through pulumi-mysql, whose provider reads
     @@GLOBAL.innodb_version first; MariaDB 10.10+ no longer answers it, so `up` would fail."""
-    from .database import PROVIDER_VERSION_QUERY
+    from kuscia_components.node.database import PROVIDER_VERSION_QUERY
 
     try:
         s.value(PROVIDER_VERSION_QUERY)

@@ -21,7 +21,18 @@ import subprocess
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from .checks import (
+from kuscia_components.checks.database import admin_database_checks
+from kuscia_components.checks.kube import (
+    KubeSession,
+    KubeTarget,
+    check_access,
+    check_api_server,
+    check_context,
+    check_namespace_free_or_ours,
+    check_runk_role_grants,
+    check_service_proxy,
+)
+from kuscia_components.checks.report import (
     CheckResult,
     Redactor,
     Report,
@@ -32,18 +43,7 @@ from .checks import (
     run_steps,
     skipped,
 )
-from .config import ENCRYPTED, PartyConfig
-from .dbcheck import admin_database_checks
-from .kubecheck import (
-    KubeSession,
-    KubeTarget,
-    check_access,
-    check_api_server,
-    check_context,
-    check_namespace_free_or_ours,
-    check_runk_role_grants,
-    check_service_proxy,
-)
+from kuscia_components.config.party import ENCRYPTED, PartyConfig
 
 PASSWORD_ENV = "KUSCIA_DATABASE_ADMIN_PASSWORD"
 PASSWORD_KEYS = (("kuscia:databaseAdminPassword",), ("--path", "kuscia:database.adminPassword"))
@@ -175,6 +175,6 @@ def preflight_main(argv: Sequence[str]) -> int:
 
 
 def _stack_from_path(path: Path) -> str:
-    from .__main__ import _stack_name_from_path
+    from kuscia_components.cli.main import _stack_name_from_path
 
     return _stack_name_from_path(path)

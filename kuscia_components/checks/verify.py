@@ -19,8 +19,19 @@ import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from .cdr_table import MISSING, UNKNOWN, RouteRow, ready_column
-from .checks import (
+from kuscia_components.checks.cdr_table import MISSING, UNKNOWN, RouteRow, ready_column
+from kuscia_components.checks.database import node_database_checks
+from kuscia_components.checks.kube import (
+    KubeSession,
+    KubeTarget,
+    NodeSecret,
+    check_api_server,
+    check_context,
+    check_deployment,
+    check_pod,
+    read_node_secret,
+)
+from kuscia_components.checks.report import (
     CheckResult,
     Redactor,
     Report,
@@ -33,23 +44,12 @@ from .checks import (
     run_steps,
     skipped,
 )
-from .config import GATEWAY_PORT, PartyConfig
-from .dbcheck import node_database_checks
-from .kubecheck import (
-    KubeSession,
-    KubeTarget,
-    NodeSecret,
-    check_api_server,
-    check_context,
-    check_deployment,
-    check_pod,
-    read_node_secret,
-)
+from kuscia_components.config.party import GATEWAY_PORT, PartyConfig
 
 if TYPE_CHECKING:
-    from .config import PeerSettings
-    from .diagnosis import Diagnosis
-    from .kusciaapi import KusciaApiClient, NodeTarget
+    from kuscia_components.config.party import PeerSettings
+    from kuscia_components.peering.client import KusciaApiClient, NodeTarget
+    from kuscia_components.peering.diagnosis import Diagnosis
 
 
 def run_verify(
@@ -122,7 +122,7 @@ def _status(checks: Sequence[CheckResult], name: str) -> str:
 
 
 def _dsn_password(dsn: str) -> str | None:
-    from .dsn import DsnError, parse_dsn
+    from kuscia_components.core.dsn import DsnError, parse_dsn
 
     try:
         return parse_dsn(dsn).password
@@ -137,8 +137,8 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
     """Where KusciaAPI is, and the token TLS nodes want: derived from the key in the node's own
     Secret (NOTES §1.9), so it is the key the pod really runs with, whatever the stack file holds.
     Without a usable key the target has no token, and the second value says why."""
-    from .kusciaapi import NodeTarget
-    from .pki import KeyFormatError, kusciaapi_token, load_domain_key
+    from kuscia_components.core.pki import KeyFormatError, kusciaapi_token, load_domain_key
+    from kuscia_components.peering.client import NodeTarget
 
     token, problem = None, None
     if cfg.protocol != "NOTLS":
@@ -161,7 +161,7 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
 
 
 def _client(target: NodeTarget, timeout: float = 5.0) -> KusciaApiClient:
-    from .kusciaapi import KusciaApiClient, RetryPolicy
+    from kuscia_components.peering.client import KusciaApiClient, RetryPolicy
 
     return KusciaApiClient(
         target, retry=RetryPolicy(attempts=2, base_seconds=0.2, request_timeout_seconds=timeout)
@@ -170,7 +170,7 @@ def _client(target: NodeTarget, timeout: float = 5.0) -> KusciaApiClient:
 
 def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "KusciaAPI") -> CheckResult:
     """POST /healthZ on port 8082 through the service proxy (NOTES §4.1)."""
-    from .kusciaapi import (
+    from kuscia_components.peering.client import (
         ApiUnavailable,
         KubernetesAccessDenied,
         KusciaApiError,
@@ -215,7 +215,7 @@ def check_gateway(
 ) -> CheckResult:
     """The seed's `curl -kvvv <gateway>:1080`: a healthy gateway answers 401 with header
     `kuscia-error-message` and names its domain (NOTES §4.4, network_authorization_check.md)."""
-    from .kusciaapi import kubernetes_transport
+    from kuscia_components.peering.client import kubernetes_transport
 
     path = target.proxy_path("/", port=GATEWAY_PORT)
     where = f"{target.namespace}/{target.service}:{GATEWAY_PORT}"
@@ -283,7 +283,7 @@ def peering_checks(
 
 
 def read_route(client: KusciaApiClient, source: str, destination: str) -> RouteRow:
-    from .kusciaapi import KusciaApiError, RouteNotFound
+    from kuscia_components.peering.client import KusciaApiError, RouteNotFound
 
     name = f"{source}-{destination}"
     try:
@@ -311,7 +311,7 @@ def read_route(client: KusciaApiClient, source: str, destination: str) -> RouteR
 def outbound_diagnosis(
     client: KusciaApiClient, cfg: PartyConfig, peer: PeerSettings, row: RouteRow, own_cert: str
 ) -> Diagnosis:
-    from .diagnosis import Diagnosis, LinkContext, diagnose
+    from kuscia_components.peering.diagnosis import Diagnosis, LinkContext, diagnose
 
     if row.ready == MISSING:
         return Diagnosis(
@@ -325,7 +325,7 @@ def outbound_diagnosis(
         return Diagnosis(
             "unknown", f"KusciaAPI could not say: {row.reason}.", "See the KusciaAPI check.", False
         )
-    from .peering import gather_evidence
+    from kuscia_components.peering.link import gather_evidence
 
     evidence = gather_evidence(
         client,
@@ -341,7 +341,7 @@ def outbound_diagnosis(
 
 def inbound_diagnosis(cfg: PartyConfig, peer: PeerSettings, row: RouteRow) -> Diagnosis:
     """`<peer>-<self>` is Ready once the partner's handshake to us succeeded: their side."""
-    from .diagnosis import Diagnosis
+    from kuscia_components.peering.diagnosis import Diagnosis
 
     me, them = cfg.domain_id, peer.domain_id
     if row.ready == MISSING:
@@ -413,6 +413,6 @@ def verify_main(argv: Sequence[str]) -> int:
 
 def preflight_main(argv: Sequence[str]) -> int:
     """`python -m kuscia_components preflight` (lives in preflight.py; re-exported for the CLI)."""
-    from .preflight import preflight_main as main
+    from kuscia_components.checks.preflight import preflight_main as main
 
     return main(argv)

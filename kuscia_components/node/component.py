@@ -12,11 +12,11 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import manifests
-from .config import PartyConfig
-from .database import NodeDatabase, NodeDatabaseArgs
-from .identity import DomainIdentity
-from .kuscia_yaml import KusciaYamlInputs, config_checksum, render_kuscia_yaml
+from kuscia_components.config.party import PartyConfig
+from kuscia_components.node import manifests
+from kuscia_components.node.database import NodeDatabase, NodeDatabaseArgs
+from kuscia_components.node.identity import DomainIdentity
+from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, config_checksum, render_kuscia_yaml
 
 COMPONENT_TYPE = "kuscia:index:AutonomyNode"
 

@@ -16,9 +16,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from .checks import CheckResult, failed, first_line, passed, skipped, warned
-from .config import PartyConfig
-from .manifests import DOMAIN_LABEL, names, needs_runk_rbac, runk_role
+from kuscia_components.checks.report import CheckResult, failed, first_line, passed, skipped, warned
+from kuscia_components.config.party import PartyConfig
+from kuscia_components.node.manifests import DOMAIN_LABEL, names, needs_runk_rbac, runk_role
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
 CRUD = ("get", "create", "patch", "delete")  # read, create (server-side apply), update, destroy

@@ -18,10 +18,10 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from . import manifests
-from .config import PartyConfig
-from .dsn import KINE_PRIVILEGES, build_dsn, datastore_endpoint, join_host_port
-from .passwords import GeneratedPassword
+from kuscia_components.config.party import PartyConfig
+from kuscia_components.core.dsn import KINE_PRIVILEGES, build_dsn, datastore_endpoint, join_host_port
+from kuscia_components.node import manifests
+from kuscia_components.node.passwords import GeneratedPassword
 
 COMPONENT_TYPE = "kuscia:index:NodeDatabase"
 IN_CLUSTER_NAME = "kuscia-mysql"

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-from .config import (
+from kuscia_components.config.party import (
     CONFIG_NAMESPACE,
     SECRET_SETTINGS,
     ConfigError,
@@ -26,7 +26,9 @@ from .config import (
     Problem,
     parse_party_config,
 )
-from .peering import PeeringBundle  # the public half of a party (its `peeringBundle` output)
+from kuscia_components.peering.link import (
+    PeeringBundle,  # the public half of a party (its `peeringBundle` output)
+)
 
 NETWORK_NAMESPACE = "kuscia-network"
 NETWORK_KEY = f"{NETWORK_NAMESPACE}:name"  # marks a stack as a member of one network
@@ -220,7 +222,7 @@ class PartySpec:
     def from_stack_file(cls, path: Path, *, stack: str | None = None) -> PartySpec:
         """A party from its `Pulumi.<stack>.yaml`. Encrypted (`secure:`) values cannot be read
         without Pulumi: pass them as fields instead (e.g. `replace(spec, domain_key_data=...)`)."""
-        from .stackfile import load_stack_file
+        from kuscia_components.offline.stackfile import load_stack_file
 
         stack_file = load_stack_file(Path(path))
         values = {k: v for k, v in stack_file.values.items() if k not in stack_file.encrypted_keys}

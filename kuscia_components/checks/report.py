@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
-    from .cdr_table import RouteRow
-    from .config import PartyConfig
+    from kuscia_components.checks.cdr_table import RouteRow
+    from kuscia_components.config.party import PartyConfig
 
 Status = Literal["PASS", "FAIL", "WARN", "SKIP"]
 STATUSES: tuple[Status, ...] = ("PASS", "FAIL", "WARN", "SKIP")
@@ -152,7 +152,7 @@ def render_lines(checks: Sequence[CheckResult]) -> str:
 
 
 def render_report(report: Report) -> str:
-    from .cdr_table import render_cdr_table
+    from kuscia_components.checks.cdr_table import render_cdr_table
 
     counts = report.counts()
     summary = ", ".join(f"{counts[s]} {s}" for s in STATUSES if counts[s])
@@ -170,7 +170,9 @@ Runner = Callable[["PartyConfig", argparse.Namespace, Redactor], Report]
 
 
 def add_common_arguments(parser: argparse.ArgumentParser) -> None:
-    from .__main__ import _stack_arguments  # --stack/--config/--project-dir, as every command has them
+    from kuscia_components.cli.main import (
+        _stack_arguments,  # --stack/--config/--project-dir, as every command has them
+    )
 
     _stack_arguments(parser)
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout instead of lines")
@@ -246,9 +248,9 @@ def run_command(
 
 def _load(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[str, PartyConfig, list[str]] | int:
     """(stack, config, warnings), or the exit code 2 after printing every problem."""
-    from .__main__ import load_party
-    from .config import ConfigError
-    from .stackfile import StackFileError
+    from kuscia_components.cli.main import load_party
+    from kuscia_components.config.party import ConfigError
+    from kuscia_components.offline.stackfile import StackFileError
 
     try:
         stack, cfg, warnings = load_party(args)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any, Literal
 
-from .quantity import QuantityError, parse_quantity
+from kuscia_components.config.quantity import QuantityError, parse_quantity
 
 Protocol = Literal["NOTLS", "TLS"]
 Runtime = Literal["runk", "runp"]
@@ -331,7 +331,7 @@ def _reachability_warnings(cfg: PartyConfig) -> list[str]:
 
 def _peer_warnings(cfg: PartyConfig) -> list[str]:
     """Pasted bundles that look mixed up: a certificate for another domain, or one key twice."""
-    from .pki import load_certificate, public_key_sha256
+    from kuscia_components.core.pki import load_certificate, public_key_sha256
 
     warnings = []
     seen: dict[str, str] = {}
@@ -970,7 +970,7 @@ class _Parser:
         value = self.text("domainKeyData", self.get("domainKeyData"), how, secret=True)
         if value is None:
             return None
-        from .pki import KeyFormatError, load_domain_key
+        from kuscia_components.core.pki import KeyFormatError, load_domain_key
 
         try:
             return load_domain_key(value)
@@ -1136,7 +1136,7 @@ class _Parser:
         return PeerSettings(domain_id=peer_id, endpoint=endpoint, cert=cert, protocol=protocol)  # type: ignore[arg-type]
 
     def certificate(self, key: str, cert: str) -> bool:
-        from .pki import CertFormatError, cert_public_key_pem
+        from kuscia_components.core.pki import CertFormatError, cert_public_key_pem
 
         example = "<cert from the partner's peeringBundle output>"
         try:

@@ -21,7 +21,7 @@ class GeneratedPasswordProvider(ResourceProvider):
     offline_safe: ClassVar[bool] = True  # pure local computation: runs in `render` too
 
     def create(self, props: dict[str, Any]) -> CreateResult:
-        from .dsn import generate_password
+        from kuscia_components.core.dsn import generate_password
 
         length = int(props.get("length") or DEFAULT_LENGTH)
         outs = {**props, "result": generate_password(length)}
@@ -57,7 +57,7 @@ class GeneratedPassword(Resource, module="kuscia", name="GeneratedPassword"):
         keepers: pulumi.Input[dict[str, str]] | None = None,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
-        from .dsn import generate_password
+        from kuscia_components.core.dsn import generate_password
 
         generate_password(length)  # rejects an unsafe length now, at preview, not at create
         props = {"purpose": purpose, "length": length, "keepers": keepers or {}, "result": None}

@@ -1,0 +1,1 @@
+"""Checks before and after a deploy (preflight, verify): Kubernetes, database, routes."""

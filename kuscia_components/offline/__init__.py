@@ -1,0 +1,1 @@
+"""Running the program without a cluster: Pulumi mocks, stack files, render."""
