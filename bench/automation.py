@@ -50,8 +50,10 @@ def measure(work: Callable[[], Any], repeat: int) -> tuple[Any, list[float], flo
 
 
 def line(name: str, times: list[float], peak_mb: float, detail: str) -> str:
-    return (f"| {name} | {detail} | {statistics.median(times) * 1000:.0f} ms | {min(times) * 1000:.0f} ms | "
-            f"{max(times) * 1000:.0f} ms | {peak_mb:.2f} MB |")  # fmt: skip
+    return (
+        f"| {name} | {detail} | {statistics.median(times) * 1000:.0f} ms | {min(times) * 1000:.0f} ms | "
+        f"{max(times) * 1000:.0f} ms | {peak_mb:.2f} MB |"
+    )
 
 
 def main() -> int:
@@ -75,8 +77,10 @@ def main() -> int:
 
     def plan() -> int:
         nodes = plan_nodes(spec, {})
-        states = {s.party: StackState(dict(s.config), {"peeringBundle": runner.bundle(s.party, s.config)})
-                  for s in nodes}  # fmt: skip
+        states = {
+            s.party: StackState(dict(s.config), {"peeringBundle": runner.bundle(s.party, s.config)})
+            for s in nodes
+        }
         links = plan_links(spec, states, ran=set(states), failed=set())
         return sum(len(s.config["kuscia:peers"].value) for s in links)
 
@@ -95,9 +99,13 @@ def main() -> int:
 
     def evaluate() -> int:
         mocks = OfflineMocks(execute_dynamic=lambda p: getattr(p, "offline_safe", False))
-        run_offline(inline_program(), mocks, stack=me.domain_id,
-                    config={k: v.value for k, v in config.items()},
-                    secret_keys=[k for k, v in config.items() if v.secret])  # fmt: skip
+        run_offline(
+            inline_program(),
+            mocks,
+            stack=me.domain_id,
+            config={k: v.value for k, v in config.items()},
+            secret_keys=[k for k, v in config.items() if v.secret],
+        )
         return len(mocks.resources)
 
     resources, eval_times, eval_mb = measure(evaluate, args.repeat)
@@ -141,16 +149,32 @@ def main() -> int:
             f"phase 1 + phase 2 plans, {peers_bytes // 1024} KiB of peer config",
         )
     )
-    print(line("rollout bookkeeping", rollout_times, rollout_mb,
-               f"deploy_network via the in-memory stand-in, {links} links Ready"))  # fmt: skip
-    print(line("program evaluation", eval_times, eval_mb,
-               f"one party, {len(partners)} partners, {resources} resources (OfflineMocks)"))  # fmt: skip
-    print(f"| all programs | every party's program once ({args.parties} x {len(partners)} partners), "
-          f"{all_resources} resources | {all_seconds * 1000:.0f} ms (1 run) | | | |")  # fmt: skip
+    print(
+        line(
+            "rollout bookkeeping",
+            rollout_times,
+            rollout_mb,
+            f"deploy_network via the in-memory stand-in, {links} links Ready",
+        )
+    )
+    print(
+        line(
+            "program evaluation",
+            eval_times,
+            eval_mb,
+            f"one party, {len(partners)} partners, {resources} resources (OfflineMocks)",
+        )
+    )
+    print(
+        f"| all programs | every party's program once ({args.parties} x {len(partners)} partners), "
+        f"{all_resources} resources | {all_seconds * 1000:.0f} ms (1 run) | | | |"
+    )
     print()
     verdict = "met" if max(eval_times) <= TARGET_SECONDS else "NOT met"
-    print(f"target: one party's program with {len(partners)} partners <= {TARGET_SECONDS:.0f} s: {verdict} "
-          f"(worst {max(eval_times):.2f} s); process max RSS {rss_mb:.0f} MB")  # fmt: skip
+    print(
+        f"target: one party's program with {len(partners)} partners <= {TARGET_SECONDS:.0f} s: {verdict} "
+        f"(worst {max(eval_times):.2f} s); process max RSS {rss_mb:.0f} MB"
+    )
     return 0
 
 

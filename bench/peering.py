@@ -39,9 +39,10 @@ POLL_PATH = "/api/v1/route/status/batchQuery"
 def calls(emu: KusciaEmulator, node: str | None = None, *, polls: bool = False) -> int:
     """KusciaAPI requests seen by the emulated API server (gateway probes excluded)."""
     return sum(
-        1 for r in emu.requests
+        1
+        for r in emu.requests
         if ":8082/proxy" in r.path and (node is None or r.node == node) and (POLL_PATH in r.path) == polls
-    )  # fmt: skip
+    )
 
 
 def readiness_latency(trials: int) -> tuple[list[float], list[float]]:
@@ -100,10 +101,13 @@ def mesh(parties: int) -> dict[str, float]:
             )
         wall = time.monotonic() - started
         return {
-            "links": len(pairs), "ready": sum(1 for r in results if r["status"] == "Ready"), "wall_s": wall,
-            "calls": calls(emu) + calls(emu, polls=True), "calls_excl_polls": calls(emu),
+            "links": len(pairs),
+            "ready": sum(1 for r in results if r["status"] == "Ready"),
+            "wall_s": wall,
+            "calls": calls(emu) + calls(emu, polls=True),
+            "calls_excl_polls": calls(emu),
             "polls": calls(emu, polls=True),
-        }  # fmt: skip
+        }
 
 
 def main() -> int:
@@ -116,13 +120,17 @@ def main() -> int:
         ("the route turning Ready", from_ready),
         ("the partner's registration", from_registration),
     ):
-        print(f"readiness detected after {label} ({len(lat)} trials): median {statistics.median(lat) * 1000:.0f} ms, "
-              f"max {max(lat) * 1000:.0f} ms")  # fmt: skip
+        print(
+            f"readiness detected after {label} ({len(lat)} trials): median {statistics.median(lat) * 1000:.0f} ms, "
+            f"max {max(lat) * 1000:.0f} ms"
+        )
     first, repeat = calls_per_link()
     print(f"KusciaAPI calls per link excluding polls: first create {first}, repeated create {repeat}")
     result = mesh(args.parties)
-    print(f"{args.parties}-party mesh: {result['ready']}/{result['links']} links Ready in {result['wall_s']:.2f} s; "
-          f"{result['calls']} KusciaAPI calls ({result['calls_excl_polls']} excluding {result['polls']} polls)")  # fmt: skip
+    print(
+        f"{args.parties}-party mesh: {result['ready']}/{result['links']} links Ready in {result['wall_s']:.2f} s; "
+        f"{result['calls']} KusciaAPI calls ({result['calls_excl_polls']} excluding {result['polls']} polls)"
+    )
     return 0
 
 

@@ -147,8 +147,12 @@ class InMemoryStackRunner:
                     diagnosis = f"{me} holds a stale certificate of {peer.domain_id}"
                 elif holds_mine and (me, peer.domain_id) not in self.never_ready:
                     status, diagnosis = "Ready", ""
-            links[peer.domain_id] = {"routeName": f"{me}-{peer.domain_id}", "status": status, "reason": "",
-                                     "diagnosis": diagnosis}  # fmt: skip
+            links[peer.domain_id] = {
+                "routeName": f"{me}-{peer.domain_id}",
+                "status": status,
+                "reason": "",
+                "diagnosis": diagnosis,
+            }
         return {
             "domainId": me,
             "namespace": f"autonomy-{me}",

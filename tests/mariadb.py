@@ -69,10 +69,23 @@ class MariaDB:
         """A TCP connection as the administrator (autocommit)."""
         return self.connect(database=database)
 
-    def connect(self, user: str = ADMIN_USER, password: str = ADMIN_PASSWORD, database: str | None = None,
-                **kwargs: Any) -> pymysql.connections.Connection[Any]:  # fmt: skip
-        return pymysql.connect(host=self.host, port=self.port, user=user, password=password, database=database,
-                               connect_timeout=5, autocommit=True, **kwargs)  # fmt: skip
+    def connect(
+        self,
+        user: str = ADMIN_USER,
+        password: str = ADMIN_PASSWORD,
+        database: str | None = None,
+        **kwargs: Any,
+    ) -> pymysql.connections.Connection[Any]:
+        return pymysql.connect(
+            host=self.host,
+            port=self.port,
+            user=user,
+            password=password,
+            database=database,
+            connect_timeout=5,
+            autocommit=True,
+            **kwargs,
+        )
 
     def execute(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         with self.connect() as conn, conn.cursor() as cursor:
@@ -96,18 +109,37 @@ def start_mariadb(datadir: Path, extra_args: Sequence[str] = ()) -> MariaDB:
         )
     started = time.monotonic()
     subprocess.run(
-        [installer, "--no-defaults", f"--datadir={datadir}", "--user=root", "--auth-root-authentication-method=normal",
-         "--skip-test-db"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+        [
+            installer,
+            "--no-defaults",
+            f"--datadir={datadir}",
+            "--user=root",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+        ],
+        check=True,
+        capture_output=True,
+    )
     port = free_port()
     sock = str(datadir / "mysqld.sock")
     process = subprocess.Popen(
-        [server, "--no-defaults", "--user=root", f"--datadir={datadir}", f"--port={port}", "--bind-address=127.0.0.1",
-         f"--socket={sock}", f"--pid-file={datadir / 'mysqld.pid'}", "--skip-name-resolve", "--innodb-buffer-pool-size=32M",
-         f"--log-error={datadir / 'error.log'}", *extra_args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        [
+            server,
+            "--no-defaults",
+            "--user=root",
+            f"--datadir={datadir}",
+            f"--port={port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={sock}",
+            f"--pid-file={datadir / 'mysqld.pid'}",
+            "--skip-name-resolve",
+            "--innodb-buffer-pool-size=32M",
+            f"--log-error={datadir / 'error.log'}",
+            *extra_args,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 30
     while True:
         try:

@@ -57,8 +57,14 @@ def spec(tmp_path: Path) -> Path:
 
 
 def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "kuscia_components", "network", *args], capture_output=True,
-                          text=True, cwd=ROOT, env=env, timeout=120)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "kuscia_components", "network", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=120,
+    )
 
 
 # -- the missing CLI, for real ----------------------------------------------------------------------
@@ -185,8 +191,10 @@ def test_options_override_the_spec_and_the_spec_dir_anchors_paths(tmp_path: Path
         return InMemoryStackRunner()
 
     network_main(["status", "--spec", str(spec)], runner_factory=factory)
-    network_main(["status", "--spec", str(spec), "--backend", "s3://bucket/kuscia", "--work-dir", "/srv/k"],
-                 runner_factory=factory)  # fmt: skip
+    network_main(
+        ["status", "--spec", str(spec), "--backend", "s3://bucket/kuscia", "--work-dir", "/srv/k"],
+        runner_factory=factory,
+    )
     from_spec, from_options = seen
     assert from_spec.backend == f"file://{(tmp_path / 'shared-state').resolve()}"
     assert from_spec.work_dir == tmp_path / "settings" and from_spec.provider == "awskms://alias/k"

@@ -53,8 +53,12 @@ def mesh(*names: str, topology: Any = "mesh", name: str = "test") -> NetworkSpec
 
 def bundle(name: str, protocol: str = "TLS") -> dict[str, str]:
     scheme = "http" if protocol == "NOTLS" else "https"
-    return {"domainId": name, "cert": cert_for(name), "protocol": protocol,
-            "endpoint": f"{scheme}://kuscia-autonomy-{name}.autonomy-{name}.svc.cluster.local:1080"}  # fmt: skip
+    return {
+        "domainId": name,
+        "cert": cert_for(name),
+        "protocol": protocol,
+        "endpoint": f"{scheme}://kuscia-autonomy-{name}.autonomy-{name}.svc.cluster.local:1080",
+    }
 
 
 def peers(config: dict[str, ConfigEntry]) -> list[str]:
@@ -83,8 +87,14 @@ def test_party_spec_names_every_setting_a_stack_file_can_hold() -> None:
 
 
 def test_to_config_is_the_stack_file_shape_with_secrets_marked(rsa_key_pem: str) -> None:
-    spec = PartySpec("alice", protocol="NOTLS", capacity=CAPACITY, require_peer_ready=True,
-                     peering_timeout_seconds=120, domain_key_data=rsa_key_pem)  # fmt: skip
+    spec = PartySpec(
+        "alice",
+        protocol="NOTLS",
+        capacity=CAPACITY,
+        require_peer_ready=True,
+        peering_timeout_seconds=120,
+        domain_key_data=rsa_key_pem,
+    )
     config = spec.to_config([bundle("bob")], network="demo")
     assert config["kuscia:capacity"] == ConfigEntry('{"cpu":"1","memory":"1Gi","storage":"1Gi"}')
     assert config["kuscia:requirePeerReady"] == ConfigEntry("true")
@@ -101,8 +111,11 @@ def test_to_config_is_the_stack_file_shape_with_secrets_marked(rsa_key_pem: str)
 def test_a_stack_file_becomes_a_party_spec_with_the_same_config() -> None:
     path = find_stack_file("alice", ROOT)
     spec = PartySpec.from_stack_file(path)
-    assert spec.domain_id == "alice" and spec.stack is None and spec.capacity == {
-        "cpu": "4", "memory": "4Gi", "storage": "100Gi", "ephemeralStorage": "200Gi"}  # fmt: skip
+    assert (
+        spec.domain_id == "alice"
+        and spec.stack is None
+        and spec.capacity == {"cpu": "4", "memory": "4Gi", "storage": "100Gi", "ephemeralStorage": "200Gi"}
+    )
     from_file = load_stack_file(path)
     assert spec.parse() == parse_party_config(from_file.values, from_file.secret_keys)
 
@@ -140,7 +153,11 @@ def test_the_sample_network_yaml_is_a_three_party_mesh_with_merged_defaults() ->
     assert len(network.links()) == 6
     carol = network.party("carol")
     assert carol.protocol == "NOTLS" and carol.capacity == {
-        "cpu": "2", "memory": "4Gi", "storage": "100Gi", "ephemeralStorage": "200Gi"}  # fmt: skip
+        "cpu": "2",
+        "memory": "4Gi",
+        "storage": "100Gi",
+        "ephemeralStorage": "200Gi",
+    }
     assert network.party("alice").protocol == "TLS"
 
 
@@ -219,7 +236,10 @@ def test_first_rollout_plans_every_node_alone_then_every_party_with_all_partners
     states = {s.party: StackState(dict(s.config), outputs_for(s.party)) for s in nodes}
     links = plan_links(network, states, ran={"alice", "bob", "carol"}, failed=set())
     assert {s.party: peers(dict(s.config)) for s in links} == {
-        "alice": ["bob", "carol"], "bob": ["alice", "carol"], "carol": ["alice", "bob"]}  # fmt: skip
+        "alice": ["bob", "carol"],
+        "bob": ["alice", "carol"],
+        "carol": ["alice", "bob"],
+    }
 
 
 def test_nodes_phase_skips_parties_whose_own_settings_did_not_change() -> None:
@@ -401,8 +421,12 @@ def test_progress_goes_to_the_callback_logging_and_pulumi_output_emulated(
     events: list[ProgressEvent] = []
     lines: list[tuple[str, str]] = []
     with caplog.at_level(logging.INFO, logger="kuscia_components.network.planner"):
-        deploy_network(mesh("alice", "bob"), runner=InMemoryStackRunner(), on_progress=events.append,
-                       on_output=lambda stack, line: lines.append((stack, line)))  # fmt: skip
+        deploy_network(
+            mesh("alice", "bob"),
+            runner=InMemoryStackRunner(),
+            on_progress=events.append,
+            on_output=lambda stack, line: lines.append((stack, line)),
+        )
     assert [e.phase for e in events][:2] == ["plan", "nodes"] and events[-1].phase == "done"
     assert any(e.party == "alice" and "links 1/1 Ready" in e.message for e in events)
     logged = [r.getMessage() for r in caplog.records if r.name == "kuscia_components.network.planner"]
@@ -415,8 +439,11 @@ def test_secrets_are_secret_config_and_never_in_reports_logs_or_errors_emulated(
 ) -> None:
     password = "Adm1n-pa55word-for-the-test"
     alice = party("alice", domain_key_data=rsa_key_pem)
-    bob = party("bob", database={"mode": "external", "host": "db.example.com", "adminUser": "root"},
-                database_admin_password=password)  # fmt: skip
+    bob = party(
+        "bob",
+        database={"mode": "external", "host": "db.example.com", "adminUser": "root"},
+        database_admin_password=password,
+    )
     runner = InMemoryStackRunner()
     events: list[ProgressEvent] = []
     with caplog.at_level(logging.INFO):
@@ -459,8 +486,11 @@ def test_destroy_removes_every_member_and_is_idempotent_emulated() -> None:
     deploy_network(mesh("alice", "bob", "carol"), runner=runner)
     runner.set_config("unrelated", {"kuscia:domainId": ConfigEntry("zed")})
     report = destroy_network(mesh("alice", "bob"), runner=runner)  # carol left the spec but is a member
-    assert {p.stack: p.status for p in report.parties.values()} == {"alice": "removed", "bob": "removed",
-                                                                     "carol": "removed"}  # fmt: skip
+    assert {p.stack: p.status for p in report.parties.values()} == {
+        "alice": "removed",
+        "bob": "removed",
+        "carol": "removed",
+    }
     assert list(runner.configs) == ["unrelated"]
     again = destroy_network(mesh("alice", "bob"), runner=runner)
     assert {p.status for p in again.parties.values()} == {"absent"}

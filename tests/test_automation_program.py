@@ -63,16 +63,27 @@ class Replay:
             self.recorded[name] = dict(outs)
 
 
-def run(program: Any, stack: str, config: dict[str, ConfigEntry], *, replay: Replay | None = None,
-        stack_outputs: dict[str, Any] | None = None) -> tuple[OfflineMocks, dict[str, Any]]:  # fmt: skip
+def run(
+    program: Any,
+    stack: str,
+    config: dict[str, ConfigEntry],
+    *,
+    replay: Replay | None = None,
+    stack_outputs: dict[str, Any] | None = None,
+) -> tuple[OfflineMocks, dict[str, Any]]:
     mocks = OfflineMocks(
         cluster_ip="10.96.0.10",
         stack_outputs=stack_outputs or {},
         execute_dynamic=lambda p: bool(getattr(p, "offline_safe", False)),
         on_dynamic_create=replay.hook if replay else None,
     )
-    outputs = run_offline(program, mocks, stack=stack, config={k: v.value for k, v in config.items()},
-                          secret_keys=[k for k, v in config.items() if v.secret])  # fmt: skip
+    outputs = run_offline(
+        program,
+        mocks,
+        stack=stack,
+        config={k: v.value for k, v in config.items()},
+        secret_keys=[k for k, v in config.items() if v.secret],
+    )
     return mocks, outputs
 
 
@@ -118,11 +129,26 @@ def test_inline_program_registers_what_the_stack_file_path_registers(
     )
 
     stack_file = tmp_path / f"Pulumi.{me}.yaml"  # what an operator writes by hand for the same party
-    stack_file.write_text(yaml.safe_dump({"config": {
-        "kuscia:domainId": me, "kuscia:protocol": PROTOCOLS[me], "kuscia:capacity": CAPACITY,
-        "kuscia:peers": [{"domainId": b["domainId"], "endpoint": b["endpoint"], "cert": b["cert"],
-                          "protocol": b["protocol"]} for b in partners],
-    }}))  # fmt: skip
+    stack_file.write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    "kuscia:domainId": me,
+                    "kuscia:protocol": PROTOCOLS[me],
+                    "kuscia:capacity": CAPACITY,
+                    "kuscia:peers": [
+                        {
+                            "domainId": b["domainId"],
+                            "endpoint": b["endpoint"],
+                            "cert": b["cert"],
+                            "protocol": b["protocol"],
+                        }
+                        for b in partners
+                    ],
+                }
+            }
+        )
+    )
     by_file, file_outputs = run(party_program, me, from_stack_file(stack_file), replay=replay)
 
     assert registrations(inline) == registrations(by_file)
@@ -146,10 +172,18 @@ def test_stack_references_give_the_same_links_as_inline_bundles(
     replay = Replay()
     inline, _ = run(inline_program(), "alice", NETWORK.party("alice").to_config(partners), replay=replay)
     stack_file = tmp_path / "Pulumi.alice.yaml"
-    stack_file.write_text(yaml.safe_dump({"config": {
-        "kuscia:domainId": "alice", "kuscia:protocol": "TLS", "kuscia:capacity": CAPACITY,
-        "kuscia:peers": [{"domainId": p, "stack": p} for p in ("bob", "carol")],
-    }}))  # fmt: skip
+    stack_file.write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    "kuscia:domainId": "alice",
+                    "kuscia:protocol": "TLS",
+                    "kuscia:capacity": CAPACITY,
+                    "kuscia:peers": [{"domainId": p, "stack": p} for p in ("bob", "carol")],
+                }
+            }
+        )
+    )
     stack_outputs = {p: {"peeringBundle": bundles[p]} for p in ("bob", "carol")}
     by_ref, _ = run(
         party_program, "alice", from_stack_file(stack_file), replay=replay, stack_outputs=stack_outputs
@@ -162,8 +196,12 @@ def test_stack_references_give_the_same_links_as_inline_bundles(
     ignore = ("pulumi:pulumi:StackReference",)
 
     def without_stack_hint(rows: list[tuple[str, str, str, str]]) -> list[tuple[str, str, str, str]]:
-        return [(t, n, p, json.dumps({**json.loads(i), "partner_stack": None}, sort_keys=True))
-                if t.endswith("PartnerLink") else (t, n, p, i) for t, n, p, i in rows]  # fmt: skip
+        return [
+            (t, n, p, json.dumps({**json.loads(i), "partner_stack": None}, sort_keys=True))
+            if t.endswith("PartnerLink")
+            else (t, n, p, i)
+            for t, n, p, i in rows
+        ]
 
     assert without_stack_hint(registrations(inline, skip_types=ignore)) == without_stack_hint(
         registrations(by_ref, skip_types=ignore)
@@ -185,8 +223,11 @@ def test_a_phase_wait_changes_only_the_links_wait_inputs(bundles: dict[str, dict
             if a.plain_inputs[k] != b.plain_inputs.get(k)
         }
     assert differing == {("PartnerLink", "timeout_seconds"), ("PartnerLink", "require_ready")}
-    waits = {(r.plain_inputs["timeout_seconds"], r.plain_inputs["require_ready"]) for r in short.resources
-             if r.type.endswith("PartnerLink")}  # fmt: skip
+    waits = {
+        (r.plain_inputs["timeout_seconds"], r.plain_inputs["require_ready"])
+        for r in short.resources
+        if r.type.endswith("PartnerLink")
+    }
     assert waits == {(7, True)}
 
 
@@ -252,12 +293,27 @@ def test_plugins_are_pinned_to_the_installed_provider_sdks() -> None:
     ("settings", "environ", "setting", "words"),
     [
         (WorkspaceSettings(), {}, "PULUMI_CONFIG_PASSPHRASE", "must be set"),
-        (WorkspaceSettings(), {"PULUMI_CONFIG_PASSPHRASE_FILE": "/nonexistent"}, "PULUMI_CONFIG_PASSPHRASE_FILE", "readable file"),
-        (WorkspaceSettings(backend_url="ftp://x"), {"PULUMI_CONFIG_PASSPHRASE": "p"}, "backend", "backend URL"),
-        (WorkspaceSettings(secrets_provider="default"), {"PULUMI_CONFIG_PASSPHRASE": "p"}, "secretsProvider", "Pulumi Cloud"),
+        (
+            WorkspaceSettings(),
+            {"PULUMI_CONFIG_PASSPHRASE_FILE": "/nonexistent"},
+            "PULUMI_CONFIG_PASSPHRASE_FILE",
+            "readable file",
+        ),
+        (
+            WorkspaceSettings(backend_url="ftp://x"),
+            {"PULUMI_CONFIG_PASSPHRASE": "p"},
+            "backend",
+            "backend URL",
+        ),
+        (
+            WorkspaceSettings(secrets_provider="default"),
+            {"PULUMI_CONFIG_PASSPHRASE": "p"},
+            "secretsProvider",
+            "Pulumi Cloud",
+        ),
         (WorkspaceSettings(secrets_provider="vault"), {}, "secretsProvider", "KMS URL"),
     ],
-)  # fmt: skip
+)
 def test_workspace_settings_that_cannot_work_are_named(
     settings: WorkspaceSettings, environ: dict[str, str], setting: str, words: str
 ) -> None:
@@ -350,9 +406,11 @@ def emulated_cli(tmp_path: Path) -> tuple[WorkspaceSettings, Path, Path]:
     script.chmod(0o755)
     state, log = tmp_path / "fake-state.json", tmp_path / "fake-log.jsonl"
     settings = WorkspaceSettings(
-        work_dir=tmp_path / "ws", passphrase="pass-for-the-emulated-cli", pulumi_root=root,
+        work_dir=tmp_path / "ws",
+        passphrase="pass-for-the-emulated-cli",
+        pulumi_root=root,
         env={"FAKE_PULUMI_STATE": str(state), "FAKE_PULUMI_LOG": str(log)},
-    )  # fmt: skip
+    )
     return settings, state, log
 
 

@@ -376,8 +376,9 @@ def test_settings_of_the_other_database_mode_are_refused() -> None:
     forgot_mode = problems(database={"endpoint": "db:3306", "adminUser": "root"})
     assert set(forgot_mode) == {"kuscia:database.endpoint", "kuscia:database.adminUser"}
     assert "only applies to database.mode external" in forgot_mode["kuscia:database.endpoint"]
-    line = only_problem(("databaseAdminPassword",), database={**EXTERNAL, "storageSize": "5Gi"},
-                        databaseAdminPassword="pw")  # fmt: skip
+    line = only_problem(
+        ("databaseAdminPassword",), database={**EXTERNAL, "storageSize": "5Gi"}, databaseAdminPassword="pw"
+    )
     assert "only applies to database.mode in-cluster" in line
     assert "only used with database.mode external" in only_problem(
         ("databaseAdminPassword",), databaseAdminPassword="pw"
@@ -421,14 +422,21 @@ def test_nested_secret_check_is_exact_when_the_secret_paths_are_known() -> None:
 
 
 def test_admin_password_set_twice_is_refused() -> None:
-    line = only_problem(("databaseAdminPassword", "database"), database={**EXTERNAL, "adminPassword": "a"},
-                        databaseAdminPassword="b")  # fmt: skip
+    line = only_problem(
+        ("databaseAdminPassword", "database"),
+        database={**EXTERNAL, "adminPassword": "a"},
+        databaseAdminPassword="b",
+    )
     assert "is set twice" in line
 
 
 def test_encrypted_admin_password_is_present_but_unknown_offline() -> None:
-    values = {"domainId": "alice", "capacity": CAPACITY, "database": json.dumps(EXTERNAL),
-              "databaseAdminPassword": ENCRYPTED}  # fmt: skip
+    values = {
+        "domainId": "alice",
+        "capacity": CAPACITY,
+        "database": json.dumps(EXTERNAL),
+        "databaseAdminPassword": ENCRYPTED,
+    }
     cfg = parse_party_config(values, {"databaseAdminPassword"}, encrypted_keys={"databaseAdminPassword"})
     assert cfg.database.admin_password == ENCRYPTED
     assert cfg.encrypted_settings == {"databaseAdminPassword"}
@@ -441,8 +449,9 @@ def _pkcs8(key_pem: str) -> str:
     from cryptography.hazmat.primitives import serialization
 
     key = serialization.load_pem_private_key(key_pem.encode(), None)
-    return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                             serialization.NoEncryption()).decode()  # fmt: skip
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
 
 
 def test_supplied_key_is_normalised_to_pkcs1(rsa_key_pem: str) -> None:
@@ -492,8 +501,11 @@ def test_encrypted_key_is_skipped_offline_with_a_warning() -> None:
 
 
 def test_values_of_settings_set_as_secrets_are_not_echoed() -> None:
-    found = problems(("publicEndpoint", "namespace"), publicEndpoint="http://hidden-host.internal:1",
-                     namespace="Hidden_Name")  # fmt: skip
+    found = problems(
+        ("publicEndpoint", "namespace"),
+        publicEndpoint="http://hidden-host.internal:1",
+        namespace="Hidden_Name",
+    )
     assert (
         "must use https://" in found["kuscia:publicEndpoint"]
         and "namespace name" in found["kuscia:namespace"]
@@ -557,8 +569,12 @@ def _bundle(cert_b64: str, /, **changes: str) -> dict[str, str]:
 
 
 def test_peers_by_stack_and_inline(rsa_cert_b64: str) -> None:
-    cfg = parse(peers=[{"domainId": "bob", "stack": "acme/kuscia-p2p/bob"},
-                       _bundle(rsa_cert_b64, endpoint="http://203.0.113.9:31080", protocol="notls")])  # fmt: skip
+    cfg = parse(
+        peers=[
+            {"domainId": "bob", "stack": "acme/kuscia-p2p/bob"},
+            _bundle(rsa_cert_b64, endpoint="http://203.0.113.9:31080", protocol="notls"),
+        ]
+    )
     assert [(p.domain_id, p.stack, p.protocol) for p in cfg.peers] == [
         ("bob", "acme/kuscia-p2p/bob", None),
         ("carol", None, "NOTLS"),
@@ -579,9 +595,16 @@ def _ec_cert_b64() -> str:
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "carol")])
     now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-            .serial_number(1).not_valid_before(now).not_valid_after(now + datetime.timedelta(days=1))
-            .sign(key, hashes.SHA256()))  # fmt: skip
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     return base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
 
 
@@ -624,8 +647,13 @@ def test_inline_bundle_rules(changes: dict[str, str], setting: str, fragment: st
 
 
 def test_duplicate_peers_and_shared_stacks_are_refused() -> None:
-    found = problems(peers=[{"domainId": "bob", "stack": "bob"}, {"domainId": "bob", "stack": "bob2"},
-                            {"domainId": "carol", "stack": "bob"}])  # fmt: skip
+    found = problems(
+        peers=[
+            {"domainId": "bob", "stack": "bob"},
+            {"domainId": "bob", "stack": "bob2"},
+            {"domainId": "carol", "stack": "bob"},
+        ]
+    )
     assert "already listed at peers[0]" in found["kuscia:peers[1].domainId"]
     assert "already the stack of peers[0]" in found["kuscia:peers[2].stack"]
 
@@ -655,9 +683,16 @@ def test_hyphenated_ids_without_collision_are_fine() -> None:
 
 @pytest.mark.parametrize(
     ("value", "fragment"),
-    [("5", "from 10 to 3600"), ("3601", "from 10 to 3600"), ("soon", "whole number"), ("300.0", "whole number"),
-     ("9" * 50, "whole number"), ("\u00b2", "whole number"), ("-20", "whole number")],
-)  # fmt: skip
+    [
+        ("5", "from 10 to 3600"),
+        ("3601", "from 10 to 3600"),
+        ("soon", "whole number"),
+        ("300.0", "whole number"),
+        ("9" * 50, "whole number"),
+        ("\u00b2", "whole number"),
+        ("-20", "whole number"),
+    ],
+)
 def test_peering_timeout_rules(value: str, fragment: str) -> None:
     assert fragment in only_problem(peeringTimeoutSeconds=value)
 
@@ -735,15 +770,32 @@ def test_wrong_types_are_reported_with_the_expected_type(
 
 def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as err:
-        parse(domainId="Bad_ID", protocol="mtls", image="kuscia:latest", peeringTimeoutSeconds="5",
-              capacity={"cpu": "x"}, service={"type": "Ingress"}, database={"name": "a-b"},
-              networkPolicy={"kusciaApiFrom": ["nope"]}, peers=[{"domainId": "bob"}], logLevel="loud")  # fmt: skip
+        parse(
+            domainId="Bad_ID",
+            protocol="mtls",
+            image="kuscia:latest",
+            peeringTimeoutSeconds="5",
+            capacity={"cpu": "x"},
+            service={"type": "Ingress"},
+            database={"name": "a-b"},
+            networkPolicy={"kusciaApiFrom": ["nope"]},
+            peers=[{"domainId": "bob"}],
+            logLevel="loud",
+        )
     settings = {p.setting for p in err.value.problems}
     assert settings >= {
-        "kuscia:domainId", "kuscia:protocol", "kuscia:image", "kuscia:peeringTimeoutSeconds", "kuscia:capacity.cpu",
-        "kuscia:capacity.memory", "kuscia:service.type", "kuscia:database.name", "kuscia:networkPolicy.kusciaApiFrom[0]",
-        "kuscia:peers[0]", "kuscia:logLevel",
-    }  # fmt: skip
+        "kuscia:domainId",
+        "kuscia:protocol",
+        "kuscia:image",
+        "kuscia:peeringTimeoutSeconds",
+        "kuscia:capacity.cpu",
+        "kuscia:capacity.memory",
+        "kuscia:service.type",
+        "kuscia:database.name",
+        "kuscia:networkPolicy.kusciaApiFrom[0]",
+        "kuscia:peers[0]",
+        "kuscia:logLevel",
+    }
     assert str(err.value).startswith(f"{len(err.value.problems)} problem(s) in stack config:")
 
 
@@ -757,11 +809,43 @@ def test_config_error_survives_pickling() -> None:
 # -- nothing but ConfigError, and no secret in it, for any input ------------------------------
 
 ODD_STRINGS = [
-    "", " ", "TLS", "mtls", "runk", "runp", "in-cluster", "external", "NodePort", "4Gi", "-1", "1e999", "0",
-    "alice", "a-b", "b-a", ENCRYPTED, "true", "{", "[1]", '{"a": 1}', "\u00b2", "\u0663", "9" * 5000, "\x00",
-    "https://[::1", "http://h:0", "https://h:1080/p", "db:3306", "[::1]:3306", "::1", "a" * 300, "null", "NaN",
-    "-----BEGIN CERTIFICATE-----", "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----",
-]  # fmt: skip
+    "",
+    " ",
+    "TLS",
+    "mtls",
+    "runk",
+    "runp",
+    "in-cluster",
+    "external",
+    "NodePort",
+    "4Gi",
+    "-1",
+    "1e999",
+    "0",
+    "alice",
+    "a-b",
+    "b-a",
+    ENCRYPTED,
+    "true",
+    "{",
+    "[1]",
+    '{"a": 1}',
+    "\u00b2",
+    "\u0663",
+    "9" * 5000,
+    "\x00",
+    "https://[::1",
+    "http://h:0",
+    "https://h:1080/p",
+    "db:3306",
+    "[::1]:3306",
+    "::1",
+    "a" * 300,
+    "null",
+    "NaN",
+    "-----BEGIN CERTIFICATE-----",
+    "-----BEGIN RSA PRIVATE KEY-----\nAAAA\n-----END RSA PRIVATE KEY-----",
+]
 NESTED_KEYS = sorted({k for keys in NESTED.values() for k in keys} | {"zz", "a.b"})
 
 
@@ -850,10 +934,20 @@ def test_random_valid_configs_parse(rsa_cert_b64: str) -> None:
             "runtime": rng.choice(["runk", "RUNK"]),
             "capacity": json.dumps({"cpu": rng.choice([4, "500m", 0.5]), "memory": "4Gi", "storage": "1e3"}),
             "publicEndpoint": f"{scheme}://gw{rng.randrange(9)}.example.com:{rng.randrange(1, 65536)}/p",
-            "service": json.dumps({"type": rng.choice(["NodePort", "LoadBalancer"]), "nodePort": rng.randrange(30000, 32768)}),
-            "peers": json.dumps([{"domainId": "carol", "endpoint": "http://10.0.0.1:1080", "cert": rsa_cert_b64,
-                                  "protocol": "NOTLS"}]),
-        }  # fmt: skip
+            "service": json.dumps(
+                {"type": rng.choice(["NodePort", "LoadBalancer"]), "nodePort": rng.randrange(30000, 32768)}
+            ),
+            "peers": json.dumps(
+                [
+                    {
+                        "domainId": "carol",
+                        "endpoint": "http://10.0.0.1:1080",
+                        "cert": rsa_cert_b64,
+                        "protocol": "NOTLS",
+                    }
+                ]
+            ),
+        }
         cfg = parse_party_config(values)
         assert cfg.protocol == protocol.upper() and cfg.public_endpoint.startswith(f"{scheme}://")
 
@@ -891,8 +985,17 @@ def test_warnings_for_a_shared_external_database() -> None:
     assert "database.user is kuscia" in warnings
     assert "127.0.0.1 is the Kuscia pod itself" in warnings
     chosen = {**EXTERNAL, "name": "kuscia_alice_prod", "user": "kuscia_alice"}
-    assert config_warnings(parse(("databaseAdminPassword",), database=chosen, databaseAdminPassword="pw",
-                                 networkPolicy={"kusciaApiFrom": ["10.0.0.1/32"]})) == []  # fmt: skip
+    assert (
+        config_warnings(
+            parse(
+                ("databaseAdminPassword",),
+                database=chosen,
+                databaseAdminPassword="pw",
+                networkPolicy={"kusciaApiFrom": ["10.0.0.1/32"]},
+            )
+        )
+        == []
+    )
 
 
 def test_warnings_for_mixed_up_bundles(rsa_cert_b64: str) -> None:
@@ -911,8 +1014,13 @@ def test_warnings_for_mixed_up_bundles(rsa_cert_b64: str) -> None:
 def test_read_pulumi_config_reads_kuscia_keys_and_secret_flags(monkeypatch: pytest.MonkeyPatch) -> None:
     from pulumi.runtime import config as runtime_config
 
-    config = {"kuscia:domainId": "alice", "kuscia:capacity": CAPACITY, "kuscia:database": json.dumps(EXTERNAL),
-              "kuscia:databaseAdminPassword": "pw-from-pulumi", "aws:region": "x"}  # fmt: skip
+    config = {
+        "kuscia:domainId": "alice",
+        "kuscia:capacity": CAPACITY,
+        "kuscia:database": json.dumps(EXTERNAL),
+        "kuscia:databaseAdminPassword": "pw-from-pulumi",
+        "aws:region": "x",
+    }
     token = runtime_config.CONFIG.set(config)
     try:
         with pytest.raises(ConfigError) as err:

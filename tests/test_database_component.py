@@ -112,11 +112,15 @@ def test_in_cluster_creates_secret_service_statefulset_and_two_passwords_under_t
 ) -> None:
     mocks, _ = in_cluster
     component = mocks.one(db_module.COMPONENT_TYPE, "db")
-    assert sorted((r.type, r.name) for r in children_of(mocks, component)) == sorted([
-        (PASSWORD_TYPE, "db-user-password"), (PASSWORD_TYPE, "db-root-password"),
-        ("kubernetes:core/v1:Secret", "db-secret"), ("kubernetes:core/v1:Service", "db-service"),
-        ("kubernetes:apps/v1:StatefulSet", "db-statefulset"),
-    ])  # fmt: skip
+    assert sorted((r.type, r.name) for r in children_of(mocks, component)) == sorted(
+        [
+            (PASSWORD_TYPE, "db-user-password"),
+            (PASSWORD_TYPE, "db-root-password"),
+            ("kubernetes:core/v1:Secret", "db-secret"),
+            ("kubernetes:core/v1:Service", "db-service"),
+            ("kubernetes:apps/v1:StatefulSet", "db-statefulset"),
+        ]
+    )
     assert not mocks.of_type("pulumi:providers:mysql")
 
 
@@ -178,8 +182,11 @@ def test_in_cluster_endpoint_is_secret_and_carries_the_secrets_user_password(
     )
     assert (parsed.host, parsed.port) == ("kuscia-mysql.autonomy-alice.svc.cluster.local", 3306)
     assert (outputs["host"], outputs["port"], outputs["database"], outputs["user"]) == (
-        parsed.host, 3306, "kuscia_alice", "kuscia_alice",
-    )  # fmt: skip
+        parsed.host,
+        3306,
+        "kuscia_alice",
+        "kuscia_alice",
+    )
     user_pw = mocks.one(PASSWORD_TYPE, "db-user-password").plain_state["result"]
     root_pw = mocks.one(PASSWORD_TYPE, "db-root-password").plain_state["result"]
     assert (data["password"], data["root-password"]) == (user_pw, root_pw) and user_pw != root_pw
@@ -229,11 +236,15 @@ def test_external_uses_an_explicit_mysql_provider_for_database_user_and_grant(
 ) -> None:
     mocks, _ = external
     component = mocks.one(db_module.COMPONENT_TYPE, "db")
-    assert sorted((r.type, r.name) for r in children_of(mocks, component)) == sorted([
-        (PASSWORD_TYPE, "db-user-password"), ("pulumi:providers:mysql", "db-mysql"),
-        ("mysql:index/database:Database", "db-database"), ("mysql:index/user:User", "db-user"),
-        ("mysql:index/grant:Grant", "db-grant"),
-    ])  # fmt: skip
+    assert sorted((r.type, r.name) for r in children_of(mocks, component)) == sorted(
+        [
+            (PASSWORD_TYPE, "db-user-password"),
+            ("pulumi:providers:mysql", "db-mysql"),
+            ("mysql:index/database:Database", "db-database"),
+            ("mysql:index/user:User", "db-user"),
+            ("mysql:index/grant:Grant", "db-grant"),
+        ]
+    )
     provider = mocks.one("pulumi:providers:mysql")
     assert provider.plain_inputs["endpoint"] == "[fd00::5]:3307"
     assert (provider.plain_inputs["username"], provider.plain_inputs["password"]) == ("root", ADMIN_PASSWORD)
@@ -249,8 +260,10 @@ def test_external_database_user_and_grant_are_exactly_what_kine_needs(
     mocks, outputs = external
     database = mocks.one("mysql:index/database:Database").plain_inputs
     assert (database["name"], database["defaultCharacterSet"], database["defaultCollation"]) == (
-        "kuscia_a", "utf8mb4", db_module.COLLATION,
-    )  # fmt: skip
+        "kuscia_a",
+        "utf8mb4",
+        db_module.COLLATION,
+    )
     user = mocks.one("mysql:index/user:User")
     assert (user.plain_inputs["user"], user.plain_inputs["host"]) == ("kuscia_a", "%")
     assert user.is_secret("plaintextPassword")
@@ -259,8 +272,11 @@ def test_external_database_user_and_grant_are_exactly_what_kine_needs(
     assert grant["privileges"] == list(KINE_PRIVILEGES)
     parsed = parse_dsn(outputs["endpoint"])
     assert (parsed.user, parsed.password, parsed.addr, parsed.database) == (
-        "kuscia_a", user.plain_inputs["plaintextPassword"], "[fd00::5]:3307", "kuscia_a",
-    )  # fmt: skip
+        "kuscia_a",
+        user.plain_inputs["plaintextPassword"],
+        "[fd00::5]:3307",
+        "kuscia_a",
+    )
     assert outputs["secret"]["endpoint"] and not outputs["secret"]["host"]
     assert ADMIN_PASSWORD not in json.dumps({k: v for k, v in outputs.items() if k != "endpoint"})
 

@@ -53,8 +53,10 @@ KINE_INDEXES = [
     "CREATE INDEX kine_prev_revision_index ON kine (prev_revision)",
     "CREATE UNIQUE INDEX kine_name_prev_revision_uindex ON kine (name, prev_revision)",
 ]
-INSERT = ("INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value)"
-          " VALUES (%s, %s, %s, %s, %s, 0, %s, %s)")  # fmt: skip
+INSERT = (
+    "INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value)"
+    " VALUES (%s, %s, %s, %s, %s, 0, %s, %s)"
+)
 
 
 def provision(
@@ -70,8 +72,15 @@ def provision(
 def login(server: MariaDB, endpoint: str) -> pymysql.connections.Connection:
     """Log in the way kine does: with what the DSN says, parsed back."""
     parsed = parse_dsn(endpoint)
-    return pymysql.connect(host=parsed.host, port=parsed.port, user=parsed.user, password=parsed.password,
-                           database=parsed.database, autocommit=True, connect_timeout=5)  # fmt: skip
+    return pymysql.connect(
+        host=parsed.host,
+        port=parsed.port,
+        user=parsed.user,
+        password=parsed.password,
+        database=parsed.database,
+        autocommit=True,
+        connect_timeout=5,
+    )
 
 
 def kine_first_start(cursor: pymysql.cursors.Cursor, name: str) -> None:
@@ -103,8 +112,10 @@ def test_provider_sql_lets_kine_create_its_table_and_work(mariadb: MariaDB) -> N
         cursor.execute(INSERT, ("/registry/a", 0, 0, first, first, b"v2", b"v1"))
         cursor.execute(INSERT, ("/registry/b", 1, 0, 0, 0, b"w", b""))
         assert error_code(lambda: cursor.execute(INSERT, ("/registry/b", 1, 0, 0, 0, b"dup", b""))) == 1062
-        cursor.execute("SELECT name, value FROM kine WHERE name >= %s AND name < %s ORDER BY id",
-                       ("/registry/", "/registry0"))  # fmt: skip
+        cursor.execute(
+            "SELECT name, value FROM kine WHERE name >= %s AND name < %s ORDER BY id",
+            ("/registry/", "/registry0"),
+        )
         assert cursor.fetchall() == (("/registry/a", b"v1"), ("/registry/a", b"v2"), ("/registry/b", b"w"))
         cursor.execute("UPDATE kine SET deleted = 1 WHERE name = %s", ("/registry/b",))
         # compaction: a DELETE joined to a derived table (the query derived_merge=off is about)
@@ -127,8 +138,10 @@ def test_kine_ddl_from_the_notes_creates_the_table_and_its_indexes(mariadb: Mari
     endpoint = provision(mariadb, "kuscia_ddl", generate_password())
     with login(mariadb, endpoint) as conn, conn.cursor() as cursor:
         cursor.execute(KINE_DDL)
-        cursor.execute("SELECT DISTINCT index_name FROM information_schema.STATISTICS WHERE table_name = 'kine'"
-                       " AND table_schema = DATABASE()")  # fmt: skip
+        cursor.execute(
+            "SELECT DISTINCT index_name FROM information_schema.STATISTICS WHERE table_name = 'kine'"
+            " AND table_schema = DATABASE()"
+        )
         expected = {re.search(r"INDEX (\w+) ON", s)[1] for s in KINE_INDEXES}  # type: ignore[index]
         assert {row[0] for row in cursor.fetchall()} == {"PRIMARY", *expected}
 
@@ -232,8 +245,12 @@ def statefulset_server() -> Iterator[tuple[MariaDB, dict[str, str]]]:
         pytest.skip("KUSCIA_SKIP_MARIADB=1")
     if shutil.which("mysql") is None:
         pytest.fail("the mysql client is missing: apt-get install mariadb-client-core (.ci/run does)")
-    env = {"MYSQL_ROOT_PASSWORD": generate_password(), "MYSQL_DATABASE": "kuscia_alice",
-           "MYSQL_USER": "kuscia_alice", "MYSQL_PASSWORD": generate_password()}  # fmt: skip
+    env = {
+        "MYSQL_ROOT_PASSWORD": generate_password(),
+        "MYSQL_DATABASE": "kuscia_alice",
+        "MYSQL_USER": "kuscia_alice",
+        "MYSQL_PASSWORD": generate_password(),
+    }
     with tempfile.TemporaryDirectory(prefix="kuscia-sts-") as tmp:
         server = start_mariadb(Path(tmp), MYSQLD_ARGS)
         try:
@@ -255,9 +272,9 @@ def statefulset_server() -> Iterator[tuple[MariaDB, dict[str, str]]]:
 
 def test_mysqld_accepts_the_statefulset_arguments(statefulset_server: tuple[MariaDB, dict[str, str]]) -> None:
     server, _ = statefulset_server
-    (switches, charset, collation, connections), = server.execute(
+    ((switches, charset, collation, connections),) = server.execute(
         "SELECT @@optimizer_switch, @@character_set_server, @@collation_server, @@max_connections"
-    )  # fmt: skip
+    )
     assert "derived_merge=off" in switches.split(",")
     assert (charset, collation, connections) == ("utf8mb4", COLLATION, 1000)
 

@@ -16,10 +16,26 @@ from kuscia_components.core import dsn
 from tests.gobuild import build_go_program
 
 HOSTILE_PASSWORDS = [
-    "p@ss", "a:b:c", "sl/ash", "q?uery", "hash#tag", "per%cent%2F", "single'quote", 'double"quote',
-    "back\\slash", "with space", " leading and trailing ", "@:/?#%'\"\\ all", "ends-with-@", "(paren)",
-    "tcp(h:1)/x?y", "a&b=c", "plus+sign", "u:p@tcp(evil:1)/other?x=1", "~`!$^*[]{}|;<>,.",
-]  # fmt: skip
+    "p@ss",
+    "a:b:c",
+    "sl/ash",
+    "q?uery",
+    "hash#tag",
+    "per%cent%2F",
+    "single'quote",
+    'double"quote',
+    "back\\slash",
+    "with space",
+    " leading and trailing ",
+    "@:/?#%'\"\\ all",
+    "ends-with-@",
+    "(paren)",
+    "tcp(h:1)/x?y",
+    "a&b=c",
+    "plus+sign",
+    "u:p@tcp(evil:1)/other?x=1",
+    "~`!$^*[]{}|;<>,.",
+]
 GO_SOURCE = Path(__file__).parent / "go_dsn" / "main.go"
 
 
@@ -27,9 +43,11 @@ GO_SOURCE = Path(__file__).parent / "go_dsn" / "main.go"
 def go_parser(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """tests/go_dsn built against Debian's go-sql-driver (the driver Kuscia and kine use)."""
     return build_go_program(
-        GO_SOURCE, tmp_path_factory.mktemp("go"), library="github.com/go-sql-driver/mysql",
+        GO_SOURCE,
+        tmp_path_factory.mktemp("go"),
+        library="github.com/go-sql-driver/mysql",
         debian_package="golang-github-go-sql-driver-mysql-dev",
-    )  # fmt: skip
+    )
 
 
 def go_parse(binary: Path, dsns: list[str]) -> list[dict[str, Any]]:
@@ -77,13 +95,33 @@ def test_every_printable_ascii_password_round_trips_through_the_real_driver(go_p
 
 
 PARSER_SAMPLES = [
-    "u:p@tcp(h:1)/db", "u@tcp(h)/db", "/db", "", "u:p@/db?x=1", "u:p@tcp([::1]:3306)/db",
-    "u:p@tcp(::1)/db", "u:p@tcp([::1])/db", "u:p@tcp(h:1:2)/db", "u:p@unix(/tmp/s.sock)/db", "u:p@unix/db",
-    "u:p@udp/db", "a@b:p@c@tcp(h:1)/d", "u:p@tcp(h:1)/db?a&b=1&c=%41+x&d=", "u:p@tcp(h:1)/db?x=%zz",
-    "u:p@tcp(h:1)", "u:p@tcp(h:3306/db", "u:p@tcp(h:1)x)/db", "u:p@tcp(h:1)/db?x=a)b/c", "@/db",
-    ":@/db", "user:pass/word@tcp(h)/db", "user:p/a@tcp(h)/db?q=1", "u:p@tcp(h:1)/a/b",
-    "u:p@tcp(h:1)/db?charset=utf8mb4&parseTime=True&loc=Local", "noslash@tcp(h:1)",
-]  # fmt: skip
+    "u:p@tcp(h:1)/db",
+    "u@tcp(h)/db",
+    "/db",
+    "",
+    "u:p@/db?x=1",
+    "u:p@tcp([::1]:3306)/db",
+    "u:p@tcp(::1)/db",
+    "u:p@tcp([::1])/db",
+    "u:p@tcp(h:1:2)/db",
+    "u:p@unix(/tmp/s.sock)/db",
+    "u:p@unix/db",
+    "u:p@udp/db",
+    "a@b:p@c@tcp(h:1)/d",
+    "u:p@tcp(h:1)/db?a&b=1&c=%41+x&d=",
+    "u:p@tcp(h:1)/db?x=%zz",
+    "u:p@tcp(h:1)",
+    "u:p@tcp(h:3306/db",
+    "u:p@tcp(h:1)x)/db",
+    "u:p@tcp(h:1)/db?x=a)b/c",
+    "@/db",
+    ":@/db",
+    "user:pass/word@tcp(h)/db",
+    "user:p/a@tcp(h)/db?q=1",
+    "u:p@tcp(h:1)/a/b",
+    "u:p@tcp(h:1)/db?charset=utf8mb4&parseTime=True&loc=Local",
+    "noslash@tcp(h:1)",
+]
 
 
 def test_python_port_agrees_with_the_real_driver(go_parser: Path) -> None:
@@ -95,8 +133,12 @@ def test_python_port_agrees_with_the_real_driver(go_parser: Path) -> None:
             continue
         ours = dsn.parse_dsn(sample)
         assert (ours.user, ours.password, ours.net, ours.addr, ours.database) == (
-            real["user"], real["password"], real["net"], real["addr"], real["database"],
-        ), sample  # fmt: skip
+            real["user"],
+            real["password"],
+            real["net"],
+            real["addr"],
+            real["database"],
+        ), sample
         # v1.5 keeps charset among Params; parseTime and loc are typed fields in every version
         typed = ("parseTime", "loc")
         assert {k: v for k, v in ours.params.items() if k not in typed} == (real["params"] or {}), sample
@@ -136,8 +178,14 @@ def test_defaults_fill_in_like_the_driver() -> None:
 def test_values_that_cannot_round_trip_are_rejected_with_setting_rule_and_example(
     kwargs: dict[str, Any], setting: str, example: str
 ) -> None:
-    args: dict[str, Any] = {"user": "kuscia", "password": "s3cret-Value", "host": "h", "port": 3306,
-                            "database": "d", **kwargs}  # fmt: skip
+    args: dict[str, Any] = {
+        "user": "kuscia",
+        "password": "s3cret-Value",
+        "host": "h",
+        "port": 3306,
+        "database": "d",
+        **kwargs,
+    }
     with pytest.raises(dsn.DsnError) as err:
         dsn.build_dsn(**args)
     message = str(err.value)

@@ -41,8 +41,16 @@ def manual() -> Iterator[KusciaEmulator]:
 # -- raw HTTP helpers -------------------------------------------------------------------------------
 
 
-def call(emu: KusciaEmulator, path: str, body: Any = None, *, method: str = "POST",
-         headers: dict[str, str] | None = None, bearer: str | None = None, timeout: float = 5) -> Reply:  # fmt: skip
+def call(
+    emu: KusciaEmulator,
+    path: str,
+    body: Any = None,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    bearer: str | None = None,
+    timeout: float = 5,
+) -> Reply:
     sent = {"Authorization": f"Bearer {bearer or emu.bearer_token}", "Content-Type": "application/json"}
     sent.update(headers or {})
     data = json.dumps(body).encode() if body is not None else None
@@ -76,17 +84,43 @@ def code(reply: Reply) -> int:
 
 
 def register(emu: KusciaEmulator, me: EmulatedNode, other: EmulatedNode, cert: str | None = None) -> int:
-    return code(api(emu, me, "/api/v1/domain/create",
-                    {"domain_id": other.domain_id, "role": "partner", "cert": cert or other.cert_pem}))  # fmt: skip
+    return code(
+        api(
+            emu,
+            me,
+            "/api/v1/domain/create",
+            {"domain_id": other.domain_id, "role": "partner", "cert": cert or other.cert_pem},
+        )
+    )
 
 
-def route(emu: KusciaEmulator, me: EmulatedNode, other: EmulatedNode, *, is_tls: bool | None = None,
-          host: str | None = None, port: int = 1080) -> int:  # fmt: skip
-    endpoint = {"host": host or f"{other.service}.{other.namespace}.svc.cluster.local",
-                "ports": [{"name": "http", "port": port, "protocol": "HTTP",
-                           "isTLS": other.is_tls if is_tls is None else is_tls}]}  # fmt: skip
-    body = {"source": me.domain_id, "destination": other.domain_id, "authentication_type": "Token",
-            "endpoint": endpoint, "token_config": {"token_gen_method": "RSA-GEN", "rolling_update_period": 0}}  # fmt: skip
+def route(
+    emu: KusciaEmulator,
+    me: EmulatedNode,
+    other: EmulatedNode,
+    *,
+    is_tls: bool | None = None,
+    host: str | None = None,
+    port: int = 1080,
+) -> int:
+    endpoint = {
+        "host": host or f"{other.service}.{other.namespace}.svc.cluster.local",
+        "ports": [
+            {
+                "name": "http",
+                "port": port,
+                "protocol": "HTTP",
+                "isTLS": other.is_tls if is_tls is None else is_tls,
+            }
+        ],
+    }
+    body = {
+        "source": me.domain_id,
+        "destination": other.domain_id,
+        "authentication_type": "Token",
+        "endpoint": endpoint,
+        "token_config": {"token_gen_method": "RSA-GEN", "rolling_update_period": 0},
+    }
     return code(api(emu, me, "/api/v1/route/create", body))
 
 
@@ -97,8 +131,12 @@ def link(emu: KusciaEmulator, a: EmulatedNode, b: EmulatedNode) -> None:
 
 def status_of(emu: KusciaEmulator, node: EmulatedNode, name: str) -> dict[str, str]:
     source, destination = name.split("-")
-    reply = api(emu, node, "/api/v1/route/status/batchQuery",
-                {"route_keys": [{"source": source, "destination": destination}]})  # fmt: skip
+    reply = api(
+        emu,
+        node,
+        "/api/v1/route/status/batchQuery",
+        {"route_keys": [{"source": source, "destination": destination}]},
+    )
     return dict(reply[1]["data"]["routes"][0]["status"])
 
 
@@ -196,9 +234,14 @@ def test_emulated_domain_service_answers_kuscias_codes(emu: KusciaEmulator) -> N
         assert code(missing) == 11305 and missing[1]["data"] is None
         assert missing[1]["status"]["message"] == 'domains.kuscia.secretflow "carol" not found'
     assert code(api(emu, alice, "/api/v1/domain/batchQuery", {"domain_ids": ["bob", "carol"]})) == 11305
-    invalid = [{"domain_id": ""}, {"domain_id": "master"}, {"domain_id": "Bob_1"},
-               {"domain_id": "dave", "role": "admin"}, {"domain_id": "dave", "cert": "junk!"},
-               {"domain_id": "dave", "cert": base64.b64encode(b"not a cert").decode()}]  # fmt: skip
+    invalid = [
+        {"domain_id": ""},
+        {"domain_id": "master"},
+        {"domain_id": "Bob_1"},
+        {"domain_id": "dave", "role": "admin"},
+        {"domain_id": "dave", "cert": "junk!"},
+        {"domain_id": "dave", "cert": base64.b64encode(b"not a cert").decode()},
+    ]
     replies = [api(emu, alice, "/api/v1/domain/create", body) for body in invalid]
     assert [code(r) for r in replies] == [11100] * len(invalid)
     assert replies[4][1]["status"]["message"] == "cert must be encoded with base64"
@@ -214,11 +257,24 @@ def test_emulated_cert_is_accepted_in_every_form_kuscia_accepts(emu: KusciaEmula
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     pem = bob.cert_pem
     body = "".join(pem.strip().splitlines()[1:-1])
-    forms = {"raw": pem, "b64": base64.b64encode(pem.encode()).decode(), "headerless": body,
-             "twice": base64.b64encode(base64.b64encode(pem.encode())).decode()}  # fmt: skip
+    forms = {
+        "raw": pem,
+        "b64": base64.b64encode(pem.encode()).decode(),
+        "headerless": body,
+        "twice": base64.b64encode(base64.b64encode(pem.encode())).decode(),
+    }
     for n, (label, cert) in enumerate(forms.items()):
-        assert code(api(emu, alice, "/api/v1/domain/create",
-                        {"domain_id": f"p{n}", "role": "partner", "cert": cert})) == 0, label  # fmt: skip
+        assert (
+            code(
+                api(
+                    emu,
+                    alice,
+                    "/api/v1/domain/create",
+                    {"domain_id": f"p{n}", "role": "partner", "cert": cert},
+                )
+            )
+            == 0
+        ), label
     stored = [alice.domains()[f"p{n}"]["cert"] for n in range(len(forms))]
     assert stored[0] == base64.b64encode(pem.strip("\n").encode()).decode()  # raw PEM: encoded by Kuscia
     assert stored[1] == forms["b64"]  # already base64: stored as sent
@@ -249,23 +305,40 @@ def test_emulated_partner_defaults_and_the_update_caveat(emu: KusciaEmulator) ->
 
 def test_emulated_route_service_answers_kuscias_codes_and_shapes(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
-    missing = api(emu, alice, "/api/v1/route/create", {
-        "source": "alice", "destination": "bob", "authentication_type": "Token",
-        "endpoint": {"host": "h", "ports": [{"name": "http", "port": 1080, "protocol": "HTTP"}]}})  # fmt: skip
+    missing = api(
+        emu,
+        alice,
+        "/api/v1/route/create",
+        {
+            "source": "alice",
+            "destination": "bob",
+            "authentication_type": "Token",
+            "endpoint": {"host": "h", "ports": [{"name": "http", "port": 1080, "protocol": "HTTP"}]},
+        },
+    )
     assert (code(missing), missing[1]["status"]["message"]) == (
         11305,
         'domains.kuscia.secretflow "bob" not found',
     )
     assert register(emu, alice, bob) == 0
-    good = {"source": "alice", "destination": "bob", "authentication_type": "Token",
-            "endpoint": {"host": "bob.example", "ports": [{"name": "g", "port": 1080, "protocol": "https"}]}}  # fmt: skip
-    broken = [({**good, "authentication_type": ""}, 11100),
-              ({**good, "endpoint": {"host": "h", "ports": []}}, 11100),
-              ({**good, "endpoint": {"host": "h", "ports": [{"port": 70000, "protocol": "HTTP"}]}}, 11100),
-              ({**good, "endpoint": {"host": "h", "ports": [{"port": 1080, "protocol": "TCP"}]}}, 11400),
-              ({**good, "endpoint": {"host": "https://h:1080", "ports": [{"port": 1080, "protocol": "HTTP"}]}}, 11400),
-              ({**good, "token_config": {"token_gen_method": "RAND-GEN"}}, 11400),
-              ({**good, "source": "carol"}, 11305)]  # fmt: skip
+    good = {
+        "source": "alice",
+        "destination": "bob",
+        "authentication_type": "Token",
+        "endpoint": {"host": "bob.example", "ports": [{"name": "g", "port": 1080, "protocol": "https"}]},
+    }
+    broken = [
+        ({**good, "authentication_type": ""}, 11100),
+        ({**good, "endpoint": {"host": "h", "ports": []}}, 11100),
+        ({**good, "endpoint": {"host": "h", "ports": [{"port": 70000, "protocol": "HTTP"}]}}, 11100),
+        ({**good, "endpoint": {"host": "h", "ports": [{"port": 1080, "protocol": "TCP"}]}}, 11400),
+        (
+            {**good, "endpoint": {"host": "https://h:1080", "ports": [{"port": 1080, "protocol": "HTTP"}]}},
+            11400,
+        ),
+        ({**good, "token_config": {"token_gen_method": "RAND-GEN"}}, 11400),
+        ({**good, "source": "carol"}, 11305),
+    ]
     assert [code(api(emu, alice, "/api/v1/route/create", body)) for body, _ in broken] == [
         c for _, c in broken
     ]
@@ -297,8 +370,11 @@ def test_emulated_route_status_is_empty_at_first_then_formatted_like_kuscia(manu
     assert status_of(manual, alice, "alice-bob") == {"status": "Failed", "reason": ""}  # no condition yet
     manual.engine.run_once()
     reason = status_of(manual, alice, "alice-bob")["reason"]
-    assert re.fullmatch(r"LastUpdateAt=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC, "
-                        r"Message=TokenNotGenerate, Reason:DestinationIsNotAuthrized", reason)  # fmt: skip
+    assert re.fullmatch(
+        r"LastUpdateAt=\d{4}-\d\d-\d\d \d\d:\d\d:\d\d \+0000 UTC, "
+        r"Message=TokenNotGenerate, Reason:DestinationIsNotAuthrized",
+        reason,
+    )
     assert "domainRoute [alice-bob] not found in dest domain [bob]" in alice.gateway_log[-1]
     assert "bob-alice" not in bob.route_table  # bob never registered alice: no authorization there
 
@@ -357,8 +433,12 @@ def test_emulated_update_that_forgets_the_role_downgrades_and_breaks_the_handsha
     assert emu.wait_until(lambda: alice.routes()["alice-bob"]["reason"] == "DestinationIsNotAuthrized")
     assert bob.routes()["alice-bob"]["reason"] == "TokenNotGenerate"  # bob's side lost the token
     assert "destination domain [alice] is not a partner" in bob.gateway_log[-1]
-    resent = {"domain_id": "alice", "cert": alice.cert_pem, "role": "partner",
-              "auth_center": {"authentication_type": "Token", "token_gen_method": "RSA-GEN"}}  # fmt: skip
+    resent = {
+        "domain_id": "alice",
+        "cert": alice.cert_pem,
+        "role": "partner",
+        "auth_center": {"authentication_type": "Token", "token_gen_method": "RSA-GEN"},
+    }
     assert code(api(emu, bob, "/api/v1/domain/update", resent)) == 0
     assert emu.wait_until(lambda: ready(alice, "alice-bob") and ready(bob, "bob-alice"))
 
@@ -445,8 +525,12 @@ def test_emulated_key_rotation_breaks_both_ways_until_the_partner_updates(emu: K
     assert bob.routes()["bob-alice"]["status"] == "Failed"
     assert emu.wait_until(lambda: "may be not correct" in "".join(alice.gateway_log))
     assert not ready(alice, "alice-bob")
-    update = {"domain_id": "bob", "role": "partner", "cert": bob.cert_pem,
-              "auth_center": {"authentication_type": "Token", "token_gen_method": "RSA-GEN"}}  # fmt: skip
+    update = {
+        "domain_id": "bob",
+        "role": "partner",
+        "cert": bob.cert_pem,
+        "auth_center": {"authentication_type": "Token", "token_gen_method": "RSA-GEN"},
+    }
     assert code(api(emu, alice, "/api/v1/domain/update", update)) == 0
     assert emu.wait_until(lambda: ready(alice, "alice-bob") and ready(bob, "bob-alice"))
 
@@ -476,11 +560,19 @@ def test_emulated_gateway_answers_401_with_kuscias_header_and_the_handshake_prob
         "kuscia": "v1.1.0b0",
         "reason": "unauthorized.",
     }
-    probe = call(emu, proxy_path(alice, "/handshake", port=1080), method="GET",
-                 headers={"Kuscia-Host": "kuscia-handshake.alice.svc"})  # fmt: skip
+    probe = call(
+        emu,
+        proxy_path(alice, "/handshake", port=1080),
+        method="GET",
+        headers={"Kuscia-Host": "kuscia-handshake.alice.svc"},
+    )
     assert probe[:2] == (200, {"namespace": "alice", "state": 1})  # no Kuscia-Source: DomainIDInputInvalid
-    probe = call(emu, proxy_path(alice, "/handshake", port=1080), method="GET",
-                 headers={"Kuscia-Host": "kuscia-handshake.alice.svc", "Kuscia-Source": "bob"})  # fmt: skip
+    probe = call(
+        emu,
+        proxy_path(alice, "/handshake", port=1080),
+        method="GET",
+        headers={"Kuscia-Host": "kuscia-handshake.alice.svc", "Kuscia-Source": "bob"},
+    )
     assert probe[1]["state"] == 5  # alice does not authorize bob: NoAuthentication
 
 
@@ -498,7 +590,11 @@ def test_emulated_object_store_gets_and_lists_like_kubernetes(emu: KusciaEmulato
     emu.put_object("networking.k8s.io/v1", "NetworkPolicy", "ns", "np", {})
     got = call(emu, "/apis/apps/v1/namespaces/ns/deployments/d1", method="GET")[1]
     assert (got["kind"], got["apiVersion"], got["metadata"]["name"], got["metadata"]["namespace"]) == (
-        "Deployment", "apps/v1", "d1", "ns")  # fmt: skip
+        "Deployment",
+        "apps/v1",
+        "d1",
+        "ns",
+    )
 
     def names(path: str) -> list[str]:
         listed = call(emu, path, method="GET")[1]
@@ -522,8 +618,11 @@ def test_emulated_object_store_gets_and_lists_like_kubernetes(emu: KusciaEmulato
 
 def test_emulated_access_reviews_are_allowed_unless_denied(emu: KusciaEmulator) -> None:
     def allowed(verb: str, resource: str, sub: str = "") -> bool:
-        review = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
-                  "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "subresource": sub}}}  # fmt: skip
+        review = {
+            "apiVersion": "authorization.k8s.io/v1",
+            "kind": "SelfSubjectAccessReview",
+            "spec": {"resourceAttributes": {"verb": verb, "resource": resource, "subresource": sub}},
+        }
         status, body, _ = call(emu, "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", review)
         assert status == 201
         return bool(body["status"]["allowed"])

@@ -92,9 +92,13 @@ def client_with(
 ) -> KusciaApiClient:
     fake = time or FakeTime()
     return KusciaApiClient(
-        target, retry=policy or RetryPolicy(), transport=script, sleep=fake.sleep, clock=fake.clock,
+        target,
+        retry=policy or RetryPolicy(),
+        transport=script,
+        sleep=fake.sleep,
+        clock=fake.clock,
         rng=lambda: 1.0,
-    )  # fmt: skip
+    )
 
 
 # -- requests ------------------------------------------------------------------------------------
@@ -134,9 +138,11 @@ def test_partner_domain_create_and_update_both_send_role_and_auth_center() -> No
     bodies = [json.loads(s["body"]) for s in script.sent]
     for body, cert in zip(bodies, ("Y2VydA==", "bmV3"), strict=True):
         assert body == {
-            "domain_id": "bob", "role": "partner", "cert": cert,
+            "domain_id": "bob",
+            "role": "partner",
+            "cert": cert,
             "auth_center": {"authentication_type": "Token", "token_gen_method": "RSA-GEN"},
-        }  # fmt: skip
+        }
     assert script.sent[1]["path"].endswith("/proxy/api/v1/domain/update")
 
 
@@ -180,9 +186,15 @@ def test_route_status_is_keyed_by_route_name() -> None:
 
 @pytest.mark.parametrize(
     ("code", "error"),
-    [(11305, DomainNotFound), (11306, DomainExists), (11404, RouteNotFound), (11405, RouteExists),
-     (11100, ValidationFailed), (11999, ValidationFailed)],
-)  # fmt: skip
+    [
+        (11305, DomainNotFound),
+        (11306, DomainExists),
+        (11404, RouteNotFound),
+        (11405, RouteExists),
+        (11100, ValidationFailed),
+        (11999, ValidationFailed),
+    ],
+)
 def test_kuscia_codes_map_to_typed_errors_and_are_never_retried(
     code: int, error: type[KusciaApiError]
 ) -> None:
@@ -231,8 +243,13 @@ def test_other_4xx_and_non_json_answers_are_validation_errors_not_retried() -> N
 
 def test_5xx_and_429_are_retried_with_capped_exponential_backoff() -> None:
     fake = FakeTime()
-    script = Script(RawResponse(503, b"no endpoints available", {}), RawResponse(429, b"", {}),
-                    RawResponse(502, b"", {}), RawResponse(503, b"", {}), ok({"ready": True}))  # fmt: skip
+    script = Script(
+        RawResponse(503, b"no endpoints available", {}),
+        RawResponse(429, b"", {}),
+        RawResponse(502, b"", {}),
+        RawResponse(503, b"", {}),
+        ok({"ready": True}),
+    )
     policy = RetryPolicy(attempts=6, base_seconds=0.5, cap_seconds=1.5, budget_seconds=100)
     assert client_with(script, policy=policy, time=fake).health() is True
     assert len(script.sent) == 5
@@ -269,9 +286,15 @@ def test_the_total_retry_time_is_bounded_by_the_budget() -> None:
         return RawResponse(503, b"", {})
 
     client = KusciaApiClient(
-        TLS, retry=RetryPolicy(attempts=100, base_seconds=1, cap_seconds=4, request_timeout_seconds=3, budget_seconds=20),
-        transport=slow_503, sleep=fake.sleep, clock=fake.clock, rng=lambda: 1.0,
-    )  # fmt: skip
+        TLS,
+        retry=RetryPolicy(
+            attempts=100, base_seconds=1, cap_seconds=4, request_timeout_seconds=3, budget_seconds=20
+        ),
+        transport=slow_503,
+        sleep=fake.sleep,
+        clock=fake.clock,
+        rng=lambda: 1.0,
+    )
     with pytest.raises(ApiUnavailable):
         client.health()
     assert fake.now <= 20.0
@@ -302,10 +325,15 @@ def emu() -> Iterator[KusciaEmulator]:
 def target_of(emu: KusciaEmulator, domain_id: str, **changes: Any) -> NodeTarget:
     node = emu.nodes[domain_id]
     values: dict[str, Any] = {
-        "namespace": node.namespace, "service": node.service, "domain_id": node.domain_id,
-        "protocol": node.protocol, "token": node.token, "kube_context": emu.context,
-        "kubeconfig": emu.kubeconfig_path, **changes,
-    }  # fmt: skip
+        "namespace": node.namespace,
+        "service": node.service,
+        "domain_id": node.domain_id,
+        "protocol": node.protocol,
+        "token": node.token,
+        "kube_context": emu.context,
+        "kubeconfig": emu.kubeconfig_path,
+        **changes,
+    }
     return NodeTarget(**values)
 
 

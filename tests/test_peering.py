@@ -46,14 +46,26 @@ class FakeTime:
 def link_props(me: Any, other: Any, emu: KusciaEmulator, **changes: Any) -> dict[str, Any]:
     """PartnerLink inputs for `me`'s side of a peering with `other` (emulated nodes)."""
     props: dict[str, Any] = {
-        "domain_id": me.domain_id, "namespace": me.namespace, "service": me.service, "protocol": me.protocol,
-        "token": me.token, "own_cert": pki.cert_b64(me.cert_pem), "kube_context": emu.context,
-        "kubeconfig": emu.kubeconfig_path, "partner_domain_id": other.domain_id,
-        "bundle_domain_id": other.domain_id, "partner_cert": pki.cert_b64(other.cert_pem),
-        "partner_endpoint": other.endpoint, "partner_protocol": other.protocol, "partner_stack": other.domain_id,
-        "own_stack": me.domain_id, "phase": "all", "timeout_seconds": 5, "health_timeout_seconds": 5,
+        "domain_id": me.domain_id,
+        "namespace": me.namespace,
+        "service": me.service,
+        "protocol": me.protocol,
+        "token": me.token,
+        "own_cert": pki.cert_b64(me.cert_pem),
+        "kube_context": emu.context,
+        "kubeconfig": emu.kubeconfig_path,
+        "partner_domain_id": other.domain_id,
+        "bundle_domain_id": other.domain_id,
+        "partner_cert": pki.cert_b64(other.cert_pem),
+        "partner_endpoint": other.endpoint,
+        "partner_protocol": other.protocol,
+        "partner_stack": other.domain_id,
+        "own_stack": me.domain_id,
+        "phase": "all",
+        "timeout_seconds": 5,
+        "health_timeout_seconds": 5,
         "require_ready": False,
-    }  # fmt: skip
+    }
     props.update(changes)
     return props
 
@@ -72,9 +84,14 @@ def client_for(
     node: Any, emu: KusciaEmulator, request_timeout: float = 2.0, attempts: int = 6
 ) -> KusciaApiClient:
     target = NodeTarget(
-        namespace=node.namespace, service=node.service, domain_id=node.domain_id, protocol=node.protocol,
-        token=node.token, kube_context=emu.context, kubeconfig=emu.kubeconfig_path,
-    )  # fmt: skip
+        namespace=node.namespace,
+        service=node.service,
+        domain_id=node.domain_id,
+        protocol=node.protocol,
+        token=node.token,
+        kube_context=emu.context,
+        kubeconfig=emu.kubeconfig_path,
+    )
     policy = RetryPolicy(
         attempts=attempts, base_seconds=0.05, cap_seconds=0.2, request_timeout_seconds=request_timeout
     )
@@ -152,8 +169,11 @@ def test_emulated_recreate_is_idempotent_and_cheap(emu: KusciaEmulator) -> None:
         "Ready",
     )
     assert api_paths(emu, "alice", start) == [
-        "/healthZ", "/api/v1/domain/query", "/api/v1/route/query", "/api/v1/route/status/batchQuery",
-    ]  # fmt: skip
+        "/healthZ",
+        "/api/v1/domain/query",
+        "/api/v1/route/query",
+        "/api/v1/route/status/batchQuery",
+    ]
 
 
 def test_emulated_cert_rotation_updates_the_partner_and_recovers(emu: KusciaEmulator) -> None:
@@ -209,9 +229,10 @@ def test_emulated_endpoint_change_replaces_the_route_both_ways(emu: KusciaEmulat
     assert back["route_action"] == "replaced" and back["status"] == "Ready"
     creates = [r.body for r in emu.requests if r.node == "alice" and r.path.endswith("/route/create")]
     assert [c["endpoint"]["host"] for c in creates] == [
-        "kuscia-autonomy-bob.autonomy-bob.svc.cluster.local", "203.0.113.10",
         "kuscia-autonomy-bob.autonomy-bob.svc.cluster.local",
-    ]  # fmt: skip
+        "203.0.113.10",
+        "kuscia-autonomy-bob.autonomy-bob.svc.cluster.local",
+    ]
     assert creates[1]["endpoint"]["ports"][0]["port"] == 31080
 
 
@@ -480,9 +501,11 @@ def test_emulated_tls_sends_the_derived_token_and_notls_sends_none(emu: KusciaEm
 
 
 def test_emulated_no_token_in_outputs_logs_stderr_or_the_pickled_provider(
-    emu: KusciaEmulator, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str],
+    emu: KusciaEmulator,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
-) -> None:  # fmt: skip
+) -> None:
     monkeypatch.setattr(peering, "get_engine", lambda: None)  # as in a dynamic provider's own process
     caplog.set_level(logging.DEBUG)
     alice, bob = emu.add_node("alice"), emu.add_node("bob")

@@ -125,8 +125,10 @@ def test_emulated_peering_rerun_is_idempotent(emu: KusciaEmulator) -> None:
     mocks, outputs = run_pair(party(alice, emu), party(bob, emu))
     assert outputs["status"] == {"alice": "Ready", "bob": "Ready"}
     assert not [path for _, path in posts(emu, start) if path.endswith(("/create", "/update", "/delete"))]
-    actions = {link.name: link.plain_state.get("domain_action") or link.plain_state.get("route_action")
-               for link in mocks.of_type(LINK_TYPE)}  # fmt: skip
+    actions = {
+        link.name: link.plain_state.get("domain_action") or link.plain_state.get("route_action")
+        for link in mocks.of_type(LINK_TYPE)
+    }
     assert set(actions.values()) == {"unchanged"}
 
 
@@ -186,9 +188,11 @@ def test_emulated_two_stacks_converge_whoever_goes_first(emu: KusciaEmulator) ->
     # 3. alice's next `up` completes both directions.
     _, alice_out = run_party(alice_cfg, {"bob": {"peeringBundle": bob_out["peeringBundle"]}})
     assert alice_out["links"]["bob"] == {
-        "routeName": "alice-bob", "status": "Ready", "reason": "",
+        "routeName": "alice-bob",
+        "status": "Ready",
+        "reason": "",
         "diagnosis": "Route alice-bob is Ready: the token handshake succeeded.",
-    }  # fmt: skip
+    }
 
     # 4. bob's `refresh` sees its side Ready too.
     assert refresh(bob_mocks.one(LINK_TYPE))["status"] == "Ready"
@@ -203,8 +207,12 @@ def test_emulated_inline_bundle_across_organisations(emu: KusciaEmulator) -> Non
         "cert": pki.cert_b64(bob.cert_pem),
         "protocol": "NOTLS",
     }
-    alice_bundle = {"domainId": "alice", "endpoint": alice.endpoint, "cert": pki.cert_b64(alice.cert_pem),
-                    "protocol": "TLS"}  # fmt: skip
+    alice_bundle = {
+        "domainId": "alice",
+        "endpoint": alice.endpoint,
+        "cert": pki.cert_b64(alice.cert_pem),
+        "protocol": "TLS",
+    }
     run_party(party(bob, emu, wait=0.5, peers=[alice_bundle]), {})
     _, alice_out = run_party(party(alice, emu, peers=[bob_bundle]), {})
     assert alice_out["links"]["bob"]["status"] == "Ready"
@@ -218,18 +226,28 @@ def test_emulated_inline_bundle_across_organisations(emu: KusciaEmulator) -> Non
 def test_emulated_one_cluster_example_peers_both_parties(emu: KusciaEmulator) -> None:
     nodes = [emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")]
     config = {
-        f"kuscia-one-cluster:{node.domain_id}": json.dumps({
-            "domainId": node.domain_id, "protocol": node.protocol, "domainKeyData": node.key_pem,
-            "capacity": {"cpu": "2", "memory": "4Gi", "storage": "20Gi"}, "peeringTimeoutSeconds": 10,
-            "kubeContext": emu.context, "kubeconfig": emu.kubeconfig_path,
-        })
+        f"kuscia-one-cluster:{node.domain_id}": json.dumps(
+            {
+                "domainId": node.domain_id,
+                "protocol": node.protocol,
+                "domainKeyData": node.key_pem,
+                "capacity": {"cpu": "2", "memory": "4Gi", "storage": "20Gi"},
+                "peeringTimeoutSeconds": 10,
+                "kubeContext": emu.context,
+                "kubeconfig": emu.kubeconfig_path,
+            }
+        )
         for node in nodes
-    }  # fmt: skip
+    }
     mocks = OfflineMocks()
     outputs = run_offline(
-        lambda: runpy.run_path(str(EXAMPLE / "__main__.py")), mocks, project="kuscia-one-cluster", stack="dev",
-        config=config, secret_keys=list(config),
-    )  # fmt: skip
+        lambda: runpy.run_path(str(EXAMPLE / "__main__.py")),
+        mocks,
+        project="kuscia-one-cluster",
+        stack="dev",
+        config=config,
+        secret_keys=list(config),
+    )
     assert outputs["status"] == {"alice": "Ready", "bob": "Ready"}
     assert outputs["bundles"]["bob"]["endpoint"] == nodes[1].endpoint
     assert len(mocks.of_type(LINK_TYPE)) == 4

@@ -33,8 +33,12 @@ from tests.test_verify_k8s import dead_kubeconfig
 
 
 def party(emu: KusciaEmulator, **values: Any) -> PartyConfig:
-    base: dict[str, Any] = {"domainId": "alice", "kubeContext": emu.context, "kubeconfig": emu.kubeconfig_path,
-                            "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"}}  # fmt: skip
+    base: dict[str, Any] = {
+        "domainId": "alice",
+        "kubeContext": emu.context,
+        "kubeconfig": emu.kubeconfig_path,
+        "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"},
+    }
     return parse_party_config({**base, **values}, secret_keys={"databaseAdminPassword"})
 
 
@@ -47,8 +51,13 @@ def check(report: Report, name: str) -> Any:
 
 
 def namespace(emu: KusciaEmulator, labels: dict[str, str], **status: str) -> None:
-    emu.put_object("v1", "Namespace", None, "autonomy-alice",
-                   {"metadata": {"name": "autonomy-alice", "labels": labels}, "status": status})  # fmt: skip
+    emu.put_object(
+        "v1",
+        "Namespace",
+        None,
+        "autonomy-alice",
+        {"metadata": {"name": "autonomy-alice", "labels": labels}, "status": status},
+    )
 
 
 # -- Kubernetes ------------------------------------------------------------------------------------
@@ -63,10 +72,19 @@ def test_emulated_fresh_cluster_passes(emu: KusciaEmulator) -> None:
         for c in report.checks
         if c.name.startswith("access ") and "/" not in c.name and "runk" not in c.name
     ]
-    assert kinds == ["access namespaces", "access serviceaccounts", "access secrets", "access services",
-                     "access deployments.apps", "access pods", "access replicasets.apps",
-                     "access networkpolicies.networking.k8s.io", "access roles.rbac.authorization.k8s.io",
-                     "access rolebindings.rbac.authorization.k8s.io", "access statefulsets.apps"]  # fmt: skip
+    assert kinds == [
+        "access namespaces",
+        "access serviceaccounts",
+        "access secrets",
+        "access services",
+        "access deployments.apps",
+        "access pods",
+        "access replicasets.apps",
+        "access networkpolicies.networking.k8s.io",
+        "access roles.rbac.authorization.k8s.io",
+        "access rolebindings.rbac.authorization.k8s.io",
+        "access statefulsets.apps",
+    ]
     assert found["access runk Role"] == found["access services/proxy"] == "PASS"
     assert found["database"] == "SKIP"  # in-cluster MySQL: nothing exists before `up`
     reviews = [
@@ -79,14 +97,23 @@ def test_emulated_fresh_cluster_passes(emu: KusciaEmulator) -> None:
         "group": "",
         "resource": "namespaces",
     } in reviews  # cluster-scoped: no namespace
-    assert {"verb": "create", "group": "", "resource": "services", "subresource": "proxy",
-            "namespace": "autonomy-alice"} in reviews  # fmt: skip
+    assert {
+        "verb": "create",
+        "group": "",
+        "resource": "services",
+        "subresource": "proxy",
+        "namespace": "autonomy-alice",
+    } in reviews
 
 
 def test_emulated_only_the_kinds_this_config_creates_are_asked(emu: KusciaEmulator) -> None:
-    cfg = party(emu, runtime="runp", networkPolicy={"enabled": False},
-                database={"mode": "external", "endpoint": "db.example.com:3306", "adminUser": "root"},
-                databaseAdminPassword="x-admin-pw")  # fmt: skip
+    cfg = party(
+        emu,
+        runtime="runp",
+        networkPolicy={"enabled": False},
+        database={"mode": "external", "endpoint": "db.example.com:3306", "adminUser": "root"},
+        databaseAdminPassword="x-admin-pw",
+    )
     names = {c.name for c in run_preflight(cfg, admin_password=lambda: None).checks}
     assert not {n for n in names if "networkpolicies" in n or "roles" in n or "statefulsets" in n}
     assert "access runk Role" in names
@@ -172,10 +199,24 @@ def test_emulated_unreachable_api_server_skips_the_rest(tmp_path: Path) -> None:
 # -- the database, with the admin credentials (REAL MariaDB) ------------------------------------------
 
 
-def admin_checks(server: MariaDB, *, user: str = ADMIN_USER, password: str = ADMIN_PASSWORD, database: str,
-                 kine_user: str | None = None, domain_id: str = "alice") -> dict[str, Any]:  # fmt: skip
-    results = admin_database_checks(server.host, server.port, user, password, database=database,
-                                    user=kine_user or database, domain_id=domain_id)  # fmt: skip
+def admin_checks(
+    server: MariaDB,
+    *,
+    user: str = ADMIN_USER,
+    password: str = ADMIN_PASSWORD,
+    database: str,
+    kine_user: str | None = None,
+    domain_id: str = "alice",
+) -> dict[str, Any]:
+    results = admin_database_checks(
+        server.host,
+        server.port,
+        user,
+        password,
+        database=database,
+        user=kine_user or database,
+        domain_id=domain_id,
+    )
     return {r.name: r for r in results}
 
 
@@ -241,8 +282,12 @@ def test_admin_with_database_level_grants_is_judged_as_the_server_judges(
     admin whose rights sit on the escaped pattern `pfe\\_%` may create that database, but not grant
     on it: the server refuses, and so must the check."""
     admin = f"pf_{abs(hash((pattern, database))) % 10**6}"
-    make_admin(mariadb, admin, "GRANT CREATE USER ON *.* TO {admin}",
-               f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX ON `{pattern}`.* TO {{admin}} WITH GRANT OPTION")  # fmt: skip
+    make_admin(
+        mariadb,
+        admin,
+        "GRANT CREATE USER ON *.* TO {admin}",
+        f"GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX ON `{pattern}`.* TO {{admin}} WITH GRANT OPTION",
+    )
     results = admin_checks(mariadb, user=admin, password="Adm-pw-123", database=database)
     assert (results["database admin privileges"].status == "PASS") is can
     assert provisions_for_real(mariadb, admin, "Adm-pw-123", database) is can
@@ -252,8 +297,12 @@ def test_admin_with_database_level_grants_is_judged_as_the_server_judges(
 
 
 def test_admin_without_grant_option_fails_and_really_cannot_grant(mariadb: MariaDB) -> None:
-    make_admin(mariadb, "pf_nogo", "GRANT CREATE USER ON *.* TO {admin}",
-               "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX ON `pfn_alice`.* TO {admin}")  # fmt: skip
+    make_admin(
+        mariadb,
+        "pf_nogo",
+        "GRANT CREATE USER ON *.* TO {admin}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, INDEX ON `pfn_alice`.* TO {admin}",
+    )
     result = admin_checks(mariadb, user="pf_nogo", password="Adm-pw-123", database="pfn_alice")[
         "database admin privileges"
     ]
@@ -327,13 +376,26 @@ def test_wrong_admin_password_fails_and_skips_the_rest(mariadb: MariaDB) -> None
 
 def stack_file(tmp_path: Path, emu: KusciaEmulator, server: MariaDB, database: str) -> Path:
     path = tmp_path / "Pulumi.alice.yaml"
-    path.write_text(yaml.safe_dump({"config": {
-        "kuscia:domainId": "alice", "kuscia:runtime": "runp", "kuscia:kubeconfig": emu.kubeconfig_path,
-        "kuscia:kubeContext": emu.context,
-        "kuscia:database": {"mode": "external", "endpoint": f"{server.host}:{server.port}", "adminUser": ADMIN_USER,
-                            "name": database, "user": database},
-        "kuscia:databaseAdminPassword": {"secure": "v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBB"},
-    }}))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "config": {
+                    "kuscia:domainId": "alice",
+                    "kuscia:runtime": "runp",
+                    "kuscia:kubeconfig": emu.kubeconfig_path,
+                    "kuscia:kubeContext": emu.context,
+                    "kuscia:database": {
+                        "mode": "external",
+                        "endpoint": f"{server.host}:{server.port}",
+                        "adminUser": ADMIN_USER,
+                        "name": database,
+                        "user": database,
+                    },
+                    "kuscia:databaseAdminPassword": {"secure": "v1:AAAAAAAAAAAAAAAA:BBBBBBBBBBBB"},
+                }
+            }
+        )
+    )
     return path
 
 

@@ -80,9 +80,20 @@ def test_every_kubernetes_object_passes_the_openapi_schema(deployed: Any) -> Non
     objects = kubernetes_objects(mocks)
     kinds = sorted(o["kind"] for o in objects)
     assert kinds == sorted(
-        ["Namespace", "ServiceAccount", "Role", "RoleBinding", "Service", "Service", "Secret", "Secret",
-         "StatefulSet", "NetworkPolicy", "Deployment"]
-    )  # fmt: skip
+        [
+            "Namespace",
+            "ServiceAccount",
+            "Role",
+            "RoleBinding",
+            "Service",
+            "Service",
+            "Secret",
+            "Secret",
+            "StatefulSet",
+            "NetworkPolicy",
+            "Deployment",
+        ]
+    )
     for obj in objects:
         kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True)
 
@@ -165,8 +176,12 @@ def test_stack_outputs_mark_only_the_token_secret() -> None:
 
     from kuscia_components.offline.mocks import install
 
-    install(OfflineMocks(stack_outputs=peer_outputs("alice"), execute_dynamic=lambda p: getattr(p, "offline_safe", False)),
-            stack="alice")  # fmt: skip
+    install(
+        OfflineMocks(
+            stack_outputs=peer_outputs("alice"), execute_dynamic=lambda p: getattr(p, "offline_safe", False)
+        ),
+        stack="alice",
+    )
     check()
 
 

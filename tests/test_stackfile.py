@@ -56,8 +56,11 @@ def test_committed_stack_files_parse_clean(stack: str, partner: str) -> None:
     assert [(p.domain_id, p.stack) for p in cfg.peers] == [(partner, partner)]
     assert cfg.capacity is not None
     assert (cfg.capacity.cpu, cfg.capacity.memory, cfg.capacity.storage, cfg.capacity.ephemeral_storage) == (
-        "4", "4Gi", "100Gi", "200Gi",
-    )  # fmt: skip
+        "4",
+        "4Gi",
+        "100Gi",
+        "200Gi",
+    )
     assert [w for w in config_warnings(cfg) if "0.0.0.0/0" not in w] == []
 
 
@@ -65,10 +68,22 @@ def test_committed_stack_files_parse_clean(stack: str, partner: str) -> None:
 
 
 def test_top_level_scalars_reach_the_program_as_their_yaml_text(tmp_path: Path) -> None:
-    sf = stack_file(tmp_path, config_yaml(a="yes", b="1e3", c="010", d="true", e="'quoted: yes'", f="", g="~",
-                                          h="|\n    two\n    lines"))  # fmt: skip
-    assert sf.values == {"a": "yes", "b": "1e3", "c": "010", "d": "true", "e": "quoted: yes", "f": "", "g": "",
-                         "h": "two\nlines\n"}  # fmt: skip
+    sf = stack_file(
+        tmp_path,
+        config_yaml(
+            a="yes", b="1e3", c="010", d="true", e="'quoted: yes'", f="", g="~", h="|\n    two\n    lines"
+        ),
+    )
+    assert sf.values == {
+        "a": "yes",
+        "b": "1e3",
+        "c": "010",
+        "d": "true",
+        "e": "quoted: yes",
+        "f": "",
+        "g": "",
+        "h": "two\nlines\n",
+    }
 
 
 def test_objects_reach_the_program_as_go_json_with_yaml_1_1_scalars(tmp_path: Path) -> None:
@@ -80,20 +95,29 @@ def test_objects_reach_the_program_as_go_json_with_yaml_1_1_scalars(tmp_path: Pa
 
 
 def test_the_same_config_from_a_stack_file_and_from_pulumi_parses_the_same(tmp_path: Path) -> None:
-    sf = stack_file(tmp_path, config_yaml(
-        domainId="carol", protocol="notls", peeringTimeoutSeconds="600", requirePeerReady="true",
-        capacity="{cpu: 4, memory: 4Gi, storage: 1e3}",
-        service="{type: NodePort, nodePort: 31080, annotations: {example.com/lb: internal}}",
-        networkPolicy="{enabled: yes, kusciaApiFrom: [172.18.0.2/32]}",
-        peers="[{domainId: dave, stack: dave}]",
-    ))  # fmt: skip
+    sf = stack_file(
+        tmp_path,
+        config_yaml(
+            domainId="carol",
+            protocol="notls",
+            peeringTimeoutSeconds="600",
+            requirePeerReady="true",
+            capacity="{cpu: 4, memory: 4Gi, storage: 1e3}",
+            service="{type: NodePort, nodePort: 31080, annotations: {example.com/lb: internal}}",
+            networkPolicy="{enabled: yes, kusciaApiFrom: [172.18.0.2/32]}",
+            peers="[{domainId: dave, stack: dave}]",
+        ),
+    )
     from_pulumi = {  # what `pulumi up` hands the program for those lines
-        "domainId": "carol", "protocol": "notls", "peeringTimeoutSeconds": "600", "requirePeerReady": "true",
+        "domainId": "carol",
+        "protocol": "notls",
+        "peeringTimeoutSeconds": "600",
+        "requirePeerReady": "true",
         "capacity": '{"cpu":4,"memory":"4Gi","storage":1000}',
         "service": '{"annotations":{"example.com/lb":"internal"},"nodePort":31080,"type":"NodePort"}',
         "networkPolicy": '{"enabled":true,"kusciaApiFrom":["172.18.0.2/32"]}',
         "peers": '[{"domainId":"dave","stack":"dave"}]',
-    }  # fmt: skip
+    }
     assert sf.values == from_pulumi
     offline = parse_party_config(sf.values, sf.secret_keys)
     assert offline == parse_party_config(from_pulumi)
@@ -112,8 +136,26 @@ def go_pulumi_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 YAML_CORNERS = [
-    "yes", "n", "1e3", "0x1F", "-0b11", "010", "09", "1_000", "+.5", ".5e3", "1.", "1:30", "2001-12-14t21:59:43.10-05:00",
-    "~", "", "'quoted'", '"tab\\there"', "!!str 5", "|\n    block\n    text", ">\n    folded\n    text",
+    "yes",
+    "n",
+    "1e3",
+    "0x1F",
+    "-0b11",
+    "010",
+    "09",
+    "1_000",
+    "+.5",
+    ".5e3",
+    "1.",
+    "1:30",
+    "2001-12-14t21:59:43.10-05:00",
+    "~",
+    "",
+    "'quoted'",
+    '"tab\\there"',
+    "!!str 5",
+    "|\n    block\n    text",
+    ">\n    folded\n    text",
     "{secure: v1:AAAA}",
     "{x: yes, y: n, Y: N, on: Off, z: 1e3, w: 0x10, v: 010, u: 2024-01-01, t: 1_000, s: .5, r: 09, q: '1e3', p: 1e400}",
     "{o: ~, k: [1, 1.5, -0b11, 0o17, 1e21, 1e-7, 123456789.125, 1e20, -0.0, 0.1, 3.0, 5e-324]}",
@@ -121,12 +163,12 @@ YAML_CORNERS = [
     "{1: a, true: b, ~: c, 1.5: d, 1e6: e, 0.0001: f, 0.00001: g, y: h}",
     "{x: !!str 5, y: !!float 1, z: !!binary aGVsbG8=, w: !!int '7', v: !custom foo}",
     "{<<: {k: 1, j: 2}, k: 3}",
-    "{html: '<a href=\"x\">&</a>', ctl: \"\\x01\\x1f\", uni: 'é中\\u2028', quote: 'a\"b\\\\c', nl: \"a\\nb\"}",
+    '{html: \'<a href="x">&</a>\', ctl: "\\x01\\x1f", uni: \'é中\\u2028\', quote: \'a"b\\\\c\', nl: "a\\nb"}',
     "{p: {secure: v1:x}, q: [1, {secure: v1:y}], r: {secure: 5}, s: {secure: a, t: b}}",
     "[y, n, Y, N, yes, NO, on, OFF, true, False]",
     "{x: 1_0.5, y: 0_1, z: 08, w: 0x_1F, v: -0, u: '+', t: -, s: .e3, r: 1e, q: 1E+3, p: +1, o: 0.1e1}",
     "{x: 3.0, y: 1.5e300, z: 5e-324, w: 1.7976931348623157e308, v: 1e-6, u: 9.999e-7, t: 999999999999999999999.0}",
-]  # fmt: skip
+]
 
 
 def test_values_match_what_yaml_v2_gives_the_pulumi_cli(go_pulumi_config: Path, tmp_path: Path) -> None:
@@ -144,9 +186,37 @@ def test_values_match_what_yaml_v2_gives_the_pulumi_cli(go_pulumi_config: Path, 
 
 def test_random_yaml_values_match_yaml_v2(go_pulumi_config: Path, tmp_path: Path) -> None:
     rng = random.Random(11)
-    atoms = ["yes", "no", "y", "N", "on", "~", "null", "1e3", "1.5", "-2", "0x1f", "007", "1_0", ".5", "+1", "1e-9",
-             "2020-01-02", "a b", "'q'", '"x\\ty"', "é", "<&>", "!!str 1", "1.0", "-0.0", "12345678901234567890",
-             "{secure: v1:z}", "''", "''"]  # fmt: skip
+    atoms = [
+        "yes",
+        "no",
+        "y",
+        "N",
+        "on",
+        "~",
+        "null",
+        "1e3",
+        "1.5",
+        "-2",
+        "0x1f",
+        "007",
+        "1_0",
+        ".5",
+        "+1",
+        "1e-9",
+        "2020-01-02",
+        "a b",
+        "'q'",
+        '"x\\ty"',
+        "é",
+        "<&>",
+        "!!str 1",
+        "1.0",
+        "-0.0",
+        "12345678901234567890",
+        "{secure: v1:z}",
+        "''",
+        "''",
+    ]
 
     def value(depth: int) -> str:
         roll = rng.random()
@@ -179,11 +249,15 @@ def _go_read(binary: Path, body: str) -> dict[str, Any]:
 
 
 def test_encrypted_values_are_present_but_unknown_and_reported(tmp_path: Path) -> None:
-    sf = stack_file(tmp_path, config_yaml(
-        domainId="alice", capacity="{cpu: 4, memory: 4Gi, storage: 10Gi}",
-        domainKeyData="{secure: v1:AAAAkey}",
-        database="{mode: external, endpoint: 'db:3306', adminUser: root, adminPassword: {secure: v1:AAAApw}}",
-    ))  # fmt: skip
+    sf = stack_file(
+        tmp_path,
+        config_yaml(
+            domainId="alice",
+            capacity="{cpu: 4, memory: 4Gi, storage: 10Gi}",
+            domainKeyData="{secure: v1:AAAAkey}",
+            database="{mode: external, endpoint: 'db:3306', adminUser: root, adminPassword: {secure: v1:AAAApw}}",
+        ),
+    )
     assert sf.values["domainKeyData"] == ENCRYPTED
     assert json.loads(sf.values["database"])["adminPassword"] == ENCRYPTED
     assert sf.secret_keys == {"domainKeyData", "database", "database.adminPassword"}
@@ -198,10 +272,14 @@ def test_encrypted_values_are_present_but_unknown_and_reported(tmp_path: Path) -
 
 
 def test_a_plain_password_beside_another_encrypted_value_is_still_refused(tmp_path: Path) -> None:
-    sf = stack_file(tmp_path, config_yaml(
-        domainId="alice", capacity="{cpu: 4, memory: 4Gi, storage: 10Gi}",
-        database="{mode: external, endpoint: 'db:3306', adminUser: {secure: v1:u}, adminPassword: plain-pw}",
-    ))  # fmt: skip
+    sf = stack_file(
+        tmp_path,
+        config_yaml(
+            domainId="alice",
+            capacity="{cpu: 4, memory: 4Gi, storage: 10Gi}",
+            database="{mode: external, endpoint: 'db:3306', adminUser: {secure: v1:u}, adminPassword: plain-pw}",
+        ),
+    )
     with pytest.raises(ConfigError) as err:
         parse_party_config(sf.values, sf.secret_keys, encrypted_keys=sf.encrypted_keys)
     found = {p.setting: p.rule for p in err.value.problems}
@@ -248,8 +326,11 @@ def test_settings_in_another_namespace_and_provider_context_are_flagged(tmp_path
     sf = stack_file(
         tmp_path, "config:\n  kuscia-p2p:domainId: alice\n  kubernetes:context: kind-a\n  aws:region: x\n"
     )
-    assert sf.values == {} and sf.other_config == {"kuscia-p2p:domainId": "alice", "kubernetes:context": "kind-a",
-                                                   "aws:region": "x"}  # fmt: skip
+    assert sf.values == {} and sf.other_config == {
+        "kuscia-p2p:domainId": "alice",
+        "kubernetes:context": "kind-a",
+        "aws:region": "x",
+    }
     warnings = "\n".join(sf.warnings)
     assert (
         "kuscia-p2p:domainId is not read by this program" in warnings
@@ -302,8 +383,36 @@ def test_unreadable_files_are_clear_errors(tmp_path: Path) -> None:
 
 def test_random_edits_give_a_stack_file_or_a_stack_file_error(tmp_path: Path) -> None:
     rng = random.Random(3)
-    pieces = ["config:", "\n", "  ", "kuscia:", "domainId", ": ", "{", "}", "[", "]", "- ", "&a ", "*a", "!!int ",
-              "secure", "'", '"', "#", "|", ">", "~", "1e3", "yes", ",", "<<: ", "\t", "%YAML 1.1\n", "---\n"]  # fmt: skip
+    pieces = [
+        "config:",
+        "\n",
+        "  ",
+        "kuscia:",
+        "domainId",
+        ": ",
+        "{",
+        "}",
+        "[",
+        "]",
+        "- ",
+        "&a ",
+        "*a",
+        "!!int ",
+        "secure",
+        "'",
+        '"',
+        "#",
+        "|",
+        ">",
+        "~",
+        "1e3",
+        "yes",
+        ",",
+        "<<: ",
+        "\t",
+        "%YAML 1.1\n",
+        "---\n",
+    ]
     seed_text = (ROOT / "Pulumi.alice.yaml").read_text()
     path = tmp_path / "Pulumi.fuzz.yaml"
     outcomes = {"read": 0, "refused": 0}

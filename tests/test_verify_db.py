@@ -35,8 +35,16 @@ from tests.mariadb import (
     stop_mariadb,
 )
 
-NAMES = ["database server", "database login", "database version", "database settings", "database exists",
-         "kine table", "kine rows", "kine privileges"]  # fmt: skip
+NAMES = [
+    "database server",
+    "database login",
+    "database version",
+    "database settings",
+    "database exists",
+    "kine table",
+    "kine rows",
+    "kine privileges",
+]
 
 
 def domain_row(domain_id: str, role: str = "") -> tuple[str, bytes]:
@@ -210,12 +218,23 @@ def self_signed(tmp: Path) -> tuple[Path, Path]:
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
     now = dt.datetime.now(dt.timezone.utc)
     cert = (
-        x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
-        .serial_number(1).not_valid_before(now).not_valid_after(now + dt.timedelta(days=1)).sign(key, hashes.SHA256())
-    )  # fmt: skip
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
     key_path, cert_path = tmp / "server.key", tmp / "server.crt"
-    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL,
-                                           serialization.NoEncryption()))  # fmt: skip
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key_path, cert_path
 

@@ -39,9 +39,12 @@ UNREACHABLE_DSN = datastore_endpoint(build_dsn("kuscia", "Unused-pw-123", "127.0
 
 def party(node: EmulatedNode, emu: KusciaEmulator, peers: list[dict[str, str]] | None = None) -> PartyConfig:
     values: dict[str, object] = {
-        "domainId": node.domain_id, "protocol": node.protocol, "kubeContext": emu.context,
-        "kubeconfig": emu.kubeconfig_path, "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"},
-    }  # fmt: skip
+        "domainId": node.domain_id,
+        "protocol": node.protocol,
+        "kubeContext": emu.context,
+        "kubeconfig": emu.kubeconfig_path,
+        "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"},
+    }
     if peers:
         values["peers"] = peers
     return parse_party_config(values)
@@ -53,46 +56,80 @@ def pod_body(cfg: PartyConfig, state: str = "ready", suffix: str = "5d8f7-x2k9q"
     ready = "True"
     if state == "crashloop":
         ready = "False"
-        container = {"name": "kuscia", "restartCount": 7, "ready": False,
-                     "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}},
-                     "lastState": {"terminated": {"reason": "Error", "exitCode": 1,
-                                                  "finishedAt": "2026-11-25T08:00:00Z"}}}  # fmt: skip
+        container = {
+            "name": "kuscia",
+            "restartCount": 7,
+            "ready": False,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}},
+            "lastState": {
+                "terminated": {"reason": "Error", "exitCode": 1, "finishedAt": "2026-11-25T08:00:00Z"}
+            },
+        }
     elif state == "oom-restarted":
-        container = {**container, "restartCount": 2,
-                     "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}}  # fmt: skip
+        container = {
+            **container,
+            "restartCount": 2,
+            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+        }
     elif state == "image":
         ready = "False"
-        container = {"name": "kuscia", "restartCount": 0, "ready": False,
-                     "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}}}  # fmt: skip
+        container = {
+            "name": "kuscia",
+            "restartCount": 0,
+            "ready": False,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}},
+        }
     return {
-        "metadata": {"name": f"{cfg.service_name}-{suffix}", "namespace": cfg.namespace,
-                     "labels": manifests.selector_labels(cfg), "creationTimestamp": "2026-11-25T07:00:00Z"},
-        "status": {"phase": "Running", "conditions": [{"type": "Ready", "status": ready}],
-                   "containerStatuses": [container]},
-    }  # fmt: skip
+        "metadata": {
+            "name": f"{cfg.service_name}-{suffix}",
+            "namespace": cfg.namespace,
+            "labels": manifests.selector_labels(cfg),
+            "creationTimestamp": "2026-11-25T07:00:00Z",
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": ready}],
+            "containerStatuses": [container],
+        },
+    }
 
 
 def deploy(
-    emu: KusciaEmulator, node: EmulatedNode, cfg: PartyConfig, dsn: str, *, pod: str = "ready",
-    key_pem: str | None = None, secret: bool = True,
-) -> None:  # fmt: skip
+    emu: KusciaEmulator,
+    node: EmulatedNode,
+    cfg: PartyConfig,
+    dsn: str,
+    *,
+    pod: str = "ready",
+    key_pem: str | None = None,
+    secret: bool = True,
+) -> None:
     """What `pulumi up` leaves in the cluster, as the API server serves it back."""
     deployment = manifests.deployment(cfg, "checksum")
     available = 1 if pod in ("ready", "oom-restarted") else 0
     deployment["status"] = {
-        "replicas": 1, "availableReplicas": available, "readyReplicas": available,
+        "replicas": 1,
+        "availableReplicas": available,
+        "readyReplicas": available,
         "conditions": [{"type": "Available", "status": "True" if available else "False"}],
-    }  # fmt: skip
+    }
     emu.put_object("apps/v1", "Deployment", cfg.namespace, cfg.service_name, deployment)
     emu.put_object("v1", "Pod", cfg.namespace, pod_body(cfg)["metadata"]["name"], pod_body(cfg, pod))
     if secret:
         text = render_kuscia_yaml(
             KusciaYamlInputs(
-                domain_id=cfg.domain_id, domain_key_data=pki.domain_key_data(key_pem or node.key_pem),
-                protocol=cfg.protocol, runtime=cfg.runtime, log_level="INFO", runk_namespace=cfg.namespace,
-                dns_servers=("10.96.0.10",), runk_kubeconfig_file=None, capacity=cfg.capacity, datastore_endpoint=dsn,
+                domain_id=cfg.domain_id,
+                domain_key_data=pki.domain_key_data(key_pem or node.key_pem),
+                protocol=cfg.protocol,
+                runtime=cfg.runtime,
+                log_level="INFO",
+                runk_namespace=cfg.namespace,
+                dns_servers=("10.96.0.10",),
+                runk_kubeconfig_file=None,
+                capacity=cfg.capacity,
+                datastore_endpoint=dsn,
             )
-        )  # fmt: skip
+        )
         body = manifests.config_secret(cfg, text, node.cert_pem)
         body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
         emu.put_object("v1", "Secret", cfg.namespace, f"{cfg.service_name}-config", body)
@@ -120,8 +157,20 @@ def test_emulated_healthy_tls_node_passes_end_to_end(emu: KusciaEmulator, mariad
     peer_both_ways(emu, alice, bob)
     report = run_verify(cfg)
     found = statuses(report)
-    for name in ("kube context", "API server", "deployment", "pod", "pod restarts", "node config", "KusciaAPI",
-                 "gateway", "database login", "kine rows", "kine privileges", "peering bob"):  # fmt: skip
+    for name in (
+        "kube context",
+        "API server",
+        "deployment",
+        "pod",
+        "pod restarts",
+        "node config",
+        "KusciaAPI",
+        "gateway",
+        "database login",
+        "kine rows",
+        "kine privileges",
+        "peering bob",
+    ):
         assert found[name] == "PASS", check(report, name)
     assert report.ok
     assert [(r.name, r.host, r.authentication, r.ready) for r in report.routes] == [
@@ -262,12 +311,18 @@ def test_emulated_nothing_deployed_fails_at_the_deployment(emu: KusciaEmulator) 
 
 def dead_kubeconfig(tmp_path: Path) -> Path:
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
-        "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": "dead", "context": {"cluster": "c", "user": "u"}}],
-    }))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "dead",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "dead", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     return path
 
 
@@ -296,9 +351,14 @@ def test_emulated_unreachable_api_server_and_missing_context(tmp_path: Path) -> 
 
 def stack_file(tmp_path: Path, emu: KusciaEmulator, node: EmulatedNode, **extra: object) -> Path:
     path = tmp_path / f"Pulumi.{node.domain_id}.yaml"
-    config = {"kuscia:domainId": node.domain_id, "kuscia:protocol": node.protocol, "kuscia:runtime": "runp",
-              "kuscia:kubeconfig": emu.kubeconfig_path, "kuscia:kubeContext": emu.context,
-              **{f"kuscia:{k}": v for k, v in extra.items()}}  # fmt: skip
+    config = {
+        "kuscia:domainId": node.domain_id,
+        "kuscia:protocol": node.protocol,
+        "kuscia:runtime": "runp",
+        "kuscia:kubeconfig": emu.kubeconfig_path,
+        "kuscia:kubeContext": emu.context,
+        **{f"kuscia:{k}": v for k, v in extra.items()},
+    }
     path.write_text(yaml.safe_dump({"config": config}))
     return path
 
@@ -340,8 +400,11 @@ def test_emulated_cli_lines_are_aligned_with_a_fix_under_each_failure(
     assert code == 1 and lines[-1].startswith("verify alice: FAILED (")
     failing = [i for i, line in enumerate(lines) if line.startswith("FAIL")]
     assert failing and all(lines[i + 1].lstrip().startswith("fix: ") for i in failing)
-    starts = {re.match(r"^(?:PASS|FAIL|WARN|SKIP)  .+?  (?=\S)", line).end()  # type: ignore[union-attr]
-              for line in lines if line[:4] in ("PASS", "FAIL", "WARN", "SKIP")}  # fmt: skip
+    starts = {
+        re.match(r"^(?:PASS|FAIL|WARN|SKIP)  .+?  (?=\S)", line).end()  # type: ignore[union-attr]
+        for line in lines
+        if line[:4] in ("PASS", "FAIL", "WARN", "SKIP")
+    }
     assert len(starts) == 1  # every detail starts in the same column
     assert lines[failing[0] + 1].index("fix: ") == starts.pop()
 
@@ -375,8 +438,11 @@ def test_emulated_watch_stops_at_the_deadline(emu: KusciaEmulator, tmp_path: Pat
         now[0] += seconds
 
     path = stack_file(tmp_path, emu, alice)
-    code, _, err = run_cli(["--config", str(path), "--watch", "--timeout", "12", "--interval", "5"],
-                           clock=lambda: now[0], sleep=sleep)  # fmt: skip
+    code, _, err = run_cli(
+        ["--config", str(path), "--watch", "--timeout", "12", "--interval", "5"],
+        clock=lambda: now[0],
+        sleep=sleep,
+    )
     progress = [line for line in err.splitlines() if line.startswith("verify:")]
     assert code == 1 and len(progress) == 3 and now[0] == 12  # 0, 5, 10, then the 12 s deadline
 
@@ -416,8 +482,13 @@ def test_emulated_a_check_that_breaks_is_a_fail_line(
     def runner(*_args: object) -> Report:
         raise RuntimeError("orchestration bug")
 
-    code = run_command(["--config", str(stack_file(tmp_path, emu, alice))], parser=verify_parser(), runner=runner,
-                       out=out_io, err=err_io)  # fmt: skip
+    code = run_command(
+        ["--config", str(stack_file(tmp_path, emu, alice))],
+        parser=verify_parser(),
+        runner=runner,
+        out=out_io,
+        err=err_io,
+    )
     assert (
         code == 1
         and "FAIL  run  the check itself broke: RuntimeError: orchestration bug" in out_io.getvalue()
@@ -427,7 +498,17 @@ def test_emulated_a_check_that_breaks_is_a_fail_line(
 def test_emulated_cli_through_python_m(emu: KusciaEmulator, tmp_path: Path) -> None:
     alice = emu.add_node("alice")
     done = subprocess.run(
-        [sys.executable, "-m", "kuscia_components", "verify", "--config", str(stack_file(tmp_path, emu, alice))],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "kuscia_components",
+            "verify",
+            "--config",
+            str(stack_file(tmp_path, emu, alice)),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 1 and "FAIL  deployment" in done.stdout and "Traceback" not in done.stderr

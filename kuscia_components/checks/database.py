@@ -240,9 +240,17 @@ class DbSession:
             context.verify_mode = ssl.CERT_NONE
             options = {"ssl": context}
         return pymysql.connect(
-            host=t.host, port=t.port, user=t.user, password=t.password, connect_timeout=t.timeout,
-            read_timeout=t.timeout, write_timeout=t.timeout, autocommit=True, charset="utf8mb4", **options,
-        )  # fmt: skip
+            host=t.host,
+            port=t.port,
+            user=t.user,
+            password=t.password,
+            connect_timeout=t.timeout,
+            read_timeout=t.timeout,
+            write_timeout=t.timeout,
+            autocommit=True,
+            charset="utf8mb4",
+            **options,
+        )
 
     def rows(self, sql: str, args: Any = None) -> list[tuple[Any, ...]]:
         with self.conn.cursor() as cursor:
@@ -923,9 +931,16 @@ def node_database_checks(
 
 
 def admin_database_checks(
-    host: str, port: int, admin_user: str, admin_password: str, *, database: str, user: str, domain_id: str,
+    host: str,
+    port: int,
+    admin_user: str,
+    admin_password: str,
+    *,
+    database: str,
+    user: str,
+    domain_id: str,
     timeout: float = 5.0,
-) -> list[CheckResult]:  # fmt: skip
+) -> list[CheckResult]:
     """preflight, database.mode external: what `pulumi up` will do as the admin can be done."""
     target = DbTarget(host, port, admin_user, admin_password, who="the admin user", timeout=timeout)
     with DbSession(target) as s:

@@ -69,15 +69,21 @@ class KubeSession:
         import urllib3
 
         _m, url, headers, _b, _p = self.client.param_serialize(
-            method=method, resource_path=path, query_params=list(query),
+            method=method,
+            resource_path=path,
+            query_params=list(query),
             header_params={"Accept": "application/json", "Content-Type": "application/json"},
             auth_settings=["BearerToken"],
-        )  # fmt: skip
+        )
         try:
             response = self.client.rest_client.pool_manager.request(
-                method, url, headers=headers, body=json.dumps(body).encode() if body is not None else None,
-                timeout=urllib3.Timeout(total=self.target.timeout), retries=False,
-            )  # fmt: skip
+                method,
+                url,
+                headers=headers,
+                body=json.dumps(body).encode() if body is not None else None,
+                timeout=urllib3.Timeout(total=self.target.timeout),
+                retries=False,
+            )
         except urllib3.exceptions.HTTPError as err:
             raise KubeUnreachable(_reason(err)) from None
         try:

@@ -113,9 +113,15 @@ def database_preflight(
         db.host is not None and db.admin_user is not None
     )  # the config parser requires both in external mode
     return admin_database_checks(
-        db.host, db.port, db.admin_user, password, database=db.name, user=db.user, domain_id=cfg.domain_id,
+        db.host,
+        db.port,
+        db.admin_user,
+        password,
+        database=db.name,
+        user=db.user,
+        domain_id=cfg.domain_id,
         timeout=timeout,
-    )  # fmt: skip
+    )
 
 
 def admin_password_source(stack: str, project_dir: Path, env: dict[str, str] | None = None) -> PasswordSource:
@@ -138,9 +144,13 @@ def admin_password_source(stack: str, project_dir: Path, env: dict[str, str] | N
         for key in PASSWORD_KEYS:
             try:
                 done = subprocess.run(
-                    [pulumi, "config", "get", *key, "--stack", stack], cwd=project_dir, capture_output=True,
-                    text=True, timeout=60, env=dict(environ),
-                )  # fmt: skip
+                    [pulumi, "config", "get", *key, "--stack", stack],
+                    cwd=project_dir,
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                    env=dict(environ),
+                )
             except (OSError, subprocess.TimeoutExpired):
                 return None
             if done.returncode == 0 and done.stdout.strip():

@@ -188,9 +188,12 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
         help="pause between --watch rounds (default 5)",
     )
     parser.add_argument(
-        "--request-timeout", type=float, default=5.0, metavar="SECONDS",
+        "--request-timeout",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
         help="per connection/request timeout of each check (default 5)",
-    )  # fmt: skip
+    )
 
 
 def run_command(

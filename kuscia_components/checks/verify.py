@@ -154,9 +154,14 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
                     "run `pulumi up` to rewrite kuscia.yaml",
                 )
     target = NodeTarget(
-        namespace=cfg.namespace, service=cfg.service_name, domain_id=cfg.domain_id, protocol=cfg.protocol,
-        token=token, kube_context=cfg.kube_context, kubeconfig=cfg.kubeconfig,
-    )  # fmt: skip
+        namespace=cfg.namespace,
+        service=cfg.service_name,
+        domain_id=cfg.domain_id,
+        protocol=cfg.protocol,
+        token=token,
+        kube_context=cfg.kube_context,
+        kubeconfig=cfg.kubeconfig,
+    )
     return target, problem
 
 
@@ -302,10 +307,15 @@ def read_route(client: KusciaApiClient, source: str, destination: str) -> RouteR
     ports: list[dict[str, Any]] = endpoint.get("ports") or [{}]
     port = ports[0].get("port") if ports else None
     return RouteRow(
-        name, source, destination, host, str(live.get("authentication_type") or ""),
-        ready_column(str(status.get("status") or ""), reason), reason,
+        name,
+        source,
+        destination,
+        host,
+        str(live.get("authentication_type") or ""),
+        ready_column(str(status.get("status") or ""), reason),
+        reason,
         endpoint=f"{host}:{port}" if host and port else host,
-    )  # fmt: skip
+    )
 
 
 def outbound_diagnosis(
@@ -329,9 +339,13 @@ def outbound_diagnosis(
 
     evidence = gather_evidence(
         client,
-        {"domain_id": cfg.domain_id, "partner_domain_id": peer.domain_id, "own_cert": own_cert or None,
-         "partner_cert": peer.cert},
-    )  # fmt: skip
+        {
+            "domain_id": cfg.domain_id,
+            "partner_domain_id": peer.domain_id,
+            "own_cert": own_cert or None,
+            "partner_cert": peer.cert,
+        },
+    )
     endpoint = peer.endpoint or row.endpoint  # a stack peer's bundle is not at hand: what the route dials
     status = "Failed" if row.ready == "False" else ""
     return diagnose(
@@ -398,9 +412,10 @@ def verify_parser() -> argparse.ArgumentParser:
     )
     add_common_arguments(parser)
     parser.add_argument(
-        "--db-address", metavar="HOST:PORT",
+        "--db-address",
+        metavar="HOST:PORT",
         help="dial the node's database here instead of the DSN's host (e.g. a kubectl port-forward)",
-    )  # fmt: skip
+    )
     return parser
 
 

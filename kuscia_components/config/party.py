@@ -172,22 +172,49 @@ SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 MAX_DOMAIN_ID_LENGTH = 63 - len("kuscia-autonomy-")
 
 SETTINGS = (
-    "domainId", "namespace", "image", "protocol", "runtime", "capacity", "logLevel", "service",
-    "publicEndpoint", "database", "databaseAdminPassword", "domainKeyData", "runkKubeconfigSecret",
-    "resources", "networkPolicy", "peers", "peeringTimeoutSeconds", "requirePeerReady", "kubeContext",
+    "domainId",
+    "namespace",
+    "image",
+    "protocol",
+    "runtime",
+    "capacity",
+    "logLevel",
+    "service",
+    "publicEndpoint",
+    "database",
+    "databaseAdminPassword",
+    "domainKeyData",
+    "runkKubeconfigSecret",
+    "resources",
+    "networkPolicy",
+    "peers",
+    "peeringTimeoutSeconds",
+    "requirePeerReady",
+    "kubeContext",
     "kubeconfig",
-)  # fmt: skip
+)
 NESTED = {
     "capacity": ("cpu", "memory", "storage", "ephemeralStorage"),
     "service": ("type", "nodePort", "annotations"),
-    "database": ("mode", "name", "user", "host", "port", "endpoint", "adminUser", "adminPassword",
-                 "image", "storageSize", "storageClass"),
+    "database": (
+        "mode",
+        "name",
+        "user",
+        "host",
+        "port",
+        "endpoint",
+        "adminUser",
+        "adminPassword",
+        "image",
+        "storageSize",
+        "storageClass",
+    ),
     "resources": ("requests", "limits"),
     "resources.requests": ("cpu", "memory", "ephemeral-storage"),
     "resources.limits": ("cpu", "memory", "ephemeral-storage"),
     "networkPolicy": ("enabled", "kusciaApiFrom"),
     "peers[]": ("domainId", "stack", "endpoint", "cert", "protocol"),
-}  # fmt: skip
+}
 SECRET_SETTINGS = frozenset({"domainKeyData", "databaseAdminPassword", "database.adminPassword"})
 _EXTERNAL_ONLY = ("host", "port", "endpoint", "adminUser", "adminPassword")
 _IN_CLUSTER_ONLY = ("image", "storageSize", "storageClass")
@@ -258,31 +285,41 @@ def config_warnings(cfg: PartyConfig) -> list[str]:
     warnings: list[str] = []
     add = warnings.append
     if cfg.protocol == "NOTLS":
-        add("protocol NOTLS: KusciaAPI (8082) answers anyone who reaches it without any authentication, and "
+        add(
+            "protocol NOTLS: KusciaAPI (8082) answers anyone who reaches it without any authentication, and "
             "partners talk to the gateway in plain HTTP; use it only inside a trusted network and narrow "
-            "networkPolicy.kusciaApiFrom.")  # fmt: skip
+            "networkPolicy.kusciaApiFrom."
+        )
     if not cfg.network_policy.enabled:
         add(
             "networkPolicy.enabled is false: every port of the node, KusciaAPI included, is open to the whole cluster."
         )
     elif "0.0.0.0/0" in cfg.network_policy.kusciaapi_from:
-        add("networkPolicy.kusciaApiFrom allows 0.0.0.0/0: any pod in the cluster can reach KusciaAPI (the "
+        add(
+            "networkPolicy.kusciaApiFrom allows 0.0.0.0/0: any pod in the cluster can reach KusciaAPI (the "
             "token still protects it under TLS). Peering only needs the API server, so narrow it to the API "
             "server addresses: kubectl get endpoints kubernetes -n default "
-            "-o jsonpath='{.subsets[*].addresses[*].ip}' (each as /32).")  # fmt: skip
+            "-o jsonpath='{.subsets[*].addresses[*].ip}' (each as /32)."
+        )
     if "domainKeyData" in cfg.encrypted_settings:
-        add("domainKeyData is encrypted, so it was not checked here; offline output shows a stand-in key "
-            "(pulumi up uses and checks the real one).")  # fmt: skip
+        add(
+            "domainKeyData is encrypted, so it was not checked here; offline output shows a stand-in key "
+            "(pulumi up uses and checks the real one)."
+        )
     if cfg.runtime == "runp" and cfg.image == DEFAULT_IMAGE:
-        add("runtime runp runs SecretFlow inside the Kuscia pod and needs the kuscia-secretflow image; the "
-            "default image is the plain kuscia image. Set kuscia:image to a kuscia-secretflow tag.")  # fmt: skip
+        add(
+            "runtime runp runs SecretFlow inside the Kuscia pod and needs the kuscia-secretflow image; the "
+            "default image is the plain kuscia image. Set kuscia:image to a kuscia-secretflow tag."
+        )
     warnings.extend(_database_warnings(cfg))
     warnings.extend(_reachability_warnings(cfg))
     warnings.extend(_peer_warnings(cfg))
     if cfg.require_peer_ready and cfg.peering_timeout_seconds < 300:
-        add(f"requirePeerReady with peeringTimeoutSeconds {cfg.peering_timeout_seconds}: the first handshake "
+        add(
+            f"requirePeerReady with peeringTimeoutSeconds {cfg.peering_timeout_seconds}: the first handshake "
             "often takes several minutes (up to about 5), so the deploy may fail while peering is still "
-            "on its way; 300 or more is safer.")  # fmt: skip
+            "on its way; 300 or more is safer."
+        )
     return warnings
 
 
@@ -421,8 +458,16 @@ class _Parser:
                     continue
             match = _did_you_mean(key, known)
             if match is None and not where:
-                match = next((f"{p}.{k}" for p, keys in NESTED.items() if "[" not in p and "." not in p
-                              for k in keys if k.lower() == key.lower()), None)  # fmt: skip
+                match = next(
+                    (
+                        f"{p}.{k}"
+                        for p, keys in NESTED.items()
+                        if "[" not in p and "." not in p
+                        for k in keys
+                        if k.lower() == key.lower()
+                    ),
+                    None,
+                )
             hint = f" (did you mean '{match}'?)" if match else f"; known settings here: {', '.join(known)}"
             example = f"kuscia:{where + '.' if where else ''}{match or known[0]}"
             self.problem(full, f"is not a setting{hint}", example)
@@ -448,8 +493,9 @@ class _Parser:
             return None
         shown = _UNSHOWN if secret else value
         if isinstance(value, bool) and _is_nested(key):
-            self.problem(key, "must be a string; quote it (YAML reads yes/no/on/off/y/n as true/false)",
-                         example, shown)  # fmt: skip
+            self.problem(
+                key, "must be a string; quote it (YAML reads yes/no/on/off/y/n as true/false)", example, shown
+            )
             return None
         if not isinstance(value, str):
             self.problem(key, f"must be a string, not {_type_name(value)}", example, shown)
@@ -539,9 +585,13 @@ class _Parser:
     def structured(self, key: str, value: object, kind: type, example: str) -> Any:
         """An object or list; at the top level Pulumi passes them as JSON text."""
         if value == ENCRYPTED and key in self.encrypted:
-            self.problem(key, "is encrypted as a whole, so offline commands cannot read it (pulumi up can). "
-                         "Keep it in plain text and make only the secret inside a secret "
-                         "(kuscia:databaseAdminPassword, kuscia:domainKeyData)", example)  # fmt: skip
+            self.problem(
+                key,
+                "is encrypted as a whole, so offline commands cannot read it (pulumi up can). "
+                "Keep it in plain text and make only the secret inside a secret "
+                "(kuscia:databaseAdminPassword, kuscia:domainKeyData)",
+                example,
+            )
             return None
         if not self.readable(key, value, example):
             return None
@@ -588,8 +638,12 @@ class _Parser:
             self.problem(key, "has an invalid port (1-65535)", example, text)
             return False
         if parsed.username is not None or "?" in text or "#" in text:
-            self.problem(key, "must not carry user info, a query or a fragment (only host, port and path)",
-                         example, text)  # fmt: skip
+            self.problem(
+                key,
+                "must not carry user info, a query or a fragment (only host, port and path)",
+                example,
+                text,
+            )
             return False
         if not self.hostname(key, parsed.hostname, example):
             return False
@@ -686,8 +740,12 @@ class _Parser:
             )
             return None
         if text in RESERVED_DOMAIN_IDS:
-            self.problem(key, f"is reserved by Kuscia or Kubernetes ({', '.join(sorted(RESERVED_DOMAIN_IDS))})",
-                         example, text)  # fmt: skip
+            self.problem(
+                key,
+                f"is reserved by Kuscia or Kubernetes ({', '.join(sorted(RESERVED_DOMAIN_IDS))})",
+                example,
+                text,
+            )
             return None
         return text
 
@@ -723,8 +781,12 @@ class _Parser:
             )
             return None
         if match["tag"] is None and match["digest"] is None:
-            self.problem(key, "must name an explicit tag or digest (a moving image breaks reproducible deploys)",
-                         example, text)  # fmt: skip
+            self.problem(
+                key,
+                "must name an explicit tag or digest (a moving image breaks reproducible deploys)",
+                example,
+                text,
+            )
             return None
         if match["tag"] == "latest":
             self.problem(key, "must not use the tag 'latest': pin a released version", example, text)
@@ -758,8 +820,11 @@ class _Parser:
         example = '{"cpu": "4", "memory": "4Gi", "storage": "100Gi", "ephemeralStorage": "200Gi"}'
         if "capacity" not in self.raw:
             if runtime == "runk":
-                self.problem("capacity", "is required for runtime runk (Kuscia refuses to start without cpu, "
-                             "memory and storage)", example)  # fmt: skip
+                self.problem(
+                    "capacity",
+                    "is required for runtime runk (Kuscia refuses to start without cpu, memory and storage)",
+                    example,
+                )
             return None
         raw = self.obj("capacity", self.get("capacity"), example)
         if raw is None:
@@ -792,12 +857,20 @@ class _Parser:
         if raw is None:
             return None
         self.unknown_keys("service", raw, NESTED["service"])
-        kind = self.choice("service.type", raw.get("type", "ClusterIP"), ("ClusterIP", "NodePort", "LoadBalancer"),
-                           "LoadBalancer")  # fmt: skip
+        kind = self.choice(
+            "service.type",
+            raw.get("type", "ClusterIP"),
+            ("ClusterIP", "NodePort", "LoadBalancer"),
+            "LoadBalancer",
+        )
         node_port = self.integer("service.nodePort", raw.get("nodePort", _MISSING), "31080", 30000, 32767)
         if node_port is not None and kind == "ClusterIP":
-            self.problem("service.nodePort", "only applies to service.type NodePort or LoadBalancer",
-                         '{"type": "NodePort", "nodePort": 31080}', node_port)  # fmt: skip
+            self.problem(
+                "service.nodePort",
+                "only applies to service.type NodePort or LoadBalancer",
+                '{"type": "NodePort", "nodePort": 31080}',
+                node_port,
+            )
         annotations = self.annotations(raw.get("annotations", {}))
         if kind is None or annotations is None or self.problems_about("service"):
             return None
@@ -811,12 +884,17 @@ class _Parser:
         result: dict[str, str] = {}
         for name, text in raw.items():
             if not isinstance(text, str):
-                self.problem(f"service.annotations.{name}", f"must be a string, not {_type_name(text)}",
-                             example, text)  # fmt: skip
+                self.problem(
+                    f"service.annotations.{name}", f"must be a string, not {_type_name(text)}", example, text
+                )
                 continue
             if not _annotation_key_ok(str(name)):
-                self.problem("service.annotations", "keys must be Kubernetes annotation names "
-                             "([prefix/]name, name at most 63 characters)", example, name)  # fmt: skip
+                self.problem(
+                    "service.annotations",
+                    "keys must be Kubernetes annotation names ([prefix/]name, name at most 63 characters)",
+                    example,
+                    name,
+                )
                 continue
             result[str(name)] = text
         return result
@@ -847,8 +925,12 @@ class _Parser:
         default_name = default_database_name(domain_id) if domain_id else "kuscia_alice"
         name = self.text("database.name", raw.get("name", default_name), "kuscia_alice")
         if name is not None and not _DB_NAME.fullmatch(name):
-            self.problem("database.name", "must match [A-Za-z0-9_]{1,64}: MySQL names without quoting (older kine "
-                         "breaks on '-')", "kuscia_alice", name)  # fmt: skip
+            self.problem(
+                "database.name",
+                "must match [A-Za-z0-9_]{1,64}: MySQL names without quoting (older kine breaks on '-')",
+                "kuscia_alice",
+                name,
+            )
             name = None
         default_user = default_database_user(domain_id) if domain_id else "kuscia_alice"
         user = self.text("database.user", raw.get("user", default_user), "kuscia_alice")
@@ -861,9 +943,12 @@ class _Parser:
         if mode == "in-cluster":
             self.misplaced(raw, _EXTERNAL_ONLY, "external")
             if "databaseAdminPassword" in self.raw:
-                self.problem("databaseAdminPassword", "is only used with database.mode external; remove it "
-                             "(pulumi config rm kuscia:databaseAdminPassword) or set database.mode external",
-                             '{"mode": "external", ...}')  # fmt: skip
+                self.problem(
+                    "databaseAdminPassword",
+                    "is only used with database.mode external; remove it "
+                    "(pulumi config rm kuscia:databaseAdminPassword) or set database.mode external",
+                    '{"mode": "external", ...}',
+                )
             settings.update(self.in_cluster_database(raw))
         elif mode == "external":
             self.misplaced(raw, _IN_CLUSTER_ONLY, "in-cluster")
@@ -879,16 +964,23 @@ class _Parser:
     def misplaced(self, raw: Mapping[str, object], keys: tuple[str, ...], mode: str) -> None:
         for key in keys:
             if key in raw:
-                self.problem(f"database.{key}", f"only applies to database.mode {mode}; set mode: {mode} or "
-                             "remove it", f'{{"mode": "{mode}", "{key}": ...}}')  # fmt: skip
+                self.problem(
+                    f"database.{key}",
+                    f"only applies to database.mode {mode}; set mode: {mode} or remove it",
+                    f'{{"mode": "{mode}", "{key}": ...}}',
+                )
 
     def in_cluster_database(self, raw: Mapping[str, object]) -> dict[str, Any]:
         image = self.image("database.image", raw.get("image", DEFAULT_MYSQL_IMAGE), DEFAULT_MYSQL_IMAGE)
         size = self.quantity("database.storageSize", raw.get("storageSize", "10Gi"), "10Gi")
         storage_class = self.text("database.storageClass", raw.get("storageClass", _MISSING), "standard")
         if storage_class is not None and not _DNS_NAME.fullmatch(storage_class):
-            self.problem("database.storageClass", "must be a StorageClass name (a lowercase DNS name)",
-                         "standard", storage_class)  # fmt: skip
+            self.problem(
+                "database.storageClass",
+                "must be a StorageClass name (a lowercase DNS name)",
+                "standard",
+                storage_class,
+            )
         return {"image": image, "storage_size": size[0] if size else None, "storage_class": storage_class}
 
     def external_database(self, raw: Mapping[str, object]) -> dict[str, Any]:
@@ -903,30 +995,46 @@ class _Parser:
             endpoint = self.text("database.endpoint", raw["endpoint"], example)
             split = _split_host_port(endpoint) if endpoint is not None else None
             if endpoint is not None and split is None:
-                self.problem("database.endpoint", "must be host:port (an IPv6 address in brackets: "
-                             "[2001:db8::1]:3306)", example, endpoint)  # fmt: skip
+                self.problem(
+                    "database.endpoint",
+                    "must be host:port (an IPv6 address in brackets: [2001:db8::1]:3306)",
+                    example,
+                    endpoint,
+                )
             elif split is not None:
                 host, port_text = split
                 port_value = int(port_text) if port_text else 3306
         elif "host" in raw:
             host = self.text("database.host", raw["host"], "mysql.example.com")
         else:
-            self.problem("database.endpoint", "is required for database.mode external (host:port of the MySQL "
-                         "server, reachable from the cluster and from where you run pulumi)", example)  # fmt: skip
+            self.problem(
+                "database.endpoint",
+                "is required for database.mode external (host:port of the MySQL "
+                "server, reachable from the cluster and from where you run pulumi)",
+                example,
+            )
         where = "database.endpoint" if "endpoint" in raw else "database.host"
         if host is not None and not self.hostname(where, host, example):
             host = None
         port = self.integer("database.port" if "port" in raw else where, port_value, "3306", 1, 65535)
         admin_user = self.text("database.adminUser", raw.get("adminUser"), "root")
         if "adminUser" not in raw:
-            self.problem("database.adminUser", "is required for database.mode external (a MySQL user that can "
-                         "create databases, users and grants)", "root")  # fmt: skip
+            self.problem(
+                "database.adminUser",
+                "is required for database.mode external (a MySQL user that can "
+                "create databases, users and grants)",
+                "root",
+            )
         elif admin_user is not None and len(admin_user) > 32:
             self.problem(
                 "database.adminUser", "must be at most 32 characters (MySQL's limit)", "root", admin_user
             )
-        return {"host": host, "port": port or 3306, "admin_user": admin_user,
-                "admin_password": self.admin_password(raw)}  # fmt: skip
+        return {
+            "host": host,
+            "port": port or 3306,
+            "admin_user": admin_user,
+            "admin_password": self.admin_password(raw),
+        }
 
     def admin_password(self, raw: Mapping[str, object]) -> str | None:
         how = "pulumi config set --secret kuscia:databaseAdminPassword"
@@ -937,8 +1045,11 @@ class _Parser:
             )
             return None
         if not top and not nested:
-            self.problem("databaseAdminPassword", "is required for database.mode external (the password of "
-                         "database.adminUser)", how)  # fmt: skip
+            self.problem(
+                "databaseAdminPassword",
+                "is required for database.mode external (the password of database.adminUser)",
+                how,
+            )
             return None
         key = "databaseAdminPassword" if top else "database.adminPassword"
         value = self.raw[key] if top else raw["adminPassword"]
@@ -951,8 +1062,12 @@ class _Parser:
             exact = any(k.startswith("database.") or k.startswith("database[") for k in self.secret)
             secret = key in self.secret if exact else "database" in self.secret
         if not secret:
-            self.problem(key, f"must be a secret, or it sits in plain text in the stack file: run `{how}` "
-                         "(or `pulumi config set --secret --path kuscia:database.adminPassword`)", how)  # fmt: skip
+            self.problem(
+                key,
+                f"must be a secret, or it sits in plain text in the stack file: run `{how}` "
+                "(or `pulumi config set --secret --path kuscia:database.adminPassword`)",
+                how,
+            )
             return None
         return self.text(key, value, how, secret=True)
 
@@ -964,8 +1079,11 @@ class _Parser:
             self.unknown_offline.add("domainKeyData")
             return None
         if "domainKeyData" not in self.secret:
-            self.problem("domainKeyData", "must be a secret, or the private key sits in plain text in the stack "
-                         f"file: run {how}", how)  # fmt: skip
+            self.problem(
+                "domainKeyData",
+                f"must be a secret, or the private key sits in plain text in the stack file: run {how}",
+                how,
+            )
             return None
         value = self.text("domainKeyData", self.get("domainKeyData"), how, secret=True)
         if value is None:
@@ -985,8 +1103,12 @@ class _Parser:
         if name is None:
             return None
         if not _DNS_NAME.fullmatch(name):
-            self.problem("runkKubeconfigSecret", "must be a Secret name (a lowercase DNS name, at most 253)",
-                         "runk-kubeconfig", name)  # fmt: skip
+            self.problem(
+                "runkKubeconfigSecret",
+                "must be a Secret name (a lowercase DNS name, at most 253)",
+                "runk-kubeconfig",
+                name,
+            )
             return None
         if runtime is not None and runtime != "runk":
             self.problem("runkKubeconfigSecret", "only applies to runtime runk", "runk-kubeconfig", name)
@@ -1017,8 +1139,12 @@ class _Parser:
         for name, (request, amount) in amounts["requests"].items():
             limit = amounts["limits"].get(name)
             if limit is not None and amount > limit[1]:
-                self.problem(f"resources.requests.{name}", f"must not exceed resources.limits.{name} ({limit[0]}); "
-                             "Kubernetes refuses such a pod", limit[0], request)  # fmt: skip
+                self.problem(
+                    f"resources.requests.{name}",
+                    f"must not exceed resources.limits.{name} ({limit[0]}); Kubernetes refuses such a pod",
+                    limit[0],
+                    request,
+                )
         if self.problems_about("resources"):
             return None
         return PodResources(
@@ -1035,12 +1161,16 @@ class _Parser:
             return None
         self.unknown_keys("networkPolicy", raw, NESTED["networkPolicy"])
         enabled = self.boolean("networkPolicy.enabled", raw.get("enabled", True), "true")
-        ranges = self.array("networkPolicy.kusciaApiFrom", raw.get("kusciaApiFrom", ["0.0.0.0/0"]),
-                            '["172.18.0.2/32"]')  # fmt: skip
+        ranges = self.array(
+            "networkPolicy.kusciaApiFrom", raw.get("kusciaApiFrom", ["0.0.0.0/0"]), '["172.18.0.2/32"]'
+        )
         cidrs: list[str] = []
         if ranges is not None and not ranges:
-            self.problem("networkPolicy.kusciaApiFrom", "must not be empty: peering reaches KusciaAPI through "
-                         "the API server, which must be allowed", '["172.18.0.2/32"]')  # fmt: skip
+            self.problem(
+                "networkPolicy.kusciaApiFrom",
+                "must not be empty: peering reaches KusciaAPI through the API server, which must be allowed",
+                '["172.18.0.2/32"]',
+            )
         for index, item in enumerate(ranges or []):
             key = f"networkPolicy.kusciaApiFrom[{index}]"
             text = self.text(key, item, "172.18.0.2/32")
@@ -1078,8 +1208,12 @@ class _Parser:
                 self.problem(f"{where}.domainId", "must not be this party's own domain ID", "bob", peer_id)
                 peer_id = None
             if peer_id is not None and peer_id in ids:
-                self.problem(f"{where}.domainId", f"is already listed at {ids[peer_id]}: each partner once",
-                             "bob", peer_id)  # fmt: skip
+                self.problem(
+                    f"{where}.domainId",
+                    f"is already listed at {ids[peer_id]}: each partner once",
+                    "bob",
+                    peer_id,
+                )
                 peer_id = None
             if peer_id is not None:
                 ids[peer_id] = where
@@ -1093,31 +1227,48 @@ class _Parser:
     def peer(
         self, where: str, peer_id: str, item: Mapping[str, object], stacks: dict[str, str]
     ) -> PeerSettings | None:
-        bundle_example = ('{"domainId": "bob", "endpoint": "https://203.0.113.10:31080", '
-                          '"cert": "<cert from bob\'s peeringBundle output>", "protocol": "TLS"}')  # fmt: skip
+        bundle_example = (
+            '{"domainId": "bob", "endpoint": "https://203.0.113.10:31080", '
+            '"cert": "<cert from bob\'s peeringBundle output>", "protocol": "TLS"}'
+        )
         inline = [k for k in ("endpoint", "cert", "protocol") if k in item]
         if "stack" in item and inline:
-            self.problem(where, "give either stack (a StackReference) or endpoint, cert and protocol (a pasted "
-                         f"bundle), not both (has stack and {', '.join(inline)})", '{"domainId": "bob", "stack": "bob"}')  # fmt: skip
+            self.problem(
+                where,
+                "give either stack (a StackReference) or endpoint, cert and protocol (a pasted "
+                f"bundle), not both (has stack and {', '.join(inline)})",
+                '{"domainId": "bob", "stack": "bob"}',
+            )
             return None
         if "stack" in item:
             stack = self.text(f"{where}.stack", item["stack"], "bob")
             if stack is None:
                 return None
             if not _STACK_REF.fullmatch(stack):
-                self.problem(f"{where}.stack", "must be a stack name, or org/project/stack", "acme/kuscia-p2p/bob",
-                             stack)  # fmt: skip
+                self.problem(
+                    f"{where}.stack",
+                    "must be a stack name, or org/project/stack",
+                    "acme/kuscia-p2p/bob",
+                    stack,
+                )
                 return None
             if stack in stacks:
-                self.problem(f"{where}.stack", f"is already the stack of {stacks[stack]}: each partner has its own",
-                             "bob", stack)  # fmt: skip
+                self.problem(
+                    f"{where}.stack",
+                    f"is already the stack of {stacks[stack]}: each partner has its own",
+                    "bob",
+                    stack,
+                )
                 return None
             stacks[stack] = where
             return PeerSettings(domain_id=peer_id, stack=stack)
         missing = [k for k in ("endpoint", "cert", "protocol") if k not in item]
         if missing:
-            self.problem(where, f"needs stack, or all of endpoint, cert and protocol (missing {', '.join(missing)})",
-                         bundle_example)  # fmt: skip
+            self.problem(
+                where,
+                f"needs stack, or all of endpoint, cert and protocol (missing {', '.join(missing)})",
+                bundle_example,
+            )
             return None
         protocol = self.protocol(f"{where}.protocol", item["protocol"], peer=True)
         scheme = "http" if protocol == "NOTLS" else "https"

@@ -105,8 +105,12 @@ def check_user(user: str, setting: str = USER_SETTING) -> None:
     if not user:
         raise _reject(setting, "must not be empty", "kuscia_alice")
     if ":" in user:
-        raise _reject(setting, "must not contain ':' (go-sql-driver ends the user name at the first ':')",
-                      "kuscia_alice", repr(user))  # fmt: skip
+        raise _reject(
+            setting,
+            "must not contain ':' (go-sql-driver ends the user name at the first ':')",
+            "kuscia_alice",
+            repr(user),
+        )
     if not _printable_ascii(user):
         raise _reject(setting, "must be printable ASCII", "kuscia_alice", repr(user))
 
@@ -130,8 +134,12 @@ def check_host(host: str, setting: str = HOST_SETTING) -> None:
         why = f"contains {', '.join(repr(c) for c in bad)}" if bad else "is empty"
         raise _reject(setting, f"must be a host name or IP address ({why})", "mysql.example.com", repr(host))
     if ":" in host and not _is_ipv6(host):
-        raise _reject(setting, "contains ':' but is not an IPv6 address; give the port separately",
-                      "mysql.example.com", repr(host))  # fmt: skip
+        raise _reject(
+            setting,
+            "contains ':' but is not an IPv6 address; give the port separately",
+            "mysql.example.com",
+            repr(host),
+        )
 
 
 def check_port(port: int, setting: str = PORT_SETTING) -> None:
@@ -141,8 +149,12 @@ def check_port(port: int, setting: str = PORT_SETTING) -> None:
 
 def check_database_name(name: str, setting: str = NAME_SETTING) -> None:
     if not _DATABASE_NAME.fullmatch(name):
-        raise _reject(setting, "must match [A-Za-z0-9_]{1,64} ('/', '?' and '%' break the DSN; older kine "
-                      "breaks on '-')", "kuscia_alice", repr(name))  # fmt: skip
+        raise _reject(
+            setting,
+            "must match [A-Za-z0-9_]{1,64} ('/', '?' and '%' break the DSN; older kine breaks on '-')",
+            "kuscia_alice",
+            repr(name),
+        )
 
 
 def generate_password(length: int = 32) -> str:
@@ -152,8 +164,12 @@ def generate_password(length: int = 32) -> str:
         or not isinstance(length, int)
         or not (MIN_PASSWORD_LENGTH <= length <= MAX_PASSWORD_LENGTH)
     ):
-        raise _reject("password length", f"must be a whole number {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH}",
-                      "32", repr(length))  # fmt: skip
+        raise _reject(
+            "password length",
+            f"must be a whole number {MIN_PASSWORD_LENGTH}-{MAX_PASSWORD_LENGTH}",
+            "32",
+            repr(length),
+        )
     return "".join(secrets.choice(PASSWORD_ALPHABET) for _ in range(length))
 
 
@@ -245,8 +261,10 @@ def split_host_port(hostport: str) -> tuple[str, str]:
         if close + 1 == len(hostport):
             raise DsnError(f"address {hostport!r}: missing port in address")
         if close + 1 != colon:
-            raise DsnError(f"address {hostport!r}: " + ("too many colons in address" if hostport[close + 1] == ":"
-                           else "missing port in address"))  # fmt: skip
+            raise DsnError(
+                f"address {hostport!r}: "
+                + ("too many colons in address" if hostport[close + 1] == ":" else "missing port in address")
+            )
         host, start, end_of_host = hostport[1:close], 1, close + 1
     else:
         host = hostport[:colon]

@@ -164,30 +164,68 @@ class WorkspaceSettings:
         env = os.environ if environ is None else environ
         problems = []
         if not self.backend.startswith(BACKEND_SCHEMES):
-            problems.append(Problem("backend", "must be a Pulumi backend URL (" + ", ".join(BACKEND_SCHEMES) + ")",
-                                    "file:///var/lib/kuscia-network/state", repr(self.backend)))  # fmt: skip
+            problems.append(
+                Problem(
+                    "backend",
+                    "must be a Pulumi backend URL (" + ", ".join(BACKEND_SCHEMES) + ")",
+                    "file:///var/lib/kuscia-network/state",
+                    repr(self.backend),
+                )
+            )
         provider = self.provider
         if provider not in (None, "passphrase", "default") and not str(provider).startswith(
             SECRETS_PROVIDER_SCHEMES
         ):
-            problems.append(Problem("secretsProvider", "must be passphrase, default (Pulumi Cloud) or a KMS URL ("
-                                    + ", ".join(SECRETS_PROVIDER_SCHEMES) + ")", "passphrase", repr(provider)))  # fmt: skip
+            problems.append(
+                Problem(
+                    "secretsProvider",
+                    "must be passphrase, default (Pulumi Cloud) or a KMS URL ("
+                    + ", ".join(SECRETS_PROVIDER_SCHEMES)
+                    + ")",
+                    "passphrase",
+                    repr(provider),
+                )
+            )
         if provider == "default" and not self.cloud_backend:
-            problems.append(Problem("secretsProvider", "default is Pulumi Cloud's own encryption; a self-managed "
-                                    "backend needs passphrase or a KMS", "passphrase", "'default'"))  # fmt: skip
+            problems.append(
+                Problem(
+                    "secretsProvider",
+                    "default is Pulumi Cloud's own encryption; a self-managed "
+                    "backend needs passphrase or a KMS",
+                    "passphrase",
+                    "'default'",
+                )
+            )
         if provider == "passphrase" and self.passphrase is None:
             file = env.get("PULUMI_CONFIG_PASSPHRASE_FILE")
             if "PULUMI_CONFIG_PASSPHRASE" not in env and not file:
-                problems.append(Problem("PULUMI_CONFIG_PASSPHRASE", "must be set (or PULUMI_CONFIG_PASSPHRASE_FILE): "
-                                        "the passphrase secrets provider encrypts this network's secrets with it, "
-                                        "and every later run needs the same one",
-                                        "export PULUMI_CONFIG_PASSPHRASE='a long random phrase from your vault'"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        "PULUMI_CONFIG_PASSPHRASE",
+                        "must be set (or PULUMI_CONFIG_PASSPHRASE_FILE): "
+                        "the passphrase secrets provider encrypts this network's secrets with it, "
+                        "and every later run needs the same one",
+                        "export PULUMI_CONFIG_PASSPHRASE='a long random phrase from your vault'",
+                    )
+                )
             elif file and "PULUMI_CONFIG_PASSPHRASE" not in env and not Path(file).is_file():
-                problems.append(Problem("PULUMI_CONFIG_PASSPHRASE_FILE", "must name a readable file",
-                                        "/run/secrets/pulumi-passphrase", repr(file)))  # fmt: skip
+                problems.append(
+                    Problem(
+                        "PULUMI_CONFIG_PASSPHRASE_FILE",
+                        "must name a readable file",
+                        "/run/secrets/pulumi-passphrase",
+                        repr(file),
+                    )
+                )
         if Path(self.work_dir).exists() and not Path(self.work_dir).is_dir():
-            problems.append(Problem("workDir", "must be a directory (it holds the project and stack settings)",
-                                    ".kuscia-network", str(self.work_dir)))  # fmt: skip
+            problems.append(
+                Problem(
+                    "workDir",
+                    "must be a directory (it holds the project and stack settings)",
+                    ".kuscia-network",
+                    str(self.work_dir),
+                )
+            )
         return problems
 
     def cli_env(self) -> dict[str, str]:
@@ -274,7 +312,6 @@ def inline_program(wait: LinkWait | None = None) -> Callable[[], None]:
 
     def program() -> None:
         from kuscia_components.config.party import read_pulumi_config
-
         from kuscia_components.program import party_program
 
         if wait is None:
@@ -386,8 +423,13 @@ class PulumiStackRunner:
         if stack not in self.list_stacks():
             return None
         args = ["stack", "output", "--json", "--stack", stack]  # masked: secrets stay "[secret]"
-        result = self._guarded(f"outputs of {stack}", self._command.run, args, str(self.workspace.work_dir),
-                               self.settings.cli_env())  # fmt: skip
+        result = self._guarded(
+            f"outputs of {stack}",
+            self._command.run,
+            args,
+            str(self.workspace.work_dir),
+            self.settings.cli_env(),
+        )
         outputs = json.loads(result.stdout or "{}")
         return dict(outputs) if isinstance(outputs, dict) else {}
 
@@ -404,9 +446,14 @@ class PulumiStackRunner:
         """`pulumi config set --secret` reading the value from stdin (never from argv)."""
         command = [self._command.command, "config", "set", key, "--secret", "--stack", stack]
         done = subprocess.run(
-            command, input=value, text=True, capture_output=True, cwd=str(self.workspace.work_dir),
-            env={**os.environ, **self.settings.cli_env()}, check=False,
-        )  # fmt: skip
+            command,
+            input=value,
+            text=True,
+            capture_output=True,
+            cwd=str(self.workspace.work_dir),
+            env={**os.environ, **self.settings.cli_env()},
+            check=False,
+        )
         if done.returncode != 0:
             raise StackOperationError(
                 f"setting secret {key} on {stack} failed: {_pulumi_errors(done.stderr, done.stdout)}"
@@ -469,8 +516,13 @@ def deploy_network(
     one stack's `up` or `destroy` is in that party's report instead.
     """
     spec = _network(parties, topology, name)
-    rollout = Rollout(spec, runner or PulumiStackRunner(workspace), parallelism=parallelism,
-                      on_progress=on_progress, on_output=on_output)  # fmt: skip
+    rollout = Rollout(
+        spec,
+        runner or PulumiStackRunner(workspace),
+        parallelism=parallelism,
+        on_progress=on_progress,
+        on_output=on_output,
+    )
     return rollout.deploy(ready_timeout_seconds=ready_timeout_seconds)
 
 
@@ -499,8 +551,13 @@ def destroy_network(
 ) -> NetworkReport:
     """Destroy every stack of the network (also members no longer in the spec)."""
     spec = _network(parties, topology, name)
-    return teardown(spec, runner or PulumiStackRunner(workspace), parallelism=parallelism,
-                    on_progress=on_progress, on_output=on_output)  # fmt: skip
+    return teardown(
+        spec,
+        runner or PulumiStackRunner(workspace),
+        parallelism=parallelism,
+        on_progress=on_progress,
+        on_output=on_output,
+    )
 
 
 def deploy_party(
@@ -516,8 +573,14 @@ def deploy_party(
     """One party's stack with the given partner bundles (e.g. from another organisation).
     Raises ConfigError for a bad party config; a failed `up` is in the report."""
     party.parse(partners)
-    return up_party(party, runner or PulumiStackRunner(workspace), partners=partners, network=network,
-                    wait=wait, on_output=on_output)  # fmt: skip
+    return up_party(
+        party,
+        runner or PulumiStackRunner(workspace),
+        partners=partners,
+        network=network,
+        wait=wait,
+        on_output=on_output,
+    )
 
 
 # -- command line -----------------------------------------------------------------------------------
@@ -537,18 +600,28 @@ def network_main(argv: Sequence[str], *, runner_factory: RunnerFactory | None = 
         prog="python -m kuscia_components network",
         description="Deploy, inspect or destroy a whole network of parties (Automation API).",
     )
-    parser.add_argument("action", choices=("plan", "up", "status", "destroy"),
-                        help="plan: check the spec and show the links (no Pulumi needed)")  # fmt: skip
+    parser.add_argument(
+        "action",
+        choices=("plan", "up", "status", "destroy"),
+        help="plan: check the spec and show the links (no Pulumi needed)",
+    )
     parser.add_argument("--spec", type=Path, default=Path("network.yaml"), help="default: network.yaml")
     parser.add_argument(
         "--backend", help="Pulumi backend URL (default: the spec's, else file://<work dir>/state)"
     )
-    parser.add_argument("--work-dir", type=Path, help="project and stack settings (default: the spec's, "
-                        "else .kuscia-network next to the spec)")  # fmt: skip
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        help="project and stack settings (default: the spec's, else .kuscia-network next to the spec)",
+    )
     parser.add_argument("--secrets-provider", help="passphrase (default), or awskms://... gcpkms://... etc.")
     parser.add_argument("--parallel", type=int, default=4, help="stacks at a time (default 4)")
-    parser.add_argument("--timeout", type=int, default=int(DEFAULT_READY_TIMEOUT_SECONDS),
-                        help="seconds to wait for links to be Ready (default 600)")  # fmt: skip
+    parser.add_argument(
+        "--timeout",
+        type=int,
+        default=int(DEFAULT_READY_TIMEOUT_SECONDS),
+        help="seconds to wait for links to be Ready (default 600)",
+    )
     parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress lines")
     parser.add_argument("--pulumi-output", action="store_true", help="stream Pulumi's own output to stderr")
@@ -589,15 +662,17 @@ def network_main(argv: Sequence[str], *, runner_factory: RunnerFactory | None = 
 
     try:
         if args.action == "up":
-            report = Rollout(network, runner, parallelism=args.parallel, on_progress=progress,
-                             on_output=pulumi_output).deploy(ready_timeout_seconds=args.timeout)  # fmt: skip
+            report = Rollout(
+                network, runner, parallelism=args.parallel, on_progress=progress, on_output=pulumi_output
+            ).deploy(ready_timeout_seconds=args.timeout)
             good = report.ok
         elif args.action == "status":
             report = status_report(network, runner)
             good = report.ok
         else:
-            report = teardown(network, runner, parallelism=args.parallel, on_progress=progress,
-                              on_output=pulumi_output)  # fmt: skip
+            report = teardown(
+                network, runner, parallelism=args.parallel, on_progress=progress, on_output=pulumi_output
+            )
             good = all(p.status in ("removed", "absent") for p in report.parties.values())
     except (StackOperationError, OSError) as err:  # the backend itself (not one stack) failed
         print(f"error: {redact(str(err), network.secret_values())}", file=sys.stderr)
@@ -613,16 +688,25 @@ def _pulumi_runner(settings: WorkspaceSettings) -> StackRunner:
     try:
         command = locate_pulumi(settings.pulumi_root)
     except PulumiCliMissing as err:
-        problems.insert(0, Problem("pulumi", f"{err.reason}: install it, then put ~/.pulumi/bin on PATH",
-                                   "curl -fsSL https://get.pulumi.com | sh  (or https://www.pulumi.com/docs/install/)"))  # fmt: skip
+        problems.insert(
+            0,
+            Problem(
+                "pulumi",
+                f"{err.reason}: install it, then put ~/.pulumi/bin on PATH",
+                "curl -fsSL https://get.pulumi.com | sh  (or https://www.pulumi.com/docs/install/)",
+            ),
+        )
     if problems or command is None:
         raise WorkspaceError(problems, "the Pulumi workspace")
     return PulumiStackRunner(settings, command=command)
 
 
 def format_plan(network: NetworkSpec) -> str:
-    lines = [f"network {network.name}: {len(network.parties)} parties, {len(network.links())} links "
-             f"({'mesh' if network.topology == 'mesh' else 'explicit pairs'})", ""]  # fmt: skip
+    lines = [
+        f"network {network.name}: {len(network.parties)} parties, {len(network.links())} links "
+        f"({'mesh' if network.topology == 'mesh' else 'explicit pairs'})",
+        "",
+    ]
     lines.append(f"{'PARTY':<16} {'STACK':<16} PARTNERS")
     for party in network.parties:
         partners = ", ".join(network.partners(party.domain_id)) or "-"

@@ -136,8 +136,9 @@ def bundle_of(outputs: Mapping[str, Any] | None) -> PeeringBundle | None:
         isinstance(value.get(k), str) and value[k] for k in BUNDLE_KEYS
     ):
         return None
-    return PeeringBundle(domainId=value["domainId"], cert=value["cert"], endpoint=value["endpoint"],
-                         protocol=value["protocol"])  # fmt: skip
+    return PeeringBundle(
+        domainId=value["domainId"], cert=value["cert"], endpoint=value["endpoint"], protocol=value["protocol"]
+    )
 
 
 def known_bundles(spec: NetworkSpec, states: Mapping[str, StackState]) -> dict[str, PeeringBundle]:
@@ -295,8 +296,9 @@ class NetworkReport:
         for key, party in self.parties.items():
             data = asdict(party)
             shown_elsewhere = ("peeringBundle", "links", "namespace")  # bundle, links, namespace fields
-            data["outputs"] = {k: v for k, v in party.outputs.items()
-                               if v != SECRET_OUTPUT and k not in shown_elsewhere}  # fmt: skip
+            data["outputs"] = {
+                k: v for k, v in party.outputs.items() if v != SECRET_OUTPUT and k not in shown_elsewhere
+            }
             data["seconds"] = round(party.seconds, 2)
             parties[key] = data
         return {
@@ -342,8 +344,14 @@ def link_reports(
         link = _links_output(states.get(source)).get(destination)
         if link is None:
             why = unavailable.get(destination, "its stack has no peering bundle yet")
-            reports.append(LinkReport(source, destination, "NotConfigured",
-                                      diagnosis=f"{destination} not registered on {source}: {why}"))  # fmt: skip
+            reports.append(
+                LinkReport(
+                    source,
+                    destination,
+                    "NotConfigured",
+                    diagnosis=f"{destination} not registered on {source}: {why}",
+                )
+            )
             continue
         status = str(link.get("status") or "Unknown")
         reports.append(
@@ -430,8 +438,12 @@ class Rollout:
 
     def deploy(self, *, ready_timeout_seconds: float = DEFAULT_READY_TIMEOUT_SECONDS) -> NetworkReport:
         self.observe()
-        self.say("plan", None, f"{len(self.spec.parties)} parties, {len(self.spec.links())} links, "
-                 f"parallelism {self.parallelism}")  # fmt: skip
+        self.say(
+            "plan",
+            None,
+            f"{len(self.spec.parties)} parties, {len(self.spec.links())} links, "
+            f"parallelism {self.parallelism}",
+        )
         self.run("nodes", plan_nodes(self.spec, self.states))
         self.run("links", plan_links(self.spec, self.states, ran=self.ran, failed=self.failed))
         deadline = self.clock() + ready_timeout_seconds
@@ -506,8 +518,13 @@ class Rollout:
         report.links = link_reports(self.spec, self.states, failed, self.ready_at)
         report.seconds = self.clock() - self.started
         ready = sum(1 for link in report.links if link.status == "Ready")
-        self.say("done", None, f"{ready}/{len(report.links)} links Ready, {len(self.failed)} party(ies) failed, "
-                 f"{report.seconds:.1f} s", failed=not report.ok)  # fmt: skip
+        self.say(
+            "done",
+            None,
+            f"{ready}/{len(report.links)} links Ready, {len(self.failed)} party(ies) failed, "
+            f"{report.seconds:.1f} s",
+            failed=not report.ok,
+        )
         return report
 
     # -- helpers -------------------------------------------------------------------------------

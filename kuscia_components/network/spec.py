@@ -279,8 +279,15 @@ class NetworkSpec:
         problems: list[Problem] = []
         add = problems.append
         if not _LABEL.fullmatch(self.name):
-            add(Problem("name", "must be a DNS label ([a-z0-9-], at most 63, alphanumeric ends): it "
-                        f"marks the stacks of this network in {NETWORK_KEY}", "demo", _shown(self.name)))  # fmt: skip
+            add(
+                Problem(
+                    "name",
+                    "must be a DNS label ([a-z0-9-], at most 63, alphanumeric ends): it "
+                    f"marks the stacks of this network in {NETWORK_KEY}",
+                    "demo",
+                    _shown(self.name),
+                )
+            )
         if not self.parties:
             add(Problem("parties", "needs at least one party", "[{domainId: alice}, {domainId: bob}]", "[]"))
         ids = [p.domain_id for p in self.parties]
@@ -289,15 +296,33 @@ class NetworkSpec:
         for index, party in enumerate(self.parties):
             where = f"parties[{index}]"
             if party.domain_id in first_at:
-                add(Problem(f"{where}.domainId", f"is already parties[{first_at[party.domain_id]}]: each party once",
-                            "carol", repr(party.domain_id)))  # fmt: skip
+                add(
+                    Problem(
+                        f"{where}.domainId",
+                        f"is already parties[{first_at[party.domain_id]}]: each party once",
+                        "carol",
+                        repr(party.domain_id),
+                    )
+                )
             first_at.setdefault(party.domain_id, index)
             if not _STACK_NAME.fullmatch(party.stack_name):
-                add(Problem(f"{where}.stack", "must be a Pulumi stack name ([A-Za-z0-9_.-], at most 100)",
-                            party.domain_id, _shown(party.stack_name)))  # fmt: skip
+                add(
+                    Problem(
+                        f"{where}.stack",
+                        "must be a Pulumi stack name ([A-Za-z0-9_.-], at most 100)",
+                        party.domain_id,
+                        _shown(party.stack_name),
+                    )
+                )
             elif party.stack_name in stacks:
-                add(Problem(f"{where}.stack", f"is already the stack of parties[{stacks[party.stack_name]}]: "
-                            "one stack per party", f"{party.domain_id}", repr(party.stack_name)))  # fmt: skip
+                add(
+                    Problem(
+                        f"{where}.stack",
+                        f"is already the stack of parties[{stacks[party.stack_name]}]: one stack per party",
+                        f"{party.domain_id}",
+                        repr(party.stack_name),
+                    )
+                )
             stacks.setdefault(party.stack_name, index)
             problems += _party_problems(where, party, ids)
         problems += _topology_problems(self.topology, ids)
@@ -313,15 +338,24 @@ def _party_problems(where: str, party: PartySpec, ids: Sequence[str]) -> list[Pr
     problems = []
     database = party.database or {}
     if isinstance(database, Mapping) and "adminPassword" in database:
-        problems.append(Problem(f"{where}.database.adminPassword", "goes in databaseAdminPassword "
-                                "(database_admin_password), which is set as a secret",
-                                "databaseAdminPassword: {fromEnv: ALICE_DB_ADMIN_PASSWORD}"))  # fmt: skip
+        problems.append(
+            Problem(
+                f"{where}.database.adminPassword",
+                "goes in databaseAdminPassword (database_admin_password), which is set as a secret",
+                "databaseAdminPassword: {fromEnv: ALICE_DB_ADMIN_PASSWORD}",
+            )
+        )
     for index, peer in enumerate(party.peers or ()):
         peer_id = peer.get("domainId") if isinstance(peer, Mapping) else None
         if peer_id in ids:
-            problems.append(Problem(f"{where}.peers[{index}]", f"names {peer_id!r}, a party of this network: "
-                                    "the topology links network parties; list only partners outside it",
-                                    '{domainId: dave, stack: acme/kuscia-p2p/dave}'))  # fmt: skip
+            problems.append(
+                Problem(
+                    f"{where}.peers[{index}]",
+                    f"names {peer_id!r}, a party of this network: "
+                    "the topology links network parties; list only partners outside it",
+                    "{domainId: dave, stack: acme/kuscia-p2p/dave}",
+                )
+            )
     try:
         party.parse()
     except ConfigError as err:
@@ -345,8 +379,13 @@ def _topology_problems(topology: Topology, ids: Sequence[str]) -> list[Problem]:
         a, b = pair
         for end in (a, b):
             if end not in ids:
-                problems.append(Problem(where, f"names {end!r}, which is not a party (parties: "
-                                        f"{', '.join(ids)})", f"[{ids[0] if ids else 'alice'}, ...]"))  # fmt: skip
+                problems.append(
+                    Problem(
+                        where,
+                        f"names {end!r}, which is not a party (parties: {', '.join(ids)})",
+                        f"[{ids[0] if ids else 'alice'}, ...]",
+                    )
+                )
         if a == b:
             problems.append(Problem(where, "links a party to itself", "[alice, bob]", f"[{a}, {b}]"))
         elif frozenset(pair) in seen:
@@ -390,21 +429,49 @@ def load_network_spec(path: Path) -> SpecFile:
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
         line = f" at line {where.line + 1}" if where is not None else ""
-        raise NetworkSpecError([Problem("(file)", f"is not valid YAML{line}: {getattr(err, 'problem', err)}",
-                                        "parties: [{domainId: alice}, {domainId: bob}]")], source) from None  # fmt: skip
+        raise NetworkSpecError(
+            [
+                Problem(
+                    "(file)",
+                    f"is not valid YAML{line}: {getattr(err, 'problem', err)}",
+                    "parties: [{domainId: alice}, {domainId: bob}]",
+                )
+            ],
+            source,
+        ) from None
     if not isinstance(document, Mapping):
-        raise NetworkSpecError([Problem("(file)", "must be a mapping with a parties: list",
-                                        "parties: [{domainId: alice}, {domainId: bob}]", _shown(document))], source)  # fmt: skip
+        raise NetworkSpecError(
+            [
+                Problem(
+                    "(file)",
+                    "must be a mapping with a parties: list",
+                    "parties: [{domainId: alice}, {domainId: bob}]",
+                    _shown(document),
+                )
+            ],
+            source,
+        )
     problems: list[Problem] = []
     for key in document:
         if key not in _SPEC_KEYS:
-            problems.append(Problem(str(key), f"is not a network.yaml key{_did_you_mean(str(key), _SPEC_KEYS)}",
-                                    "topology: mesh"))  # fmt: skip
+            problems.append(
+                Problem(
+                    str(key),
+                    f"is not a network.yaml key{_did_you_mean(str(key), _SPEC_KEYS)}",
+                    "topology: mesh",
+                )
+            )
     base = path.parent
     defaults = document.get("defaults") or {}
     if not isinstance(defaults, Mapping):
-        problems.append(Problem("defaults", "must be a mapping of settings for every party", "defaults: {protocol: TLS}",
-                                _shown(defaults)))  # fmt: skip
+        problems.append(
+            Problem(
+                "defaults",
+                "must be a mapping of settings for every party",
+                "defaults: {protocol: TLS}",
+                _shown(defaults),
+            )
+        )
         defaults = {}
     parties = _parties(document.get("parties"), defaults, base, problems)
     topology = _topology(document.get("topology", "mesh"), problems)
@@ -448,8 +515,14 @@ def _parties(
     for index, item in enumerate(raw):
         where = f"parties[{index}]"
         if not isinstance(item, Mapping) or not isinstance(item.get("domainId"), str):
-            problems.append(Problem(f"{where}.domainId", "is required: each party is a mapping with its "
-                                    "domain ID and its settings", "- domainId: alice", _shown(item)))  # fmt: skip
+            problems.append(
+                Problem(
+                    f"{where}.domainId",
+                    "is required: each party is a mapping with its domain ID and its settings",
+                    "- domainId: alice",
+                    _shown(item),
+                )
+            )
             continue
         merged = _deep_merge(defaults, item)
         stack = merged.pop("stack", None)
@@ -472,8 +545,14 @@ def _secret_value(
         return value
     example = f"{key}: {{fromEnv: {env}}}"
     if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in _SECRET_SOURCES:
-        problems.append(Problem(where, "is a secret: reference it as {fromEnv: VAR} or {fromFile: path} "
-                                "instead of writing it in the spec", example))  # fmt: skip
+        problems.append(
+            Problem(
+                where,
+                "is a secret: reference it as {fromEnv: VAR} or {fromFile: path} "
+                "instead of writing it in the spec",
+                example,
+            )
+        )
         return None
     kind, ref = next(iter(value.items()))
     if not isinstance(ref, str) or not ref:
@@ -481,8 +560,13 @@ def _secret_value(
         return None
     if kind == "fromEnv":
         if ref not in os.environ:
-            problems.append(Problem(f"{where}.fromEnv", f"names ${ref}, which is not set in the environment",
-                                    f"export {ref}=..."))  # fmt: skip
+            problems.append(
+                Problem(
+                    f"{where}.fromEnv",
+                    f"names ${ref}, which is not set in the environment",
+                    f"export {ref}=...",
+                )
+            )
             return None
         return os.environ[ref]
     try:
@@ -505,8 +589,11 @@ def _topology(raw: object, problems: list[Problem]) -> Topology:
         return "mesh"
     if isinstance(raw, list) and raw:
         return tuple(tuple(pair) if isinstance(pair, list) else pair for pair in raw)
-    problems.append(Problem("topology", "must be mesh or a list of [a, b] pairs", "[[alice, bob], [bob, carol]]",
-                            _shown(raw)))  # fmt: skip
+    problems.append(
+        Problem(
+            "topology", "must be mesh or a list of [a, b] pairs", "[[alice, bob], [bob, carol]]", _shown(raw)
+        )
+    )
     return "mesh"
 
 

@@ -314,8 +314,10 @@ _V2_WORDS: dict[str, tuple[str, Any]] = {
 }
 _YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
 _DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-_GO_INT = re.compile(r"(?P<sign>[-+]?)(?:0[xX](?P<hex>[0-9a-fA-F]+)|0[oO](?P<oct>[0-7]+)|0[bB](?P<bin>[01]+)"
-                     r"|(?P<legacy>0[0-7]*)|(?P<dec>[1-9][0-9]*))")  # fmt: skip
+_GO_INT = re.compile(
+    r"(?P<sign>[-+]?)(?:0[xX](?P<hex>[0-9a-fA-F]+)|0[oO](?P<oct>[0-7]+)|0[bB](?P<bin>[01]+)"
+    r"|(?P<legacy>0[0-7]*)|(?P<dec>[1-9][0-9]*))"
+)
 
 
 def go_v2_scalar(text: str) -> tuple[str, Any]:
@@ -343,8 +345,11 @@ def _go_parse_int(plain: str) -> int | None:
     match = _GO_INT.fullmatch(plain)
     if match is None:
         return None
-    digits, base = next((match[g], b) for g, b in (("hex", 16), ("oct", 8), ("bin", 2), ("legacy", 8), ("dec", 10))
-                        if match[g] is not None)  # fmt: skip
+    digits, base = next(
+        (match[g], b)
+        for g, b in (("hex", 16), ("oct", 8), ("bin", 2), ("legacy", 8), ("dec", 10))
+        if match[g] is not None
+    )
     value = int(digits, base) if len(digits) <= 70 else 2**64
     if match["sign"] == "-":
         return -value if value <= 2**63 else None
@@ -444,8 +449,18 @@ def _go_json(value: Any) -> str:
     return json.dumps(value)  # int, bool, None
 
 
-_GO_ESCAPES = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t", "<": "\\u003c", ">": "\\u003e",
-               "&": "\\u0026", "\u2028": "\\u2028", "\u2029": "\\u2029"}  # fmt: skip
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "<": "\\u003c",
+    ">": "\\u003e",
+    "&": "\\u0026",
+    "\u2028": "\\u2028",
+    "\u2029": "\\u2029",
+}
 
 
 def _go_json_string(text: str) -> str:

@@ -176,9 +176,14 @@ class KubernetesTransport:
         self._clients: dict[tuple[str | None, str | None], ApiClient] = {}
 
     def __call__(
-        self, target: NodeTarget, method: str, path: str, headers: dict[str, str], body: bytes | None,
+        self,
+        target: NodeTarget,
+        method: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes | None,
         timeout: float,
-    ) -> RawResponse:  # fmt: skip
+    ) -> RawResponse:
         import urllib3
 
         api_client = self._api_client(target)
@@ -188,9 +193,14 @@ class KubernetesTransport:
         )
         try:  # the rest client's pool: it would JSON-encode our already encoded body once more
             response = api_client.rest_client.pool_manager.request(
-                method, url, body=body, headers=all_headers, timeout=urllib3.Timeout(total=timeout),
-                retries=False, preload_content=True,
-            )  # fmt: skip
+                method,
+                url,
+                body=body,
+                headers=all_headers,
+                timeout=urllib3.Timeout(total=timeout),
+                retries=False,
+                preload_content=True,
+            )
         except urllib3.exceptions.HTTPError as err:  # timeouts, refused connections, TLS failures
             raise ConnectionError(_first_line(err)) from None
         return RawResponse(response.status, response.data or b"", dict(response.headers))

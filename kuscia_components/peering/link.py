@@ -74,8 +74,12 @@ def inline_bundle(peer: PeerSettings) -> PeeringBundle | None:
     """A bundle pasted into `kuscia:peers` (across organisations); None for a stack peer."""
     if peer.stack is not None or peer.cert is None or peer.endpoint is None:
         return None
-    return {"domainId": peer.domain_id, "cert": peer.cert, "endpoint": peer.endpoint,
-            "protocol": peer.protocol or "TLS"}  # fmt: skip
+    return {
+        "domainId": peer.domain_id,
+        "cert": peer.cert,
+        "endpoint": peer.endpoint,
+        "protocol": peer.protocol or "TLS",
+    }
 
 
 def peer_bundle(
@@ -308,9 +312,13 @@ def ensure_route(client: KusciaApiClient, source: str, destination: str, endpoin
 
     def create() -> None:
         client.create_route(
-            source, destination, host=endpoint.host, port=endpoint.port, is_tls=endpoint.is_tls,
+            source,
+            destination,
+            host=endpoint.host,
+            port=endpoint.port,
+            is_tls=endpoint.is_tls,
             path_prefix=endpoint.path_prefix,
-        )  # fmt: skip
+        )
 
     try:
         live = client.query_route(source, destination)
@@ -369,8 +377,10 @@ def wait_ready(
         if now >= deadline:
             if props.get("require_ready"):
                 raise PeeringError(f"route {src}-{dst} not Ready after {timeout:.0f} s: {diagnosis}")
-            say(f"warning: {src}-{dst} is not Ready after {timeout:.0f} s; it stays WaitingForPartner and the "
-                f"next `pulumi up` or `pulumi refresh` checks again. {diagnosis}")  # fmt: skip
+            say(
+                f"warning: {src}-{dst} is not Ready after {timeout:.0f} s; it stays WaitingForPartner and the "
+                f"next `pulumi up` or `pulumi refresh` checks again. {diagnosis}"
+            )
             return "WaitingForPartner", reason, diagnosis
         sleep(min(delay, max(0.0, deadline - now)))
         delay = min(POLL_CAP_SECONDS, delay * POLL_FACTOR)
@@ -404,8 +414,13 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
         )
     partner = props.get("partner_node")
     if partner:
-        their_props = {**partner, "domain_id": dst, "kube_context": props.get("kube_context"),
-                       "kubeconfig": props.get("kubeconfig"), "timeout_seconds": props.get("timeout_seconds")}  # fmt: skip
+        their_props = {
+            **partner,
+            "domain_id": dst,
+            "kube_context": props.get("kube_context"),
+            "kubeconfig": props.get("kubeconfig"),
+            "timeout_seconds": props.get("timeout_seconds"),
+        }
         with _client(their_props) as theirs, contextlib.suppress(KusciaApiError):
             # The partner's own certificate tells whether the bundle we were given is current.
             if _same_key(theirs.query_domain(dst).get("cert"), props.get("partner_cert")) is False:
@@ -417,8 +432,14 @@ def gather_evidence(client: KusciaApiClient, props: Mapping[str, Any]) -> Eviden
     service = endpoint.cluster_service() if endpoint is not None else None
     if endpoint is not None and service is not None:
         protocol = str(props.get("partner_protocol") or "TLS")
-        target = NodeTarget(service[0], service[1], dst, protocol, kube_context=props.get("kube_context"),
-                            kubeconfig=props.get("kubeconfig"))  # fmt: skip
+        target = NodeTarget(
+            service[0],
+            service[1],
+            dst,
+            protocol,
+            kube_context=props.get("kube_context"),
+            kubeconfig=props.get("kubeconfig"),
+        )
         answers, detail = probe_gateway(target, port=endpoint.port)
         if answers is False:  # only a missing Service or pod is a fact about the partner's side
             found["gateway_reachable"], found["gateway_detail"] = False, detail

@@ -37,11 +37,19 @@ class KusciaEmulator:
     context = "kuscia-emulator"
 
     def __init__(
-        self, handshake_delay: float = 0.0, *, tick: float = 0.05, unreachable_after: float = 0.0,
+        self,
+        handshake_delay: float = 0.0,
+        *,
+        tick: float = 0.05,
+        unreachable_after: float = 0.0,
         heartbeat_timeout: float = 0.0,
-    ) -> None:  # fmt: skip
-        self.timings = Timings(tick=tick, handshake_delay=handshake_delay,
-                               unreachable_after=unreachable_after, heartbeat_timeout=heartbeat_timeout)  # fmt: skip
+    ) -> None:
+        self.timings = Timings(
+            tick=tick,
+            handshake_delay=handshake_delay,
+            unreachable_after=unreachable_after,
+            heartbeat_timeout=heartbeat_timeout,
+        )
         self.lock = threading.RLock()  # one lock for all emulated state
         self.bearer_token = secrets.token_hex(16)
         self.nodes: dict[str, EmulatedNode] = {}
@@ -97,18 +105,27 @@ class KusciaEmulator:
     # -- nodes -------------------------------------------------------------------------------
 
     def add_node(
-        self, domain_id: str, *, protocol: str = "TLS", namespace: str | None = None,
-        service: str | None = None, key_pem: str | None = None,
-    ) -> EmulatedNode:  # fmt: skip
+        self,
+        domain_id: str,
+        *,
+        protocol: str = "TLS",
+        namespace: str | None = None,
+        service: str | None = None,
+        key_pem: str | None = None,
+    ) -> EmulatedNode:
         """A running node with its own RSA-2048 key (or `key_pem`). `protocol` is used as Kuscia
         uses it: only the exact string NOTLS is plain HTTP; anything else is HTTPS + Token."""
         with self.lock:
             if domain_id in self.nodes:
                 raise ValueError(f"node {domain_id!r} already exists in this emulator")
             node = EmulatedNode(
-                self, domain_id, protocol=protocol, namespace=namespace or f"autonomy-{domain_id}",
-                service=service or f"kuscia-autonomy-{domain_id}", key=load_key(key_pem) if key_pem else None,
-            )  # fmt: skip
+                self,
+                domain_id,
+                protocol=protocol,
+                namespace=namespace or f"autonomy-{domain_id}",
+                service=service or f"kuscia-autonomy-{domain_id}",
+                key=load_key(key_pem) if key_pem else None,
+            )
             self.nodes[domain_id] = node
             return node
 
@@ -167,14 +184,20 @@ class KusciaEmulator:
     # -- Kubernetes objects for verify/preflight --------------------------------------------
 
     def put_object(
-        self, api_version: str, kind: str, namespace: str | None, name: str, body: dict[str, Any],
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        body: dict[str, Any],
         plural: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         """Serve `body` at the standard REST path (GET, and LIST with label/field selectors)."""
         self.store.put(api_version, kind, namespace, name, body, plural)
 
-    def delete_object(self, api_version: str, kind: str, namespace: str | None, name: str,
-                      plural: str | None = None) -> bool:  # fmt: skip
+    def delete_object(
+        self, api_version: str, kind: str, namespace: str | None, name: str, plural: str | None = None
+    ) -> bool:
         return self.store.delete(api_version, kind, namespace, name, plural)
 
     def deny(self, verb: str, resource: str) -> None:

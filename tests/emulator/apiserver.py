@@ -58,8 +58,15 @@ def split_service_ref(ref: str) -> tuple[str, str, str]:
 
 def status_body(code: int, reason: str, message: str, **details: Any) -> bytes:
     """A Kubernetes `Status` object, as every API server error answers."""
-    document: dict[str, Any] = {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
-                                "message": message, "reason": reason, "code": code}  # fmt: skip
+    document: dict[str, Any] = {
+        "kind": "Status",
+        "apiVersion": "v1",
+        "metadata": {},
+        "status": "Failure",
+        "message": message,
+        "reason": reason,
+        "code": code,
+    }
     if details:
         document["details"] = details
     return json.dumps(document).encode()
@@ -133,7 +140,13 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         elif method == "GET":
             self._object(raw_path, urllib.parse.parse_qs(query))
         else:
-            self._send(405, JSON, status_body(405, "MethodNotAllowed", "the server does not allow this method on the requested resource"))  # fmt: skip
+            self._send(
+                405,
+                JSON,
+                status_body(
+                    405, "MethodNotAllowed", "the server does not allow this method on the requested resource"
+                ),
+            )
 
     def _access_review(self, review: dict[str, Any]) -> None:
         attrs = (review.get("spec") or {}).get("resourceAttributes") or {}
@@ -145,8 +158,15 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         status: dict[str, Any] = {"allowed": not refused}
         if refused:
             status["reason"] = "denied by the emulator (KusciaEmulator.deny)"
-        self._json(201, {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
-                         **review, "status": status})  # fmt: skip
+        self._json(
+            201,
+            {
+                "kind": "SelfSubjectAccessReview",
+                "apiVersion": "authorization.k8s.io/v1",
+                **review,
+                "status": status,
+            },
+        )
 
     def _proxy(
         self,
@@ -159,23 +179,43 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         scheme, name, port = split_service_ref(match["svc"])
         rest = match["rest"] or "/"
         if "%2f" in rest.lower():
-            self._send(400, JSON, status_body(400, "BadRequest", "the proxy path must not contain an encoded slash (%2F)"))  # fmt: skip
+            self._send(
+                400,
+                JSON,
+                status_body(400, "BadRequest", "the proxy path must not contain an encoded slash (%2F)"),
+            )
             return
         if node is None:
-            self._send(404, JSON, status_body(404, "NotFound", f'services "{name}" not found',
-                                              name=name, kind="services"))  # fmt: skip
+            self._send(
+                404,
+                JSON,
+                status_body(404, "NotFound", f'services "{name}" not found', name=name, kind="services"),
+            )
             return
         if port not in (KUSCIAAPI_PORT, GATEWAY_PORT) or node.is_down:
-            self._send(503, JSON, status_body(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'))  # fmt: skip
+            self._send(
+                503,
+                JSON,
+                status_body(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'),
+            )
             return
         if scheme == "https" and not node.is_tls:
-            self._send(503, JSON, status_body(
-                503, "ServiceUnavailable",
-                "error trying to reach service: tls: first record does not look like a TLS handshake"))  # fmt: skip
+            self._send(
+                503,
+                JSON,
+                status_body(
+                    503,
+                    "ServiceUnavailable",
+                    "error trying to reach service: tls: first record does not look like a TLS handshake",
+                ),
+            )
             return
         if scheme != "https" and node.is_tls:  # the node's Go HTTPS server answers plain HTTP so
-            self._send(400, {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
-                       b"Client sent an HTTP request to an HTTPS server.\n")  # fmt: skip
+            self._send(
+                400,
+                {"Content-Type": "text/plain; charset=utf-8", "Connection": "close"},
+                b"Client sent an HTTP request to an HTTPS server.\n",
+            )
             return
         if port == GATEWAY_PORT:
             self._send(*node.gateway(method, rest, headers, self.client_address[0]))
@@ -192,13 +232,25 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         store = self.server.emulator.store
         target = parse_path(path)
         if target is None or (not store.known(target) and target.name is None):
-            self._send(404, JSON, status_body(404, "NotFound", "the server could not find the requested resource"))  # fmt: skip
+            self._send(
+                404, JSON, status_body(404, "NotFound", "the server could not find the requested resource")
+            )
             return
         if target.name is not None:
             found = store.get(target)
             if found is None:
-                self._send(404, JSON, status_body(404, "NotFound", f'{target.resource} "{target.name}" not found',
-                                                  name=target.name, group=target.group, kind=target.plural))  # fmt: skip
+                self._send(
+                    404,
+                    JSON,
+                    status_body(
+                        404,
+                        "NotFound",
+                        f'{target.resource} "{target.name}" not found',
+                        name=target.name,
+                        group=target.group,
+                        kind=target.plural,
+                    ),
+                )
             else:
                 self._json(200, found)
             return
@@ -237,13 +289,18 @@ class ApiServer(ThreadingHTTPServer):
         self.stopping = threading.Event()
         self._connections: dict[socket.socket, threading.Thread] = {}
         self._guard = threading.Lock()
-        self._serve_thread = threading.Thread(target=self.serve_forever, args=(0.05,), name="emulated-apiserver",
-                                              daemon=True)  # fmt: skip
+        self._serve_thread = threading.Thread(
+            target=self.serve_forever, args=(0.05,), name="emulated-apiserver", daemon=True
+        )
         self._serve_thread.start()
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        worker = threading.Thread(target=self._serve_connection, args=(request, client_address),
-                                  name="emulated-apiserver-conn", daemon=True)  # fmt: skip
+        worker = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            name="emulated-apiserver-conn",
+            daemon=True,
+        )
         with self._guard:
             self._connections[request] = worker
         worker.start()

@@ -143,14 +143,22 @@ class Route:
     def snapshot(self) -> dict[str, Any]:
         cond = self.condition
         return {
-            "name": self.name, "source": self.source, "destination": self.destination,
-            "host": self.host, "ports": [dict(p) for p in self.ports],
-            "authentication_type": self.authentication_type, "token_gen_method": self.token_gen_method,
+            "name": self.name,
+            "source": self.source,
+            "destination": self.destination,
+            "host": self.host,
+            "ports": [dict(p) for p in self.ports],
+            "authentication_type": self.authentication_type,
+            "token_gen_method": self.token_gen_method,
             "destination_side": self.destination_side,
-            "status": self.status, "ready": cond.status if cond else "",
-            "reason": self.reason, "message": self.message, "kusciaapi_reason": self.kusciaapi_reason(),
-            "revision": self.revision, "has_token": self.token is not None,
-        }  # fmt: skip
+            "status": self.status,
+            "ready": cond.status if cond else "",
+            "reason": self.reason,
+            "message": self.message,
+            "kusciaapi_reason": self.kusciaapi_reason(),
+            "revision": self.revision,
+            "has_token": self.token is not None,
+        }
 
 
 def _set_condition(route: Route, status: str, reason: str, message: str) -> None:
@@ -228,8 +236,11 @@ class HandshakeEngine:
         if partner.get("role") != "partner":
             return f"DomainRoute {name}: destination domain [{route.destination}] is not a partner", True
         if cert_public_key(partner.get("cert") or "") is None:
-            return (f"DomainRoute {name}: select initializer failed, because source or destination pub is "
-                    "null, wait domain update", True)  # fmt: skip
+            return (
+                f"DomainRoute {name}: select initializer failed, because source or destination pub is "
+                "null, wait domain update",
+                True,
+            )
         if s.own_fingerprint() != s.key_fingerprint:
             return f"DomainRoute {name}: mismatch source public key", False
         return None
@@ -270,11 +281,24 @@ class HandshakeEngine:
         if dest is not None:
             copy_of_us = dest.domains.get(s.domain_id) or {}
             inbound = dest.route_table.get(route.name)
-            theirs = (dest.domain_id, dest.key_fingerprint, dest.is_tls, dest.is_down,
-                      self.network.unreachable_mode(dest.domain_id), copy_of_us.get("role"),
-                      copy_of_us.get("cert"), id(inbound) if inbound is not None else None)  # fmt: skip
-        return (s.key_fingerprint, s.domains[route.destination].get("cert"), route.host,
-                port.get("port"), port.get("isTLS"), theirs)  # fmt: skip
+            theirs = (
+                dest.domain_id,
+                dest.key_fingerprint,
+                dest.is_tls,
+                dest.is_down,
+                self.network.unreachable_mode(dest.domain_id),
+                copy_of_us.get("role"),
+                copy_of_us.get("cert"),
+                id(inbound) if inbound is not None else None,
+            )
+        return (
+            s.key_fingerprint,
+            s.domains[route.destination].get("cert"),
+            route.host,
+            port.get("port"),
+            port.get("isTLS"),
+            theirs,
+        )
 
     def _try_handshake(self, s: EmulatedNode, route: Route, now: float) -> None:
         dest, error = self._connect(s, route)

@@ -56,9 +56,16 @@ def kuscia_cert(key: rsa.RSAPrivateKey, domain_id: str, not_before: dt.datetime 
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
     start = (not_before or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
     usage = x509.KeyUsage(
-        digital_signature=True, content_commitment=False, key_encipherment=False, data_encipherment=False,
-        key_agreement=False, key_cert_sign=True, crl_sign=False, encipher_only=False, decipher_only=False,
-    )  # fmt: skip
+        digital_signature=True,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=True,
+        crl_sign=False,
+        encipher_only=False,
+        decipher_only=False,
+    )
     cert = (
         x509.CertificateBuilder()
         .subject_name(name)

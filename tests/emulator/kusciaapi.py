@@ -47,8 +47,10 @@ def _auth_center(value: Any) -> dict[str, str] | None:
     """authCenterConverter: the request's auth_center or nothing."""
     if not isinstance(value, dict):
         return None
-    return {"authentication_type": str(value.get("authentication_type") or ""),
-            "token_gen_method": str(value.get("token_gen_method") or "")}  # fmt: skip
+    return {
+        "authentication_type": str(value.get("authentication_type") or ""),
+        "token_gen_method": str(value.get("token_gen_method") or ""),
+    }
 
 
 def handle(node: EmulatedNode, method: str, path: str, headers: dict[str, str], body: bytes) -> Reply:
@@ -71,8 +73,10 @@ def handle(node: EmulatedNode, method: str, path: str, headers: dict[str, str], 
                 code, message, data = handler(node, request)
         except (TypeError, ValueError, AttributeError) as err:  # a field of the wrong JSON type
             code, message, data = VALIDATION, f"proto: syntax error: {err}", None
-    payload = {"status": {"code": code, "message": "success" if code == OK else message, "details": []},
-               "data": data}  # fmt: skip
+    payload = {
+        "status": {"code": code, "message": "success" if code == OK else message, "details": []},
+        "data": data,
+    }
     return 200, {"Content-Type": "application/json"}, json.dumps(payload).encode()
 
 
@@ -100,8 +104,14 @@ def domain_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
     if domain_id == "master":
         return VALIDATION, "domain id can not be 'master', please choose another name", None
     if not K3S_NAME.match(domain_id):
-        return VALIDATION, (f'Field "domain_id" is invalid, invalid value: "{domain_id}": regex used for '
-                            f'validation is "{K3S_NAME.pattern}" '), None  # fmt: skip
+        return (
+            VALIDATION,
+            (
+                f'Field "domain_id" is invalid, invalid value: "{domain_id}": regex used for '
+                f'validation is "{K3S_NAME.pattern}" '
+            ),
+            None,
+        )
     if role not in ("", "partner"):
         return VALIDATION, "role is invalid, must be empty or partner", None
     if master and master != domain_id:
@@ -127,9 +137,13 @@ def domain_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
         "authentication_type": "Token",
         "token_gen_method": "RSA-GEN",
     }
-    node.domains[domain_id] = {"role": role, "cert": cert, "auth_center": auth,
-                               "interConnProtocols": ["kuscia"] if role == "partner" else [],
-                               "master_domain_id": master}  # fmt: skip
+    node.domains[domain_id] = {
+        "role": role,
+        "cert": cert,
+        "auth_center": auth,
+        "interConnProtocols": ["kuscia"] if role == "partner" else [],
+        "master_domain_id": master,
+    }
     _authorize_partner(node, domain_id)
     return OK, "", None
 
@@ -144,10 +158,18 @@ def _authorize_partner(node: EmulatedNode, domain_id: str) -> None:
     node.auth_completed.add(domain_id)
     name = f"{domain_id}-{node.domain_id}"
     auth = domain.get("auth_center") or {}
-    node.route_table.setdefault(name, Route(
-        domain_id, node.domain_id, "", [], token_gen_method=auth.get("token_gen_method") or "RSA-GEN",
-        rolling_update_period=86400, destination_side=True,
-    ))  # fmt: skip
+    node.route_table.setdefault(
+        name,
+        Route(
+            domain_id,
+            node.domain_id,
+            "",
+            [],
+            token_gen_method=auth.get("token_gen_method") or "RSA-GEN",
+            rolling_update_period=86400,
+            destination_side=True,
+        ),
+    )
 
 
 def domain_update(node: EmulatedNode, req: dict[str, Any]) -> Result:
@@ -192,8 +214,12 @@ def domain_delete(node: EmulatedNode, req: dict[str, Any]) -> Result:
 
 
 def _domain_entry(domain_id: str, domain: dict[str, Any]) -> dict[str, Any]:
-    return {"domain_id": domain_id, "role": domain.get("role") or "", "cert": domain.get("cert") or "",
-            "node_statuses": []}  # fmt: skip
+    return {
+        "domain_id": domain_id,
+        "role": domain.get("role") or "",
+        "cert": domain.get("cert") or "",
+        "node_statuses": [],
+    }
 
 
 def domain_query(node: EmulatedNode, req: dict[str, Any]) -> Result:
@@ -203,9 +229,17 @@ def domain_query(node: EmulatedNode, req: dict[str, Any]) -> Result:
     domain = node.domains.get(domain_id)
     if domain is None:
         return _domain_missing(domain_id)
-    return OK, "", {**_domain_entry(domain_id, domain), "deploy_token_statuses": [], "annotations": {},
-                    "auth_center": domain.get("auth_center"),
-                    "master_domain_id": domain.get("master_domain_id") or ""}  # fmt: skip
+    return (
+        OK,
+        "",
+        {
+            **_domain_entry(domain_id, domain),
+            "deploy_token_statuses": [],
+            "annotations": {},
+            "auth_center": domain.get("auth_center"),
+            "master_domain_id": domain.get("master_domain_id") or "",
+        },
+    )
 
 
 def domain_batch_query(node: EmulatedNode, req: dict[str, Any]) -> Result:
@@ -238,8 +272,12 @@ def _route_key(req: dict[str, Any]) -> tuple[str, str, str]:
 def _invalid(name: str, field: str, value: Any, rule: str) -> Result:
     """The API server's answer to an object the CRD schema refuses, passed on as code 11400."""
     shown = json.dumps(value)
-    return (CREATE_ROUTE_FAILED, f'ClusterDomainRoute.kuscia.secretflow "{name}" is invalid: {field}: '
-            f"Invalid value: {shown}: {field} in body {rule}", None)  # fmt: skip
+    return (
+        CREATE_ROUTE_FAILED,
+        f'ClusterDomainRoute.kuscia.secretflow "{name}" is invalid: {field}: '
+        f"Invalid value: {shown}: {field} in body {rule}",
+        None,
+    )
 
 
 def route_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
@@ -268,10 +306,15 @@ def route_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
                 "DomainRoute Port Protocol should be HTTP or HTTPS or GRPC or GRPCS",
                 None,
             )
-        ports.append({"name": str(port.get("name") or ""), "port": int(port["port"]),
-                      "protocol": protocol.rstrip("S") if protocol in ("HTTPS", "GRPCS") else protocol,
-                      "isTLS": protocol in ("HTTPS", "GRPCS") or bool(port.get("isTLS")),
-                      "path_prefix": str(port.get("path_prefix") or "")})  # fmt: skip
+        ports.append(
+            {
+                "name": str(port.get("name") or ""),
+                "port": int(port["port"]),
+                "protocol": protocol.rstrip("S") if protocol in ("HTTPS", "GRPCS") else protocol,
+                "isTLS": protocol in ("HTTPS", "GRPCS") or bool(port.get("isTLS")),
+                "path_prefix": str(port.get("path_prefix") or ""),
+            }
+        )
     name = f"{source}-{destination}"
     host = str(endpoint.get("host") or "")
     if not HOST.match(host):
@@ -280,16 +323,24 @@ def route_create(node: EmulatedNode, req: dict[str, Any]) -> Result:
     method = str(token_config.get("token_gen_method") or "")
     period = int(token_config.get("rolling_update_period") or 0)
     if auth_type == "Token" and method not in ("RSA-GEN", "UID-RSA-GEN"):
-        return _invalid(name, "spec.tokenConfig.tokenGenMethod", method,
-                        'should be one of ["RSA-GEN", "UID-RSA-GEN"]')  # fmt: skip
+        return _invalid(
+            name, "spec.tokenConfig.tokenGenMethod", method, 'should be one of ["RSA-GEN", "UID-RSA-GEN"]'
+        )
     if period < 0:
         return _invalid(
             name, "spec.tokenConfig.rollingUpdatePeriod", period, "should be greater than or equal to 0"
         )
     if name in node.route_table:
         return ROUTE_EXISTS, f'clusterdomainroutes.kuscia.secretflow "{name}" already exists', None
-    node.route_table[name] = Route(source, destination, host, ports, authentication_type=auth_type,
-                                   token_gen_method=method, rolling_update_period=period)  # fmt: skip
+    node.route_table[name] = Route(
+        source,
+        destination,
+        host,
+        ports,
+        authentication_type=auth_type,
+        token_gen_method=method,
+        rolling_update_period=period,
+    )
     return OK, "", None
 
 
@@ -321,17 +372,28 @@ def route_query(node: EmulatedNode, req: dict[str, Any]) -> Result:
         return _route_missing(name)
     token_config = None
     if route.authentication_type == "Token":
-        token_config = {"destination_public_key": _public_key_b64(node, destination),
-                        "rolling_update_period": str(route.rolling_update_period),
-                        "source_public_key": _public_key_b64(node, source),
-                        "token_gen_method": route.token_gen_method}  # fmt: skip
-    return OK, "", {
-        "name": name, "authentication_type": route.authentication_type, "destination": destination,
-        "endpoint": {"host": route.host, "ports": [dict(p) for p in route.ports]},
-        "source": source, "token_config": token_config, "mtls_config": None,
-        "status": {"status": route.status, "reason": route.kusciaapi_reason()},
-        "transit": None, "body_encryption": None,
-    }  # fmt: skip
+        token_config = {
+            "destination_public_key": _public_key_b64(node, destination),
+            "rolling_update_period": str(route.rolling_update_period),
+            "source_public_key": _public_key_b64(node, source),
+            "token_gen_method": route.token_gen_method,
+        }
+    return (
+        OK,
+        "",
+        {
+            "name": name,
+            "authentication_type": route.authentication_type,
+            "destination": destination,
+            "endpoint": {"host": route.host, "ports": [dict(p) for p in route.ports]},
+            "source": source,
+            "token_config": token_config,
+            "mtls_config": None,
+            "status": {"status": route.status, "reason": route.kusciaapi_reason()},
+            "transit": None,
+            "body_encryption": None,
+        },
+    )
 
 
 def route_status(node: EmulatedNode, req: dict[str, Any]) -> Result:
@@ -349,8 +411,14 @@ def route_status(node: EmulatedNode, req: dict[str, Any]) -> Result:
         route = node.route_table.get(f"{source}-{destination}")
         if route is None:
             return _route_missing(f"{source}-{destination}")
-        out.append({"name": route.name, "destination": destination, "source": source,
-                    "status": {"status": route.status, "reason": route.kusciaapi_reason()}})  # fmt: skip
+        out.append(
+            {
+                "name": route.name,
+                "destination": destination,
+                "source": source,
+                "status": {"status": route.status, "reason": route.kusciaapi_reason()},
+            }
+        )
     return OK, "", {"routes": out}
 
 

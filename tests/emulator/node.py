@@ -50,9 +50,15 @@ class EmulatedNode:
     """A Kuscia autonomy node as far as KusciaAPI (:8082), the gateway (:1080) and the handshake go."""
 
     def __init__(
-        self, network: KusciaEmulator, domain_id: str, *, protocol: str, namespace: str, service: str,
+        self,
+        network: KusciaEmulator,
+        domain_id: str,
+        *,
+        protocol: str,
+        namespace: str,
+        service: str,
         key: rsa.RSAPrivateKey | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         self.network = network
         self.lock: threading.RLock = network.lock
         self.domain_id, self.protocol, self.namespace, self.service = domain_id, protocol, namespace, service
@@ -74,8 +80,10 @@ class EmulatedNode:
         self._token = kusciaapi_token(key, self.domain_id)
         self.cert_pem = kuscia_cert(key, self.domain_id, cert_not_before)
         # createDefaultDomain at startup: the own Domain carries domain.crt, in base64 (NOTES §1.5).
-        own = self.domains.setdefault(self.domain_id, {"role": "", "auth_center": None,
-                                                      "interConnProtocols": [], "master_domain_id": ""})  # fmt: skip
+        own = self.domains.setdefault(
+            self.domain_id,
+            {"role": "", "auth_center": None, "interConnProtocols": [], "master_domain_id": ""},
+        )
         own["cert"] = b64(self.cert_pem)
 
     @property
@@ -164,16 +172,23 @@ class EmulatedNode:
         """Port 1080. A bare request answers 401 with Kuscia's error header (NOTES §4.4); the
         handshake probe `GET /handshake` with Kuscia-Host answers {namespace, state} (§3.2)."""
         lower = {k.lower(): v for k, v in headers.items()}
-        if method == "GET" and path.split("?")[0].endswith("/handshake") and \
-                lower.get("kuscia-host") == f"kuscia-handshake.{self.domain_id}.svc":  # fmt: skip
+        if (
+            method == "GET"
+            and path.split("?")[0].endswith("/handshake")
+            and lower.get("kuscia-host") == f"kuscia-handshake.{self.domain_id}.svc"
+        ):
             with self.lock:
                 state = self.network.engine.probe(
                     self, lower.get("kuscia-source", ""), lower.get("kuscia-token-revision", "")
                 )
             body = json.dumps({"namespace": self.domain_id, "state": state}).encode()
             return 200, {"Content-Type": "application/json"}, body
-        document = {"domain": self.domain_id, "instance": self.instance, "kuscia": KUSCIA_VERSION,
-                    "reason": "unauthorized."}  # fmt: skip
+        document = {
+            "domain": self.domain_id,
+            "instance": self.instance,
+            "kuscia": KUSCIA_VERSION,
+            "reason": "unauthorized.",
+        }
         headers_out = {
             "Content-Type": "text/plain",
             "kuscia-error-message": f"Domain {self.domain_id}.{self.instance}<--{client} return http code 401.",

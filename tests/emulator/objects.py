@@ -15,19 +15,37 @@ from typing import Any
 
 # Plurals a real API server always serves, so an empty LIST answers 200 rather than 404.
 BUILTIN = {
-    "": {"namespaces": "Namespace", "pods": "Pod", "services": "Service", "secrets": "Secret",
-         "configmaps": "ConfigMap", "serviceaccounts": "ServiceAccount", "endpoints": "Endpoints",
-         "events": "Event", "persistentvolumeclaims": "PersistentVolumeClaim", "nodes": "Node",
-         "resourcequotas": "ResourceQuota", "limitranges": "LimitRange"},
-    "apps": {"deployments": "Deployment", "statefulsets": "StatefulSet", "replicasets": "ReplicaSet",
-             "daemonsets": "DaemonSet"},
+    "": {
+        "namespaces": "Namespace",
+        "pods": "Pod",
+        "services": "Service",
+        "secrets": "Secret",
+        "configmaps": "ConfigMap",
+        "serviceaccounts": "ServiceAccount",
+        "endpoints": "Endpoints",
+        "events": "Event",
+        "persistentvolumeclaims": "PersistentVolumeClaim",
+        "nodes": "Node",
+        "resourcequotas": "ResourceQuota",
+        "limitranges": "LimitRange",
+    },
+    "apps": {
+        "deployments": "Deployment",
+        "statefulsets": "StatefulSet",
+        "replicasets": "ReplicaSet",
+        "daemonsets": "DaemonSet",
+    },
     "networking.k8s.io": {"networkpolicies": "NetworkPolicy", "ingresses": "Ingress"},
-    "rbac.authorization.k8s.io": {"roles": "Role", "rolebindings": "RoleBinding",
-                                  "clusterroles": "ClusterRole", "clusterrolebindings": "ClusterRoleBinding"},
+    "rbac.authorization.k8s.io": {
+        "roles": "Role",
+        "rolebindings": "RoleBinding",
+        "clusterroles": "ClusterRole",
+        "clusterrolebindings": "ClusterRoleBinding",
+    },
     "coordination.k8s.io": {"leases": "Lease"},
     "batch": {"jobs": "Job", "cronjobs": "CronJob"},
     "policy": {"poddisruptionbudgets": "PodDisruptionBudget"},
-}  # fmt: skip
+}
 IRREGULAR = {"endpoints": "endpoints"}
 SUBRESOURCES_AS_OBJECT = {"status", "scale"}
 
@@ -143,9 +161,14 @@ class ObjectStore:
         self._revision = 0
 
     def put(
-        self, api_version: str, kind: str, namespace: str | None, name: str, body: dict[str, Any],
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None,
+        name: str,
+        body: dict[str, Any],
         plural: str | None = None,
-    ) -> None:  # fmt: skip
+    ) -> None:
         group = api_version.rpartition("/")[0]
         plural = plural or plural_of(kind)
         obj = copy.deepcopy(body)
@@ -160,8 +183,9 @@ class ObjectStore:
             self._kinds[(group, plural)] = kind
             self._objects[(group, namespace, plural, name)] = obj
 
-    def delete(self, api_version: str, kind: str, namespace: str | None, name: str,
-               plural: str | None = None) -> bool:  # fmt: skip
+    def delete(
+        self, api_version: str, kind: str, namespace: str | None, name: str, plural: str | None = None
+    ) -> bool:
         key = (api_version.rpartition("/")[0], namespace, plural or plural_of(kind), name)
         with self._lock:
             return self._objects.pop(key, None) is not None
@@ -191,10 +215,15 @@ class ObjectStore:
             ]
             revision = str(self._revision)
         items = [
-            obj for obj in items
+            obj
+            for obj in items
             if matches(label_selector, (obj.get("metadata") or {}).get("labels") or {})
             and matches(field_selector, _field_values(obj))
-        ]  # fmt: skip
+        ]
         api_version = f"{target.group}/{target.version}" if target.group else target.version
-        return {"kind": f"{kind}List", "apiVersion": api_version,
-                "metadata": {"resourceVersion": revision}, "items": items}  # fmt: skip
+        return {
+            "kind": f"{kind}List",
+            "apiVersion": api_version,
+            "metadata": {"resourceVersion": revision},
+            "items": items,
+        }
