@@ -26,6 +26,7 @@ from kuscia_components.kube.errors import (
 
 if TYPE_CHECKING:
     from kubernetes.client import Configuration
+    from kubernetes.config.kube_config import ConfigNode
 
 DEFAULT_PATH = "~/.kube/config"
 PATH_FIX = f"set {KUBECONFIG_SETTING} to your kubeconfig file (or KUBECONFIG), e.g. {DEFAULT_PATH}"
@@ -116,7 +117,8 @@ def _read(path: str) -> ConfigNode:
         problem = getattr(err, "problem", None) or "not valid YAML"
         raise KubeconfigNotFound(f"no usable kubeconfig at {path}: {problem}{where}", PATH_FIX) from None
     except Exception as err:
-        raise KubeconfigNotFound(f"no usable kubeconfig at {path}: {_reason(err)}", PATH_FIX) from None
+        reason = _reason(err, "it is not a kubeconfig (a YAML mapping of clusters, users and contexts)")
+        raise KubeconfigNotFound(f"no usable kubeconfig at {path}: {reason}", PATH_FIX) from None
     return merged
 
 
@@ -125,9 +127,9 @@ def _value(node: object) -> dict[str, object]:
     return value if isinstance(value, dict) else {}
 
 
-def _reason(err: BaseException) -> str:
+def _reason(err: BaseException, otherwise: str = "") -> str:
     """The first line of the official client's reason; those name keys and files, not values.
-    Anything else is named by its type only."""
+    Anything else (whose text might quote a value) is `otherwise`, or named by its type only."""
     from kubernetes.config.config_exception import ConfigException
 
     if isinstance(err, ConfigException | OSError):
@@ -135,9 +137,7 @@ def _reason(err: BaseException) -> str:
         if isinstance(err, OSError) and err.filename:
             text = f"{err.filename}: {text}"
         return text.splitlines()[0] if text else type(err).__name__
+    if otherwise:
+        return otherwise
     kind = type(err)
     return f"an entry does not read ({kind.__module__.replace('builtins', 'python')}.{kind.__qualname__})"
-
-
-if TYPE_CHECKING:
-    from kubernetes.config.kube_config import ConfigNode
