@@ -212,7 +212,7 @@ def probe_gateway(
         return True, f"Kuscia's gateway at {where} answers 401"
     if isinstance(refusal, kube_errors.NotFound):
         return False, f"the Service {where} does not exist ({message})"
-    if isinstance(refusal, kube_errors.Unavailable) and "no endpoints available" in message:
+    if response.status == 503 and "no endpoints available" in message:
         return False, f"the Service {where} has no ready endpoint: the Kuscia pod is not Ready ({message})"
     return None, f"{where} answered HTTP {response.status}: {message[:200]}"
 
