@@ -27,11 +27,11 @@ from kuscia_components.core.dsn import (
     generate_password,
     parse_dsn,
 )
+from kuscia_components.core.mysql import PROVIDER_VERSION_QUERY
 from kuscia_components.node.database import (
     ALIVE_COMMAND,
     COLLATION,
     MYSQLD_ARGS,
-    PROVIDER_VERSION_QUERY,
     READY_COMMAND,
     provider_statements,
 )

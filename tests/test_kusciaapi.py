@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -50,28 +50,34 @@ def kube_status(code: int, message: str) -> RawResponse:
 
 
 class Script:
-    """A transport that answers from a list (an exception in the list is raised) and records."""
+    """A transport (kube.transport.Transport) that answers from a list (an exception in the list
+    is raised) and records what was sent."""
 
     def __init__(self, *answers: RawResponse | Exception) -> None:
         self.answers = list(answers)
         self.sent: list[dict[str, Any]] = []
 
-    def __call__(
+    def request(
         self,
-        target: NodeTarget,
         method: str,
         path: str,
-        headers: dict[str, str],
-        body: bytes | None,
-        timeout: float,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Sequence[tuple[str, str]] = (),
+        timeout: float = 10.0,
+        max_bytes: int = 0,
     ) -> RawResponse:
         self.sent.append(
-            {"method": method, "path": path, "headers": headers, "body": body, "timeout": timeout}
+            {"method": method, "path": path, "headers": dict(headers or {}), "body": body, "timeout": timeout}
         )
         answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
         if isinstance(answer, Exception):
             raise answer
         return answer
+
+    def close(self) -> None:
+        pass
 
 
 class FakeTime:
@@ -281,16 +287,17 @@ def test_connection_errors_and_timeouts_are_retried_then_reported_unavailable() 
 def test_the_total_retry_time_is_bounded_by_the_budget() -> None:
     fake = FakeTime()
 
-    def slow_503(*_args: Any) -> RawResponse:
-        fake.now += _args[5]  # every attempt uses its whole timeout
-        return RawResponse(503, b"", {})
+    class Slow503(Script):
+        def request(self, method: str, path: str, **kwargs: Any) -> RawResponse:
+            fake.now += kwargs["timeout"]  # every attempt uses its whole timeout
+            return RawResponse(503, b"", {})
 
     client = KusciaApiClient(
         TLS,
         retry=RetryPolicy(
             attempts=100, base_seconds=1, cap_seconds=4, request_timeout_seconds=3, budget_seconds=20
         ),
-        transport=slow_503,
+        transport=Slow503(),
         sleep=fake.sleep,
         clock=fake.clock,
         rng=lambda: 1.0,

@@ -42,7 +42,9 @@ from kuscia_components.checks.report import (
     skipped,
     warned,
 )
-from kuscia_components.core.dsn import KINE_PRIVILEGES, DsnError, parse_dsn
+from kuscia_components.core.dsn import DsnError, parse_dsn
+from kuscia_components.core.hostport import HostPortError, join_host_port, parse_host_port
+from kuscia_components.core.mysql import KINE_PRIVILEGES, PROVIDER_VERSION_QUERY
 
 MIN_MYSQL = (8, 0, 23)
 KINE_DML = ("SELECT", "INSERT", "UPDATE", "DELETE")
@@ -83,12 +85,12 @@ class DbTarget:
 
     @property
     def address(self) -> str:
-        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+        return join_host_port(self.host, self.port)
 
     @classmethod
     def from_dsn(cls, dsn: str, *, address: str | None = None, timeout: float = 5.0) -> DbTarget:
         """From kuscia.yaml's datastoreEndpoint; `address` (host:port) overrides where to dial,
-        e.g. the local end of a `kubectl port-forward`. Raises DsnError."""
+        e.g. the local end of a `kubectl port-forward`. Raises DsnError, or HostPortError for `address`."""
         parsed = parse_dsn(dsn)
         if parsed.net != "tcp":
             raise DsnError(
@@ -96,10 +98,8 @@ class DbTarget:
             )
         host, port = parsed.host, parsed.port
         if address:
-            host_part, _, port_part = address.rpartition(":")
-            if not host_part or not port_part.isdigit():
-                raise DsnError(f"--db-address must be host:port, got {address!r}")
-            host, port = host_part.strip("[]"), int(port_part)
+            dial = parse_host_port(address, setting="--db-address", example="127.0.0.1:3306")
+            host, port = dial.host, dial.port
         return cls(host, port, parsed.user, parsed.password, parsed.database, timeout=timeout)
 
 
@@ -374,8 +374,6 @@ def check_version(s: DbSession, name: str = "database version") -> CheckResult:
 def check_provider_compatible(s: DbSession, name: str = "database provider") -> CheckResult:
     """External mode creates the user and grant through pulumi-mysql, whose provider reads
     @@GLOBAL.innodb_version first; MariaDB 10.10+ no longer answers it, so `up` would fail."""
-    from kuscia_components.node.database import PROVIDER_VERSION_QUERY
-
     try:
         s.value(PROVIDER_VERSION_QUERY)
     except Exception as err:
@@ -905,6 +903,8 @@ def node_database_checks(
                 "run `pulumi up` to rewrite kuscia.yaml from the stack config",
             )
         ]
+    except HostPortError as err:
+        return [failed("database address", str(err), "give --db-address as host:port, e.g. 127.0.0.1:3306")]
     if address is None and target.host.endswith(CLUSTER_SUFFIXES) and not _resolves(target.host):
         service = target.host.split(".", 1)[0]
         return [

@@ -1,6 +1,6 @@
 """Kubernetes checks: the deployer's kubeconfig, RBAC before `up`, the node's objects after it.
 
-Everything goes through the official client's configuration (kubeconfig and context read at
+Everything goes through `kuscia_components.kube` (the official client's kubeconfig loading, read at
 call time, exec plugins and client certificates included) with short timeouts and no retries,
 so an unreachable API server is one FAIL line after `--request-timeout`, not a minute of retries.
 Permissions are asked with SelfSubjectAccessReview, the API server's own answer to "may I?",
@@ -10,14 +10,25 @@ for each kind the node's program creates and each verb Pulumi uses on it.
 from __future__ import annotations
 
 import base64
-import os
+import json
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuscia_components.checks.report import CheckResult, failed, first_line, passed, skipped, warned
+from kuscia_components.checks.report import CheckResult, failed, passed, skipped, warned
 from kuscia_components.config.party import PartyConfig
+from kuscia_components.kube.errors import (
+    ApiError,
+    ApiServerUnreachable,
+    Forbidden,
+    KubeconfigError,
+    NotFound,
+    Unauthenticated,
+    api_error,
+)
+from kuscia_components.kube.kubeconfig import KubeconfigRef
+from kuscia_components.kube.transport import ApiServerTransport, Response
 from kuscia_components.node.manifests import DOMAIN_LABEL, names, needs_runk_rbac, runk_role
 
 MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -35,17 +46,17 @@ class KubeTarget:
     def of(cls, cfg: PartyConfig, timeout: float = 5.0) -> KubeTarget:
         return cls(cfg.kubeconfig, cfg.kube_context, timeout)
 
-
-class KubeUnreachable(Exception):
-    """The request never got an HTTP answer."""
+    @property
+    def ref(self) -> KubeconfigRef:
+        return KubeconfigRef(self.kubeconfig, self.context)
 
 
 class KubeSession:
-    """One API client for a run; built by `check_context`, closed at the end."""
+    """One API-server transport for a run; `check_context` connects it, the `with` block closes it."""
 
     def __init__(self, target: KubeTarget) -> None:
         self.target = target
-        self.client: Any = None
+        self.transport = ApiServerTransport(target.ref)
         self.context = ""
         self.server = ""
 
@@ -56,40 +67,27 @@ class KubeSession:
         return self
 
     def __exit__(self, *exc: object) -> None:
-        if self.client is not None:
-            self.client.close()
-            self.client = None
+        self.transport.close()
 
-    def request(
+    def send(
         self, method: str, path: str, *, body: Any = None, query: Iterable[tuple[str, str]] = ()
-    ) -> tuple[int, Any]:
-        """(HTTP status, decoded JSON or text); KubeUnreachable when no answer came."""
-        import json
-
-        import urllib3
-
-        _m, url, headers, _b, _p = self.client.param_serialize(
-            method=method,
-            resource_path=path,
-            query_params=list(query),
-            header_params={"Accept": "application/json", "Content-Type": "application/json"},
-            auth_settings=["BearerToken"],
+    ) -> Response:
+        """One request with a JSON body; ApiServerUnreachable when no answer came."""
+        payload = json.dumps(body).encode() if body is not None else None
+        return self.transport.request(
+            method, path, body=payload, query=list(query), timeout=self.target.timeout
         )
-        try:
-            response = self.client.rest_client.pool_manager.request(
-                method,
-                url,
-                headers=headers,
-                body=json.dumps(body).encode() if body is not None else None,
-                timeout=urllib3.Timeout(total=self.target.timeout),
-                retries=False,
-            )
-        except urllib3.exceptions.HTTPError as err:
-            raise KubeUnreachable(_reason(err)) from None
-        try:
-            return response.status, json.loads(response.data or b"null")
-        except ValueError:
-            return response.status, (response.data or b"").decode("utf-8", "replace")[:300]
+
+    def get(self, path: str, query: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+        """The JSON object at `path`; the typed ApiError (NotFound, Forbidden, ...) otherwise."""
+        response = self.send("GET", path, query=query)
+        error = api_error(response, f"GET {path}")
+        if error is not None:
+            raise error
+        document = response.json()
+        if not isinstance(document, dict):
+            raise ApiError(f"GET {path}", response.status, message="the answer is not a JSON object")
+        return document
 
     def allowed(self, verb: str, group: str, resource: str, namespace: str | None) -> bool | None:
         """SelfSubjectAccessReview; None when the API server would not answer it."""
@@ -104,10 +102,9 @@ class KubeSession:
             "kind": "SelfSubjectAccessReview",
             "spec": {"resourceAttributes": attributes},
         }
-        status, answer = self.request(
-            "POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review
-        )
-        if status >= 300 or not isinstance(answer, dict):
+        response = self.send("POST", "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews", body=review)
+        answer = response.json()
+        if response.status >= 300 or not isinstance(answer, dict):
             return None
         return bool((answer.get("status") or {}).get("allowed"))
 
@@ -117,73 +114,39 @@ def unexpected(name: str, what: str, status: int) -> CheckResult:
     return failed(name, f"reading {what} answered HTTP {status}", "check the API server and your kubeconfig")
 
 
-def _reason(err: BaseException) -> str:
-    reason = getattr(err, "reason", None)
-    return first_line(reason if isinstance(reason, BaseException) else err)
-
-
 # -- the connection ------------------------------------------------------------------------------
-
-
-def kubeconfig_path(target: KubeTarget) -> str:
-    return target.kubeconfig or os.environ.get("KUBECONFIG") or "~/.kube/config"
 
 
 def check_context(s: KubeSession, name: str = "kube context") -> CheckResult:
     """The kubeconfig exists, has the context, and its credentials load."""
-    from kubernetes import config as kube_config
-
-    path = kubeconfig_path(s.target)
-    fix_path = "set kuscia:kubeconfig to your kubeconfig file (or KUBECONFIG), e.g. ~/.kube/config"
     try:
-        contexts, current = kube_config.list_kube_config_contexts(config_file=s.target.kubeconfig)
-    except Exception as err:
-        return failed(name, f"no usable kubeconfig at {path}: {first_line(err)}", fix_path)
-    available = [str(c.get("name")) for c in contexts or []]
-    wanted = s.target.context or (current or {}).get("name")
-    if not wanted:
-        return failed(
-            name,
-            f"{path} has no current-context and kuscia:kubeContext is not set",
-            f"pulumi config set kuscia:kubeContext <one of: {', '.join(available) or 'none defined'}>",
-        )
-    if wanted not in available:
-        return failed(
-            name,
-            f"context {wanted!r} is not in {path} (it has: {', '.join(available) or 'none'})",
-            "kubectl config get-contexts, then pulumi config set kuscia:kubeContext <name>",
-        )
-    try:
-        s.client = kube_config.new_client_from_config(
-            config_file=s.target.kubeconfig, context=wanted, persist_config=False
-        )
-    except Exception as err:  # e.g. an exec credential plugin that is not installed
-        return failed(
-            name,
-            f"context {wanted!r} does not load: {first_line(err)}",
-            f"check that `kubectl --context {wanted} version` works (credential plugins on PATH, certificates present)",
-        )
-    s.context, s.server = wanted, str(s.client.configuration.host)
-    return passed(name, f"{wanted} -> {s.server}")
+        connection = s.transport.connect()
+    except KubeconfigError as err:
+        return failed(name, err.detail, err.fix)
+    s.context, s.server = connection.context, connection.server
+    return passed(name, f"{s.context} -> {s.server}")
 
 
 def check_api_server(s: KubeSession, name: str = "API server") -> CheckResult:
     try:
-        status, body = s.request("GET", "/version")
-    except KubeUnreachable as err:
+        response = s.send("GET", "/version")
+    except ApiServerUnreachable as err:
         return failed(
             name,
-            f"{s.server} does not answer: {err}",
+            str(err),
             "check the cluster address in the kubeconfig, your VPN/network, and that the cluster is running",
         )
-    if status == 401:
+    error, body = api_error(response, "GET /version"), response.json()
+    if isinstance(error, Unauthenticated):
         return failed(
             name,
             f"{s.server} refused the credentials of context {s.context!r} (HTTP 401)",
             f"renew the credentials (expired token or certificate): kubectl --context {s.context} get ns",
         )
-    if status != 200 or not isinstance(body, dict):
-        return failed(name, f"{s.server}/version answered HTTP {status}", "is this a Kubernetes API server?")
+    if error is not None or not isinstance(body, dict):
+        return failed(
+            name, f"{s.server}/version answered HTTP {response.status}", "is this a Kubernetes API server?"
+        )
     return passed(
         name, f"Kubernetes {body.get('gitVersion', '?')} at {s.server}", version=body.get("gitVersion")
     )
@@ -197,17 +160,18 @@ def check_namespace_free_or_ours(s: KubeSession, cfg: PartyConfig, name: str = "
     `app.kubernetes.io/managed-by=pulumi`). A labelled namespace of an earlier deployment of the
     same domain ID by another stack looks the same: which stack owns it is in Pulumi state."""
     ns = cfg.namespace
-    status, body = s.request("GET", f"/api/v1/namespaces/{ns}")
-    if status == 404:
+    try:
+        body = s.get(f"/api/v1/namespaces/{ns}")
+    except NotFound:
         return passed(name, f"{ns} does not exist yet: `pulumi up` creates it")
-    if status == 403:
+    except Forbidden:
         return warned(
             name,
             f"may not read namespace {ns}, so whether it is free is unknown",
             f"ask for `get` on namespaces, or make sure {ns} does not exist (`pulumi up` creates it)",
         )
-    if status != 200 or not isinstance(body, dict):
-        return unexpected(name, f"namespace {ns}", status)
+    except ApiError as err:
+        return unexpected(name, f"namespace {ns}", err.status)
     labels = (body.get("metadata") or {}).get("labels") or {}
     if (body.get("status") or {}).get("phase") == "Terminating":
         return failed(name, f"{ns} is being deleted", f"wait until `kubectl get ns {ns}` says NotFound")
@@ -364,15 +328,16 @@ def _ask_all(
 
 def check_deployment(s: KubeSession, cfg: PartyConfig, name: str = "deployment") -> CheckResult:
     ns, deployment = cfg.namespace, names(cfg)["deployment"]
-    status, body = s.request("GET", f"/apis/apps/v1/namespaces/{ns}/deployments/{deployment}")
-    if status == 404:
+    try:
+        body = s.get(f"/apis/apps/v1/namespaces/{ns}/deployments/{deployment}")
+    except NotFound:
         return failed(
             name, f"no Deployment {ns}/{deployment}", f"deploy the node: pulumi up (stack of {cfg.domain_id})"
         )
-    if status == 403:
+    except Forbidden:
         return failed(name, f"may not read Deployments in {ns}", f"ask for get on deployments.apps in {ns}")
-    if status != 200 or not isinstance(body, dict):
-        return unexpected(name, f"Deployment {deployment}", status)
+    except ApiError as err:
+        return unexpected(name, f"Deployment {deployment}", err.status)
     state = body.get("status") or {}
     wanted = int((body.get("spec") or {}).get("replicas", 1))
     available = int(state.get("availableReplicas") or 0)
@@ -401,15 +366,14 @@ def check_pod(s: KubeSession, cfg: PartyConfig, selector: dict[str, str] | None 
     ns = cfg.namespace
     labels = selector or {"app": cfg.service_name}
     query = [("labelSelector", ",".join(f"{k}={v}" for k, v in sorted(labels.items())))]
-    status, body = s.request("GET", f"/api/v1/namespaces/{ns}/pods", query=query)
-    if status == 403:
+    try:
+        body = s.get(f"/api/v1/namespaces/{ns}/pods", query=query)
+    except Forbidden:
         return [failed("pod", f"may not list pods in {ns}", f"ask for list on pods in {ns}")]
-    items = (
-        [p for p in (body or {}).get("items") or [] if not (p.get("metadata") or {}).get("deletionTimestamp")]
-        if isinstance(body, dict)
-        else []
-    )
-    if status != 200 or not items:
+    except ApiError:
+        body = {}
+    items = [p for p in body.get("items") or [] if not (p.get("metadata") or {}).get("deletionTimestamp")]
+    if not items:
         return [
             failed(
                 "pod",
@@ -557,19 +521,20 @@ def read_node_secret(
     import yaml
 
     ns, secret = cfg.namespace, names(cfg)["config_secret"]
-    status, body = s.request("GET", f"/api/v1/namespaces/{ns}/secrets/{secret}")
-    if status == 404:
+    try:
+        body = s.get(f"/api/v1/namespaces/{ns}/secrets/{secret}")
+    except NotFound:
         return failed(
             name, f"no Secret {ns}/{secret}", f"run `pulumi up` for {cfg.domain_id}; it holds kuscia.yaml"
         ), None
-    if status == 403:
+    except Forbidden:
         return failed(
             name,
             f"may not read Secrets in {ns}; verify reads the node's DSN and key from {secret}",
             f"kubectl auth can-i get secrets -n {ns}; ask for it, or run verify with a context that may",
         ), None
-    if status != 200 or not isinstance(body, dict):
-        return unexpected(name, f"Secret {secret}", status), None
+    except ApiError as err:
+        return unexpected(name, f"Secret {secret}", err.status), None
     data = body.get("data") or {}
     try:
         doc = yaml.safe_load(base64.b64decode(data["kuscia.yaml"]).decode("utf-8"))

@@ -14,8 +14,8 @@ unescaped. So:
 - the host must not contain '(' ')' '/' '@' or spaces; an IPv6 address is written in brackets.
 
 `parse_dsn` is a port of the algorithm (go-sql-driver/mysql dsn.go: ParseDSN, parseDSNParams,
-normalize, and Go's net.SplitHostPort/JoinHostPort), written from reading it; `verify` and the
-tests use it. Rejected values raise `DsnError` naming the setting, the rule and an example,
+normalize; Go's net.SplitHostPort/JoinHostPort are in core/hostport.py), written from reading
+it; `verify` and the tests use it. Rejected values raise `DsnError` naming the setting, the rule and an example,
 never showing a password.
 """
 
@@ -26,20 +26,18 @@ import secrets
 import string
 from dataclasses import dataclass, field
 
+from kuscia_components.core import hostport
+from kuscia_components.core.hostport import HostPortError, join_host_port, split_host_port
+from kuscia_components.core.mysql import DEFAULT_PORT
+from kuscia_components.core.mysql import KINE_PRIVILEGES as KINE_PRIVILEGES  # re-exported
+
 DSN_PARAMS = "charset=utf8mb4&parseTime=True&loc=Local"
 SCHEME = "mysql://"
-DEFAULT_PORT = 3306
 # Letters and digits: nothing to escape in a DSN, YAML, a shell, or the SQL text pulumi-mysql
 # interpolates passwords into without escaping (see database.provider_statements).
 PASSWORD_ALPHABET = string.ascii_letters + string.digits
 MIN_PASSWORD_LENGTH = 16
 MAX_PASSWORD_LENGTH = 128
-# What kine needs on its own database (NOTES §5, kine's mysql driver): SELECT/INSERT/UPDATE/
-# DELETE for its log (compaction is a DELETE ... JOIN), CREATE and INDEX to create the `kine`
-# table and its five indexes on first start. No ALTER: kine only alters the table when the
-# operator opts into a schema migration (KINE_SCHEMA_MIGRATION), which Kuscia never sets. No
-# DROP, nothing server-wide.
-KINE_PRIVILEGES: tuple[str, ...] = ("SELECT", "INSERT", "UPDATE", "DELETE", "CREATE", "INDEX")
 
 USER_SETTING = "kuscia:database.user"
 NAME_SETTING = "kuscia:database.name"
@@ -69,16 +67,22 @@ class ParsedDsn:
     @property
     def host(self) -> str:
         """The host of a tcp address (brackets of an IPv6 literal removed)."""
-        return split_host_port(self.addr)[0]
+        return self._split()[0]
 
     @property
     def port(self) -> int:
-        text = split_host_port(self.addr)[1]
+        text = self._split()[1]
         if not text.isdigit() or not 0 < int(text) < 65536:
             raise DsnError(
                 f"the DSN's address {self.addr!r} has no port 1-65535 (example: db.example.com:3306)"
             )
         return int(text)
+
+    def _split(self) -> tuple[str, str]:
+        try:
+            return split_host_port(self.addr)
+        except HostPortError as err:
+            raise DsnError(f"the DSN's {err} (example: db.example.com:3306)") from None
 
 
 def build_dsn(user: str, password: str, host: str, port: int, database: str) -> str:
@@ -133,7 +137,7 @@ def check_host(host: str, setting: str = HOST_SETTING) -> None:
     if not host or bad:
         why = f"contains {', '.join(repr(c) for c in bad)}" if bad else "is empty"
         raise _reject(setting, f"must be a host name or IP address ({why})", "mysql.example.com", repr(host))
-    if ":" in host and not _is_ipv6(host):
+    if ":" in host and not hostport.is_ipv6(host):
         raise _reject(
             setting,
             "contains ':' but is not an IPv6 address; give the port separately",
@@ -143,8 +147,10 @@ def check_host(host: str, setting: str = HOST_SETTING) -> None:
 
 
 def check_port(port: int, setting: str = PORT_SETTING) -> None:
-    if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-        raise _reject(setting, "must be a port number 1-65535", "3306", repr(port))
+    try:
+        hostport.check_port(port, setting=setting, example="3306")
+    except HostPortError as err:
+        raise DsnError(str(err)) from None
 
 
 def check_database_name(name: str, setting: str = NAME_SETTING) -> None:
@@ -243,43 +249,9 @@ def _normalize(net: str, addr: str) -> tuple[str, str]:
     elif net == "tcp":
         try:
             split_host_port(addr)
-        except DsnError:
+        except HostPortError:
             addr = join_host_port(addr, DEFAULT_PORT)
     return net, addr
-
-
-def split_host_port(hostport: str) -> tuple[str, str]:
-    """Go's net.SplitHostPort: 'h:p' or '[v6]:p' -> (host, port); DsnError when malformed."""
-    colon = hostport.rfind(":")
-    if colon < 0:
-        raise DsnError(f"address {hostport!r}: missing port in address")
-    start, end_of_host = 0, 0
-    if hostport.startswith("["):
-        close = hostport.find("]")
-        if close < 0:
-            raise DsnError(f"address {hostport!r}: missing ']' in address")
-        if close + 1 == len(hostport):
-            raise DsnError(f"address {hostport!r}: missing port in address")
-        if close + 1 != colon:
-            raise DsnError(
-                f"address {hostport!r}: "
-                + ("too many colons in address" if hostport[close + 1] == ":" else "missing port in address")
-            )
-        host, start, end_of_host = hostport[1:close], 1, close + 1
-    else:
-        host = hostport[:colon]
-        if ":" in host:
-            raise DsnError(f"address {hostport!r}: too many colons in address")
-    if "[" in hostport[start:]:
-        raise DsnError(f"address {hostport!r}: unexpected '[' in address")
-    if "]" in hostport[end_of_host:]:
-        raise DsnError(f"address {hostport!r}: unexpected ']' in address")
-    return host, hostport[colon + 1 :]
-
-
-def join_host_port(host: str, port: int | str) -> str:
-    """Go's net.JoinHostPort: brackets around a host that contains ':' (IPv6)."""
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _unescape(text: str, *, plus_is_space: bool, what: str) -> str:
@@ -303,13 +275,3 @@ def _unescape(text: str, *, plus_is_space: bool, what: str) -> str:
 
 def _printable_ascii(text: str) -> bool:
     return all(" " <= c <= "~" for c in text)
-
-
-def _is_ipv6(host: str) -> bool:
-    import ipaddress
-
-    try:
-        ipaddress.IPv6Address(host)
-    except ValueError:
-        return False
-    return True

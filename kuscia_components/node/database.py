@@ -19,7 +19,9 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from kuscia_components.config.party import PartyConfig
-from kuscia_components.core.dsn import KINE_PRIVILEGES, build_dsn, datastore_endpoint, join_host_port
+from kuscia_components.core.dsn import build_dsn, datastore_endpoint
+from kuscia_components.core.hostport import join_host_port
+from kuscia_components.core.mysql import KINE_PRIVILEGES
 from kuscia_components.node import manifests
 from kuscia_components.node.passwords import GeneratedPassword
 
@@ -49,9 +51,6 @@ ALIVE_COMMAND = (
     'MYSQL_PWD="$MYSQL_ROOT_PASSWORD" exec mysql --protocol=TCP -h 127.0.0.1 --connect-timeout=2 '
     '-u root -e "SELECT 1"'
 )  # alive = the server answers root, which MySQL lets in even when max_connections is reached
-# pulumi-mysql 3.3.3 wraps terraform-provider-mysql v1.9.0. Before CREATE USER and GRANT it
-# reads the server version with this query, which MariaDB 10.10+ no longer answers.
-PROVIDER_VERSION_QUERY = "SELECT @@GLOBAL.innodb_version"
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,9 @@ api/v1/...`): the official client's path parameters would percent-encode them, a
 have mishandled encoded slashes in proxy paths (kubernetes#14193). So the whole path goes in as
 a resource path without path parameters, which the client sends unchanged.
 
-TLS nodes want the `Token` header (derived offline from the domain key, NOTES §1.9); NOTLS nodes
-get none. Transient failures (5xx, 429, timeouts, connection errors) are retried with capped
+The request itself goes through `kuscia_components.kube` (the one kubeconfig loader, transport and
+API-server error mapping); this module adds KusciaAPI's vocabulary. TLS nodes want the `Token`
+header (derived offline from the domain key, NOTES §1.9); NOTLS nodes get none. Transient failures (5xx, 429, timeouts, connection errors) are retried with capped
 exponential backoff and full jitter inside a bounded time budget; answers (4xx, Kuscia codes)
 never are. No message, log line or repr ever carries the token.
 """
@@ -25,11 +26,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from kuscia_components.config.party import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT
+from kuscia_components.kube import errors as kube_errors
+from kuscia_components.kube.kubeconfig import KubeconfigRef
+from kuscia_components.kube.transport import ApiServerTransport, Response, Transport
 
 if TYPE_CHECKING:
     from types import TracebackType
-
-    from kubernetes.client import ApiClient
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +86,8 @@ class ApiUnavailable(KusciaApiError):
 
 
 class KubeconfigError(KusciaApiError):
-    """The deployer's kubeconfig or context cannot be loaded."""
+    """The deployer's kubeconfig or context cannot be loaded: `kube.errors.KubeconfigError` (its
+    message and, as `__cause__`, the typed error) raised as a KusciaAPI failure."""
 
 
 _CODES: dict[int, type[KusciaApiError]] = {
@@ -130,6 +133,10 @@ class NodeTarget:
     def describe(self) -> str:
         return f"{self.domain_id} ({self.namespace}/{self.service})"
 
+    @property
+    def kubeconfig_ref(self) -> KubeconfigRef:
+        return KubeconfigRef(self.kubeconfig, self.kube_context)
+
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -150,99 +157,33 @@ class RetryPolicy:
         return rng() * min(self.cap_seconds, self.base_seconds * (2**attempt))
 
 
-@dataclass(frozen=True)
-class RawResponse:
-    status: int
-    body: bytes
-    headers: dict[str, str]
+RawResponse = Response  # the name earlier callers use
 
 
-# (target, method, path, headers, body, timeout) -> response; raises OSError on transport failure.
-Transport = Callable[[NodeTarget, str, str, dict[str, str], bytes | None, float], RawResponse]
-
-
-# -- transport through the API server ----------------------------------------------------------
-
-
-class KubernetesTransport:
-    """Requests through the API server with the deployer's kubeconfig and context.
-
-    The kubeconfig is loaded on the first request (so a credential plugin or a refreshed token
-    is used as it is then) and kept only for this object's life, which is one operation; `close`
-    releases the connection pool. urllib3's own retries are off: `KusciaApiClient` retries.
-    """
-
-    def __init__(self) -> None:
-        self._clients: dict[tuple[str | None, str | None], ApiClient] = {}
-
-    def __call__(
-        self,
-        target: NodeTarget,
-        method: str,
-        path: str,
-        headers: dict[str, str],
-        body: bytes | None,
-        timeout: float,
-    ) -> RawResponse:
-        import urllib3
-
-        api_client = self._api_client(target)
-        # No path parameters: the resource path is appended to the server URL as it is.
-        _method, url, all_headers, _body, _post = api_client.param_serialize(
-            method=method, resource_path=path, header_params=dict(headers), auth_settings=["BearerToken"]
-        )
-        try:  # the rest client's pool: it would JSON-encode our already encoded body once more
-            response = api_client.rest_client.pool_manager.request(
-                method,
-                url,
-                body=body,
-                headers=all_headers,
-                timeout=urllib3.Timeout(total=timeout),
-                retries=False,
-                preload_content=True,
-            )
-        except urllib3.exceptions.HTTPError as err:  # timeouts, refused connections, TLS failures
-            raise ConnectionError(_first_line(err)) from None
-        return RawResponse(response.status, response.data or b"", dict(response.headers))
-
-    def close(self) -> None:
-        for client in self._clients.values():
-            client.close()
-        self._clients.clear()
-
-    def _api_client(self, target: NodeTarget) -> ApiClient:
-        key = (target.kubeconfig, target.kube_context)
-        if key not in self._clients:
-            from kubernetes import config as kube_config
-            from kubernetes.client import ApiClient, Configuration
-
-            configuration = Configuration()
-            try:
-                kube_config.load_kube_config(
-                    config_file=target.kubeconfig,
-                    context=target.kube_context,
-                    client_configuration=configuration,
-                )
-            except (kube_config.ConfigException, OSError, ValueError) as err:
-                raise KubeconfigError(
-                    f"cannot load the kubeconfig {target.kubeconfig or '(default: $KUBECONFIG or ~/.kube/config)'}"
-                    f" with context {target.kube_context or '(its current context)'}: {_first_line(err)}. "
-                    "Set kuscia:kubeconfig and kuscia:kubeContext to the cluster the node runs in, e.g. "
-                    "kubeContext: kind-kuscia."
-                ) from None
-            self._clients[key] = ApiClient(configuration)
-        return self._clients[key]
+def send(
+    transport: Transport,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    timeout: float,
+) -> Response:
+    """One request; a kubeconfig problem becomes KubeconfigError, a too long answer
+    ValidationFailed; ConnectionError (an OSError) when no answer came."""
+    try:
+        return transport.request(method, path, body=body, headers=headers, timeout=timeout)
+    except kube_errors.KubeconfigError as err:
+        raise KubeconfigError(str(err)) from err
+    except kube_errors.AnswerTooLarge as err:
+        raise ValidationFailed(str(err)) from None
 
 
 def kubernetes_transport(
     target: NodeTarget, method: str, path: str, headers: dict[str, str], body: bytes | None, timeout: float
-) -> RawResponse:
+) -> Response:
     """One request through the API server (kubeconfig read now, released after)."""
-    transport = KubernetesTransport()
-    try:
-        return transport(target, method, path, headers, body, timeout)
-    finally:
-        transport.close()
+    with ApiServerTransport(target.kubeconfig_ref) as transport:
+        return send(transport, method, path, headers, body, timeout)
 
 
 def probe_gateway(
@@ -255,18 +196,21 @@ def probe_gateway(
     otherwise. The API server's network is not the node's, so True says the pod serves, not that
     a partner's node can reach it.
     """
-    send = transport or kubernetes_transport
     where = f"{target.namespace}/{target.service}:{port}"
+    path = target.proxy_path("/", port=port)
     try:
-        response = send(target, "GET", target.proxy_path("/", port=port), {"Accept": "*/*"}, None, timeout)
+        if transport is None:
+            response = kubernetes_transport(target, "GET", path, {"Accept": "*/*"}, None, timeout)
+        else:
+            response = send(transport, "GET", path, {"Accept": "*/*"}, None, timeout)
     except (OSError, TimeoutError) as err:
         return None, f"the API server could not be asked about {where}: {_first_line(err)}"
-    document = _json(response.body)
-    message = str(document.get("message", "")) if isinstance(document, dict) else _body_text(response.body)
+    refusal = kube_errors.api_error(response, f"GET {where}", proxied=True)
+    message = refusal.message if refusal is not None else _body_text(response.body)
     headers = {k.lower() for k in response.headers}
     if response.status == 401 and "kuscia-error-message" in headers:
         return True, f"Kuscia's gateway at {where} answers 401"
-    if response.status == 404 and isinstance(document, dict) and document.get("kind") == "Status":
+    if isinstance(refusal, kube_errors.NotFound):
         return False, f"the Service {where} does not exist ({message})"
     if response.status == 503 and "no endpoints available" in message:
         return False, f"the Service {where} has no ready endpoint: the Kuscia pod is not Ready ({message})"
@@ -292,7 +236,7 @@ class KusciaApiClient:
         self.target = target
         self.retry = retry or RetryPolicy()
         self._owned = transport is None
-        self._transport: Transport = transport or KubernetesTransport()
+        self._transport: Transport = transport or ApiServerTransport(target.kubeconfig_ref)
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
@@ -311,7 +255,7 @@ class KusciaApiClient:
         self.close()
 
     def close(self) -> None:
-        if self._owned and isinstance(self._transport, KubernetesTransport):
+        if self._owned:
             self._transport.close()
 
     # -- endpoints (NOTES §4.1) ----------------------------------------------------------------
@@ -392,7 +336,7 @@ class KusciaApiClient:
             self.calls += 1
             try:
                 timeout = min(policy.request_timeout_seconds, remaining)
-                response = self._transport(self.target, "POST", path, headers, payload, timeout)
+                response = send(self._transport, "POST", path, headers, payload, timeout)
             except (OSError, TimeoutError) as err:
                 problem = f"{type(err).__name__}: {_first_line(err)}"
             else:
@@ -408,13 +352,13 @@ class KusciaApiClient:
         )
 
     def _decode(self, api_path: str, response: RawResponse) -> Any:
-        document = _json(response.body)
-        is_kube_status = isinstance(document, dict) and document.get("kind") == "Status"
+        document = response.json()
+        refusal = kube_errors.api_error(response, api_path, proxied=True)  # the API server's own
         where = self.target.describe()
-        if response.status in (401, 403) and is_kube_status:
+        if isinstance(refusal, kube_errors.Unauthenticated | kube_errors.Forbidden):
             raise KubernetesAccessDenied(
                 f"the Kubernetes API server refused {api_path} for {where} through the service proxy "
-                f"(HTTP {response.status}: {document.get('message', '')}). Check the kubeconfig/context and "
+                f"(HTTP {response.status}: {refusal.message}). Check the kubeconfig/context and "
                 f"that you may create services/proxy in namespace {self.target.namespace}.",
                 response.status,
             )
@@ -426,10 +370,10 @@ class KusciaApiClient:
                 "kuscia:domainKeyData to the key the node really uses.",
                 401,
             )
-        if response.status == 404 and is_kube_status:
+        if isinstance(refusal, kube_errors.NotFound):
             raise ServiceNotFound(
                 f"no Service {self.target.namespace}/{self.target.service} in the cluster "
-                f"({document.get('message', '')}); is the node deployed with this kubeconfig/context?",
+                f"({refusal.message}); is the node deployed with this kubeconfig/context?",
                 404,
             )
         if response.status >= 400:
@@ -451,13 +395,6 @@ class KusciaApiClient:
 
 def _partner_domain(domain_id: str, cert_b64: str) -> dict[str, Any]:
     return {"domain_id": domain_id, "role": "partner", "cert": cert_b64, "auth_center": PARTNER_AUTH_CENTER}
-
-
-def _json(body: bytes) -> Any:
-    try:
-        return json.loads(body or b"null")
-    except ValueError:
-        return None
 
 
 def _body_text(body: bytes) -> str:

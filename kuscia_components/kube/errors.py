@@ -1,0 +1,142 @@
+"""Typed errors for Kubernetes, and the one mapping from API-server answers to them.
+
+No message here ever carries a credential: kubeconfig errors name the file, the context and the
+setting to change; API errors carry the API server's own Status message, which names the user
+and the object, never a token.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kuscia_components.kube.transport import Response
+
+KUBECONFIG_SETTING = "kuscia:kubeconfig"
+CONTEXT_SETTING = "kuscia:kubeContext"
+
+
+class KubeError(Exception):
+    """Anything this package raises."""
+
+
+# -- the kubeconfig ----------------------------------------------------------------------------
+
+
+class KubeconfigError(KubeError):
+    """The kubeconfig or its context cannot be used: `detail` says what, `fix` what to do, and
+    `setting` which stack setting points at it."""
+
+    def __init__(self, detail: str, fix: str, setting: str = KUBECONFIG_SETTING) -> None:
+        super().__init__(f"{detail}. Fix: {fix}")
+        self.detail = detail
+        self.fix = fix
+        self.setting = setting
+
+
+class KubeconfigNotFound(KubeconfigError):
+    """No file at the path, or nothing in it that reads as a kubeconfig."""
+
+
+class ContextNotSet(KubeconfigError):
+    """The kubeconfig has no current-context and none was asked for."""
+
+
+class ContextNotFound(KubeconfigError):
+    """The context asked for is not in the kubeconfig."""
+
+
+class CredentialsNotLoaded(KubeconfigError):
+    """The context is there but its cluster or user does not load (missing certificate, ...)."""
+
+
+# -- the wire ----------------------------------------------------------------------------------
+
+
+class ApiServerUnreachable(KubeError, ConnectionError):
+    """No HTTP answer came (refused, timed out, TLS failure, unknown host). An OSError, so
+    callers that retry connection errors retry this one."""
+
+    def __init__(self, server: str, reason: str) -> None:
+        super().__init__(f"{server} does not answer: {reason}")
+        self.server = server
+        self.reason = reason
+
+
+class AnswerTooLarge(KubeError):
+    """The answer was longer than the caller allowed; the connection was dropped."""
+
+    def __init__(self, what: str, limit: int) -> None:
+        super().__init__(f"{what}: the answer is longer than {limit} bytes, so it was not read")
+        self.limit = limit
+
+
+# -- answers -----------------------------------------------------------------------------------
+
+
+class ApiError(KubeError):
+    """The API server answered with an error: `status` (HTTP), `reason` (the Status reason, e.g.
+    NotFound) and `message` (the API server's words)."""
+
+    def __init__(self, what: str, status: int, reason: str = "", message: str = "") -> None:
+        words = " ".join(part for part in (reason, message) if part)
+        super().__init__(f"{what}: HTTP {status}" + (f" ({words})" if words else ""))
+        self.status = status
+        self.reason = reason
+        self.message = message
+
+
+class Unauthenticated(ApiError):
+    """401: the credentials of the context are not accepted (expired token or certificate)."""
+
+
+class Forbidden(ApiError):
+    """403: authenticated, but RBAC does not allow it."""
+
+
+class NotFound(ApiError):
+    """404: no such object (or no such resource type)."""
+
+
+class Conflict(ApiError):
+    """409: the object exists already, or changed meanwhile."""
+
+
+class Unavailable(ApiError):
+    """503: e.g. a proxied Service without a ready endpoint."""
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    401: Unauthenticated,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+    503: Unavailable,
+}
+
+
+def api_error(response: Response, what: str, *, proxied: bool = False) -> ApiError | None:
+    """The typed error for an answer of status >= 400, or None for a success.
+
+    With `proxied` (a service-proxy or port-forward request) only the API server's own
+    `kind: Status` answers map: anything else is what the proxied service itself answered and is
+    for the caller to read.
+    """
+    if response.status < 400:
+        return None
+    document = response.json()
+    is_status = isinstance(document, dict) and document.get("kind") == "Status"
+    if proxied and not is_status:
+        return None
+    if is_status:
+        assert isinstance(document, dict)
+        reason, message = str(document.get("reason") or ""), str(document.get("message") or "")
+    else:
+        reason, message = "", response.text(200)
+    return _BY_STATUS.get(response.status, ApiError)(what, response.status, reason, message)
+
+
+def is_api_status(response: Response) -> bool:
+    """The answer is the API server's own Status object (not what a proxied service sent)."""
+    document = response.json()
+    return isinstance(document, dict) and document.get("kind") == "Status"
