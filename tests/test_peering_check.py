@@ -142,3 +142,19 @@ def test_password_check_names_the_rule_and_props_read_engine_values() -> None:
 @pytest.mark.parametrize("phase", ["domain", "route", "all"])
 def test_every_link_phase_reads_back(rsa_cert_b64: str, phase: str) -> None:
     assert LinkProps.from_props(news(rsa_cert_b64, phase=phase)).link_id == f"alice-bob:{phase}"
+
+
+def test_pure_modules_do_not_import_pulumi() -> None:
+    """network/spec.py takes PeeringBundle from peering/bundle.py: planning never loads Pulumi."""
+    import subprocess
+    import sys
+
+    modules = (
+        "kuscia_components.peering.bundle",
+        "kuscia_components.core.status",
+        "kuscia_components.core.poll",
+    )
+    code = f"import sys; import {', '.join(modules)}, kuscia_components.network.planner; print('pulumi' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "False"
