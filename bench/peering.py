@@ -29,7 +29,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from kuscia_components.peering.link import PartnerLinkProvider
+from kuscia_components.peering.provider import PartnerLinkProvider
 from tests.emulator import KusciaEmulator
 from tests.test_peering import link_props
 

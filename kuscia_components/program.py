@@ -14,7 +14,7 @@ import pulumi_kubernetes as k8s
 
 from kuscia_components.config.party import PartyConfig, read_pulumi_config
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
-from kuscia_components.peering.link import link_partner, peer_bundle
+from kuscia_components.peering.component import link_partner, peer_bundle
 
 
 def party_program(

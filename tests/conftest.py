@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from kuscia_components.core import pki
-from kuscia_components.peering import link as peering
+from kuscia_components.peering import provider as peering
 from tests.emulator import KusciaEmulator
 
 pytest_plugins = ("tests.mariadb",)  # the real MariaDB fixture

@@ -16,9 +16,10 @@ import pytest
 from pulumi.dynamic.dynamic import serialize_provider
 
 from kuscia_components.core import pki
-from kuscia_components.peering import link as peering
+from kuscia_components.peering import provider as peering
 from kuscia_components.peering.client import KusciaApiClient, NodeTarget, RetryPolicy, Unauthorized
-from kuscia_components.peering.link import PartnerLinkProvider, PeeringError, reconcile
+from kuscia_components.peering.provider import PartnerLinkProvider, PeeringError, reconcile
+from kuscia_components.peering.resource import SECRET_OUTPUTS
 from tests.emulator import KusciaEmulator
 
 UNROUTABLE = "https://203.0.113.10:31080"  # TEST-NET-3: nothing answers there
@@ -515,7 +516,7 @@ def test_emulated_no_token_in_outputs_logs_stderr_or_the_pickled_provider(
         link_props(alice, bob, emu, timeout_seconds=0.5, partner_node=partner_node(bob))
     ).outs
     provider.read("alice-bob:all", outs)
-    public = {k: v for k, v in outs.items() if k not in peering.SECRET_OUTPUTS}
+    public = {k: v for k, v in outs.items() if k not in SECRET_OUTPUTS}
     stderr = capsys.readouterr().err
     assert "info: alice: partner Domain bob created" in stderr  # progress reaches the Pulumi CLI
     assert "warning: alice-bob is not Ready after 0 s" in stderr

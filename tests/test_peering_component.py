@@ -22,9 +22,10 @@ from kuscia_components.config.party import PartyConfig, parse_party_config
 from kuscia_components.core import pki
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
 from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline
-from kuscia_components.peering import link as peering
+from kuscia_components.peering import resource as peering
 from kuscia_components.peering.client import Unauthorized
-from kuscia_components.peering.link import PartnerLinkProvider, Peering, PeeringArgs
+from kuscia_components.peering.component import Peering, PeeringArgs
+from kuscia_components.peering.provider import PartnerLinkProvider
 from kuscia_components.program import party_program
 from tests.emulator import KusciaEmulator
 

@@ -27,7 +27,7 @@ from kuscia_components.core import pki
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint
 from kuscia_components.node import manifests
 from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
-from kuscia_components.peering.link import PartnerLinkProvider
+from kuscia_components.peering.provider import PartnerLinkProvider
 from tests.emulator import EmulatedNode, KusciaEmulator
 from tests.mariadb import MariaDB, free_port
 from tests.test_peering import link_props

@@ -10,7 +10,7 @@ from pulumi.runtime.config import is_config_secret
 
 from kuscia_components.config.party import PartyConfig, parse_party_config
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
-from kuscia_components.peering.link import Peering, PeeringArgs
+from kuscia_components.peering.component import Peering, PeeringArgs
 
 config = pulumi.Config()
 

@@ -335,7 +335,7 @@ def outbound_diagnosis(
         return Diagnosis(
             "unknown", f"KusciaAPI could not say: {row.reason}.", "See the KusciaAPI check.", False
         )
-    from kuscia_components.peering.link import gather_evidence
+    from kuscia_components.peering.provider import gather_evidence
 
     evidence = gather_evidence(
         client,

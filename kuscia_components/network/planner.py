@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from kuscia_components.core.status import LinkStatus, PartyStatus, RolloutPhase
 from kuscia_components.network.spec import (
     BUNDLE_KEYS,
     CONFIG_NAMESPACE,
@@ -43,16 +44,12 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-Phase = Literal["nodes", "links", "ready", "remove"]
-PHASES: tuple[Phase, ...] = ("nodes", "links", "ready", "remove")
 PEERS_KEY = f"{CONFIG_NAMESPACE}:peers"
 LINK_PHASE_WAIT_SECONDS = 5  # phases 1-2: a link whose partner registered already is Ready in seconds
 DEFAULT_READY_TIMEOUT_SECONDS = 600
 MAX_READY_ROUNDS = 3
 SECRET_OUTPUT = "[secret]"  # how runners hand back secret stack outputs
 
-PartyStatus = Literal["ok", "failed", "removed", "absent", "orphaned"]
-LinkStatus = Literal["Ready", "WaitingForPartner", "Failed", "NotConfigured", "Unknown"]
 OutputSink = Callable[[str], None]
 
 
@@ -122,7 +119,7 @@ class StackState:
 class StackUp:
     """One planned `up`: this config, then the program with this wait policy."""
 
-    phase: Phase
+    phase: RolloutPhase
     party: str
     stack: str
     config: Mapping[str, ConfigEntry]
@@ -391,7 +388,7 @@ def _take_outputs(report: PartyReport, outputs: Mapping[str, Any]) -> None:
 class ProgressEvent:
     """One step of a rollout, for a progress callback (and `logging`)."""
 
-    phase: Phase | Literal["plan", "done"]
+    phase: RolloutPhase | Literal["plan", "done"]
     party: str | None
     message: str
     failed: bool = False
@@ -488,7 +485,7 @@ class Rollout:
                 found.append(stack)
         return found
 
-    def run(self, phase: Phase, steps: Sequence[StackUp], *, detail: str = "") -> None:
+    def run(self, phase: RolloutPhase, steps: Sequence[StackUp], *, detail: str = "") -> None:
         names = ", ".join(s.party for s in steps) or "nothing to do"
         self.say(phase, None, f"{len(steps)} stack(s){' ' + detail if detail and steps else ''}: {names}")
         for step, outcome, seconds in self.parallel(steps, self._up):
@@ -538,7 +535,7 @@ class Rollout:
             return step, err, self.clock() - started
         return step, dict(outputs), self.clock() - started
 
-    def destroy_stack(self, stack: str, phase: Phase) -> PartyReport:
+    def destroy_stack(self, stack: str, phase: RolloutPhase) -> PartyReport:
         report = PartyReport(stack, stack, "removed")
         started = self.clock()
         try:

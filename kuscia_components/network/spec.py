@@ -26,7 +26,7 @@ from kuscia_components.config.party import (
     Problem,
     parse_party_config,
 )
-from kuscia_components.peering.link import (
+from kuscia_components.peering.bundle import (
     PeeringBundle,  # the public half of a party (its `peeringBundle` output)
 )
 

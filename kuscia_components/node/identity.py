@@ -7,6 +7,8 @@ restarts, and partners can be given it by StackReference or as a pasted bundle.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 import pulumi
@@ -22,7 +24,6 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
-INPUTS = ("domain_id", "supplied_key")
 DERIVED_OUTPUTS = (
     "cert_pem",
     "cert_b64",
@@ -32,6 +33,25 @@ DERIVED_OUTPUTS = (
     "kusciaapi_token",
 )
 SECRET_OUTPUTS = ("private_key_pem", "domain_key_data", "kusciaapi_token", "supplied_key")
+
+
+@dataclass(frozen=True)
+class IdentityProps:
+    """DomainIdentity's inputs. `supplied_key` (secret, never in repr) is None for a generated key;
+    at preview either may still be the engine's UNKNOWN sentinel (`check` and `diff` allow it)."""
+
+    domain_id: str
+    supplied_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def from_props(cls, props: Mapping[str, Any]) -> IdentityProps:
+        return cls(
+            domain_id=str(props.get("domain_id") or ""), supplied_key=props.get("supplied_key") or None
+        )
+
+    def to_props(self) -> dict[str, Any]:
+        """The resource's own inputs, without the serialized provider or computed values."""
+        return {"domain_id": self.domain_id, "supplied_key": self.supplied_key}
 
 
 class DomainIdentityProvider(ResourceProvider):
@@ -59,27 +79,29 @@ class DomainIdentityProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         from kuscia_components.core import pki
 
-        domain_id = str(props["domain_id"])
-        supplied = props.get("supplied_key")
+        inputs = IdentityProps.from_props(props)
+        supplied = inputs.supplied_key
         key_pem = pki.load_domain_key(supplied) if supplied else pki.generate_domain_key()
-        outs = {**_inputs(props), **identity_outputs(key_pem, domain_id)}
-        return CreateResult(id_=f"domain-identity-{domain_id}", outs=outs)
+        outs = {**inputs.to_props(), **identity_outputs(key_pem, inputs.domain_id)}
+        return CreateResult(id_=f"domain-identity-{inputs.domain_id}", outs=outs)
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace (a new key, or a new cert subject) only when the domain ID or the effective key
         changes; a re-encoded supplied key, or supplying the key already in state, is an update."""
+        old, new = IdentityProps.from_props(olds), IdentityProps.from_props(news)
         replaces = []
-        if olds.get("domain_id") != news.get("domain_id"):
+        if old.domain_id != new.domain_id:
             replaces.append("domain_id")
-        if _key_changes(olds, news.get("supplied_key")):
+        if _key_changes(olds, new.supplied_key):
             replaces.append("supplied_key")
-        changes = bool(replaces) or _inputs(olds) != _inputs(news)
+        changes = bool(replaces) or old != new
         return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Only reached when the key and domain ID stay the same: keep the derived values (so the
         cert bytes, and with them the pod, stay put) and record the new inputs."""
-        return UpdateResult(outs={**_inputs(news), **{k: olds[k] for k in DERIVED_OUTPUTS}})
+        inputs = IdentityProps.from_props(news).to_props()
+        return UpdateResult(outs={**inputs, **{k: olds[k] for k in DERIVED_OUTPUTS}})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Nothing outside the state to refresh from: the identity exists only here."""
@@ -99,11 +121,6 @@ def identity_outputs(key_pem: str, domain_id: str) -> dict[str, str]:
         "public_key_sha256": pki.public_key_sha256(cert_pem),
         "kusciaapi_token": pki.kusciaapi_token(key_pem, domain_id),
     }
-
-
-def _inputs(props: dict[str, Any]) -> dict[str, Any]:
-    """The resource's own inputs, without the serialized provider or computed values."""
-    return {k: props.get(k) for k in INPUTS}
 
 
 def _key_changes(olds: dict[str, Any], new_supplied: str | None) -> bool:

@@ -1,1 +1,2 @@
-"""Peering with partners: the KusciaAPI client, the link provider, diagnosis and the Peering component."""
+"""Peering with partners: bundle (pure checks), props + provider (the PartnerLink engine), resource,
+component (program glue, Peering), client (KusciaAPI) and diagnosis. Keep this file import-free."""
