@@ -5,7 +5,8 @@ Each resource is registered through the real SDK (under mocks that do not run th
 pulumi/dynamic/dynamic.py `serialize_provider`). It is then unpickled in a fresh interpreter
 that has imported nothing of ours, as the provider host does on refresh and destroy. Moving a
 provider class breaks every stack that holds the old path: this test fails first, so a move
-comes with an alias (like peering/link.py) on purpose.
+comes with an alias module on purpose. (No stack has been deployed from these paths yet, so none
+is kept today; a later move adds its old path to the pinned paths below with an alias.)
 """
 
 from __future__ import annotations
@@ -36,13 +37,6 @@ CLASS_PATHS = {
 TOKEN = "token-in-the-program-0123456789abcdef"
 PARTNER_TOKEN = "partner-token-0123456789abcdef"
 KEEPER = "keeper-value-0123456789"
-# Paths older states hold; each must keep resolving to the current class.
-LEGACY_PATHS = {
-    "kuscia_components.peering.link.PartnerLinkProvider": CLASS_PATHS[
-        "pulumi-python:dynamic/kuscia:PartnerLink"
-    ],
-}
-
 UNPICKLE = """
 import base64, json, sys
 import dill
@@ -141,14 +135,6 @@ def test_pickled_provider_holds_no_secret(registered: dict[str, str], rsa_key_pe
         assert secret not in raw
     assert pki.kusciaapi_token(rsa_key_pem, "alice") not in raw
     assert len(raw) < 400  # a class reference, not a pickled class body with its module's globals
-
-
-@pytest.mark.parametrize("old_path", sorted(LEGACY_PATHS))
-def test_state_written_before_a_move_still_unpickles(old_path: str) -> None:
-    module, name = old_path.rsplit(".", 1)
-    # What pickle writes for an instance of a stateless class (protocol 2: GLOBAL, NEWOBJ).
-    blob = base64.b64encode(f"\x80\x02c{module}\n{name}\n)\x81.".encode("latin-1")).decode()
-    assert unpickle_fresh(blob)["path"] == LEGACY_PATHS[old_path]
 
 
 def test_registration_uses_the_sdk_serializer(registered: dict[str, str]) -> None:
