@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kuscia_components.config.party import SETTINGS, ConfigError, parse_party_config
+from kuscia_components.config import SETTINGS, ConfigError, parse_party_config
 from kuscia_components.network.automation import deploy_network, deploy_party, destroy_network, network_status
 from kuscia_components.network.planner import (
     SHORT_WAIT,

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuscia_components.checks.report import CheckResult, failed, first_line, passed, skipped, warned
-from kuscia_components.config.party import PartyConfig
+from kuscia_components.config import PartyConfig
 from kuscia_components.node.manifests import DOMAIN_LABEL, names, needs_runk_rbac, runk_role
 
 MANAGED_BY = "app.kubernetes.io/managed-by"

@@ -18,7 +18,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, TypedDict
 
-from kuscia_components.config.party import (
+from kuscia_components.config import (
     CONFIG_NAMESPACE,
     SECRET_SETTINGS,
     ConfigError,

@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from kuscia_components.config.party import PartyConfig
+from kuscia_components.config import PartyConfig
 from kuscia_components.core.dsn import KINE_PRIVILEGES, build_dsn, datastore_endpoint, join_host_port
 from kuscia_components.node import manifests
 from kuscia_components.node.passwords import GeneratedPassword

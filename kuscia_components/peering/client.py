@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kuscia_components.config.party import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT
+from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT
 
 if TYPE_CHECKING:
     from types import TracebackType

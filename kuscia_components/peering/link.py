@@ -33,7 +33,7 @@ from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, Resou
 from pulumi.runtime.settings import get_engine
 
 if TYPE_CHECKING:
-    from kuscia_components.config.party import PartyConfig, PeerSettings
+    from kuscia_components.config import PartyConfig, PeerSettings
     from kuscia_components.node.component import AutonomyNode
     from kuscia_components.peering.client import KusciaApiClient
     from kuscia_components.peering.diagnosis import Diagnosis, Evidence
