@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT
+from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, gateway_scheme
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -113,7 +113,7 @@ class NodeTarget:
 
     @property
     def scheme(self) -> str:
-        return "http" if self.protocol == "NOTLS" else "https"
+        return gateway_scheme(self.protocol)
 
     def proxy_path(self, api_path: str, port: int | None = None) -> str:
         """kubectl's service-proxy path, with a literal `:` and `/`."""

@@ -32,6 +32,8 @@ import pulumi
 from pulumi.dynamic import CreateResult, DiffResult, ReadResult, Resource, ResourceProvider, UpdateResult
 from pulumi.runtime.settings import get_engine
 
+from kuscia_components.config import gateway_scheme
+
 if TYPE_CHECKING:
     from kuscia_components.config import PartyConfig, PeerSettings
     from kuscia_components.node.component import AutonomyNode
@@ -475,7 +477,7 @@ def check_bundle(props: Mapping[str, Any]) -> Endpoint:
     endpoint = Endpoint.parse(str(props["partner_endpoint"]))
     protocol = str(props.get("partner_protocol") or "TLS")
     if endpoint.is_tls != (protocol != "NOTLS"):
-        want = "http" if protocol == "NOTLS" else "https"
+        want = gateway_scheme(protocol)
         raise PeeringError(
             f"partner {dst} runs protocol {protocol}, so its endpoint must start with {want}:// "
             f"(got {props['partner_endpoint']}); an http/https mismatch never becomes Ready (kuscia#450)"
