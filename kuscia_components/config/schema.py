@@ -181,3 +181,8 @@ def obj(section: type, *, parse_missing: bool = False) -> Kind:
 
 def list_of(item: Kind, item_example: str) -> Kind:
     return Kind("list", f"list[{item.py}]", item=item, item_example=item_example)
+
+
+def spec_field(key: str, *, secret: bool = False) -> Any:
+    """A field of the Automation API's generated `PartySettings` (shapes.py): unset by default."""
+    return dataclasses.field(default=None, repr=not secret, metadata={"key": key, "secret": secret})
