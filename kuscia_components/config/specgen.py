@@ -75,12 +75,3 @@ def _py(kind: Kind, *, top: bool = False) -> str:
         return f"tuple[{kind.item.py}, ...]"
     return kind.py
 
-
-def write_shapes() -> bool:
-    """Write shapes.py; True if it changed."""
-    text = render_shapes()
-    if SHAPES_PATH.exists() and SHAPES_PATH.read_text(encoding="utf-8") == text:
-        return False
-    SHAPES_PATH.write_text(text, encoding="utf-8")
-    return True
-
