@@ -74,4 +74,3 @@ def _py(kind: Kind, *, top: bool = False) -> str:
     if kind.item is not None and top:  # top-level lists are tuples: PartySpec is frozen
         return f"tuple[{kind.item.py}, ...]"
     return kind.py
-
