@@ -12,7 +12,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from kuscia_components.config.party import PartyConfig, read_pulumi_config
+from kuscia_components.config import PartyConfig, read_pulumi_config
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
 from kuscia_components.peering.component import link_partner, peer_bundle
 
@@ -63,7 +63,7 @@ def _read_kubeconfig(path: str) -> str:
     """The kubeconfig the stack names; a missing file is a config problem, not a traceback."""
     import os
 
-    from kuscia_components.config.party import ConfigError, Problem
+    from kuscia_components.config import ConfigError, Problem
 
     try:
         with open(os.path.expanduser(path), encoding="utf-8") as handle:

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from kuscia_components.config.party import parse_party_config
+from kuscia_components.config import parse_party_config
 from kuscia_components.core import pki
 from kuscia_components.network.planner import SECRET_OUTPUT, LinkWait, OutputSink
 from kuscia_components.network.spec import ConfigEntry

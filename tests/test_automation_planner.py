@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from kuscia_components.config.party import SETTINGS, ConfigError, parse_party_config
+from kuscia_components.config import SETTINGS, ConfigError, parse_party_config
 from kuscia_components.network.automation import deploy_network, deploy_party, destroy_network, network_status
 from kuscia_components.network.planner import (
     SHORT_WAIT,
@@ -83,7 +83,9 @@ def test_mesh_links_every_pair_both_ways_and_pairs_only_the_listed_ones() -> Non
 
 def test_party_spec_names_every_setting_a_stack_file_can_hold() -> None:
     named = {f.metadata["key"] for f in fields(PartySpec) if f.metadata.get("key")}
-    assert named == set(SETTINGS), "a setting was added to config.py: give PartySpec a field for it"
+    assert named == set(SETTINGS), (
+        "a setting was added to config/model.py: run python -m kuscia_components.config.docs"
+    )
 
 
 def test_to_config_is_the_stack_file_shape_with_secrets_marked(rsa_key_pem: str) -> None:

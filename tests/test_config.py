@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from kuscia_components.config.party import (
+from kuscia_components.config import (
     ENCRYPTED,
     NESTED,
     SETTINGS,

@@ -15,7 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 import pytest
 
-from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.core.dsn import KINE_PRIVILEGES, PASSWORD_ALPHABET, DsnError, parse_dsn
 from kuscia_components.node import database as db_module
 from kuscia_components.node.database import NodeDatabase, NodeDatabaseArgs

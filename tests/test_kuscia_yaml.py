@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
-from kuscia_components.config.party import Capacity
+from kuscia_components.config import Capacity
 from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, config_checksum, render_kuscia_yaml
 from tests.gobuild import build_go_program
 

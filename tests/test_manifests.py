@@ -7,7 +7,7 @@ from dataclasses import replace
 import kubernetes_validate
 import pytest
 
-from kuscia_components.config.party import (
+from kuscia_components.config import (
     Capacity,
     NetworkPolicySettings,
     PartyConfig,

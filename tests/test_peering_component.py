@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.core import pki
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
 from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline

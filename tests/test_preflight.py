@@ -24,7 +24,7 @@ from kuscia_components.checks.preflight import (
     run_preflight,
 )
 from kuscia_components.checks.report import Report, run_command
-from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.node.database import provisioning_statements
 from tests.emulator import KusciaEmulator
 from tests.mariadb import ADMIN_PASSWORD, ADMIN_USER, MariaDB

@@ -20,7 +20,7 @@ import pulumi
 import pytest
 import yaml
 
-from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.core import pki
 from kuscia_components.core.dsn import parse_dsn
 from kuscia_components.node import manifests

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from kuscia_components.config.party import ENCRYPTED, ConfigError, config_warnings, parse_party_config
+from kuscia_components.config import ENCRYPTED, ConfigError, config_warnings, parse_party_config
 from kuscia_components.offline.stackfile import StackFile, StackFileError, find_stack_file, load_stack_file
 from tests.gobuild import build_go_program
 

@@ -8,7 +8,7 @@ both directions are Ready (docs/peering.md).
 import pulumi
 from pulumi.runtime.config import is_config_secret
 
-from kuscia_components.config.party import PartyConfig, parse_party_config
+from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
 from kuscia_components.peering.component import Peering, PeeringArgs
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kuscia_components.checks.report import CheckResult, failed, passed, skipped, warned
-from kuscia_components.config.party import PartyConfig
+from kuscia_components.config import PartyConfig
 from kuscia_components.kube.errors import (
     ApiError,
     ApiServerUnreachable,

@@ -43,7 +43,7 @@ from kuscia_components.checks.report import (
     run_steps,
     skipped,
 )
-from kuscia_components.config.party import ENCRYPTED, PartyConfig
+from kuscia_components.config import ENCRYPTED, PartyConfig
 
 PASSWORD_ENV = "KUSCIA_DATABASE_ADMIN_PASSWORD"
 PASSWORD_KEYS = (("kuscia:databaseAdminPassword",), ("--path", "kuscia:database.adminPassword"))

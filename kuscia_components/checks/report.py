@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 if TYPE_CHECKING:
     from kuscia_components.checks.cdr_table import RouteRow
-    from kuscia_components.config.party import PartyConfig
+    from kuscia_components.config import PartyConfig
 
 Status = Literal["PASS", "FAIL", "WARN", "SKIP"]
 STATUSES: tuple[Status, ...] = ("PASS", "FAIL", "WARN", "SKIP")
@@ -252,7 +252,7 @@ def run_command(
 def _load(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[str, PartyConfig, list[str]] | int:
     """(stack, config, warnings), or the exit code 2 after printing every problem."""
     from kuscia_components.cli.main import load_party
-    from kuscia_components.config.party import ConfigError
+    from kuscia_components.config import ConfigError
     from kuscia_components.offline.stackfile import StackFileError
 
     try:

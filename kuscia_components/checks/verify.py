@@ -44,10 +44,10 @@ from kuscia_components.checks.report import (
     run_steps,
     skipped,
 )
-from kuscia_components.config.party import GATEWAY_PORT, PartyConfig
+from kuscia_components.config import GATEWAY_PORT, PartyConfig
 
 if TYPE_CHECKING:
-    from kuscia_components.config.party import PeerSettings
+    from kuscia_components.config import PeerSettings
     from kuscia_components.peering.client import KusciaApiClient, NodeTarget
     from kuscia_components.peering.diagnosis import Diagnosis
 

@@ -61,7 +61,7 @@ def _stack_arguments(parser: argparse.ArgumentParser) -> None:
 
 def load_party(args: argparse.Namespace) -> tuple[str, object, list[str]]:
     """(stack name, PartyConfig, warnings) from --stack/--config; raises StackFileError/ConfigError."""
-    from kuscia_components.config.party import config_warnings, parse_party_config
+    from kuscia_components.config import config_warnings, parse_party_config
     from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
 
     path = args.config if args.config is not None else find_stack_file(args.stack, args.project_dir)
@@ -88,7 +88,7 @@ def _with_input_errors(run: Callable[[argparse.Namespace], int]) -> Callable[[ar
     """Turn bad-input exceptions into a problem list and exit code 2."""
 
     def wrapped(args: argparse.Namespace) -> int:
-        from kuscia_components.config.party import ConfigError
+        from kuscia_components.config import ConfigError
         from kuscia_components.offline.stackfile import StackFileError
 
         try:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kuscia_components.config.party import ConfigError, Problem
+from kuscia_components.config import ConfigError, Problem
 from kuscia_components.network.planner import (
     DEFAULT_READY_TIMEOUT_SECONDS,
     SECRET_OUTPUT,
@@ -311,7 +311,7 @@ def inline_program(wait: LinkWait | None = None) -> Callable[[], None]:
     with this run's link wait applied in-process (the stack config keeps the party's own)."""
 
     def program() -> None:
-        from kuscia_components.config.party import read_pulumi_config
+        from kuscia_components.config import read_pulumi_config
         from kuscia_components.program import party_program
 
         if wait is None:

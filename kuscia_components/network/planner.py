@@ -40,7 +40,7 @@ from kuscia_components.network.spec import (
 )
 
 if TYPE_CHECKING:
-    from kuscia_components.config.party import PartyConfig
+    from kuscia_components.config import PartyConfig
 
 log = logging.getLogger(__name__)
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, TypedDict
+from typing import Any, Literal
 
-from kuscia_components.config.party import (
+from kuscia_components.config import (
     CONFIG_NAMESPACE,
     SECRET_SETTINGS,
     ConfigError,
@@ -26,9 +26,40 @@ from kuscia_components.config.party import (
     Problem,
     parse_party_config,
 )
+from kuscia_components.config.shapes import (  # re-exported: the API's typed settings
+    CapacitySpec,
+    DatabaseSpec,
+    NetworkPolicySpec,
+    PartySettings,
+    PeerSpec,
+    ResourcesSpec,
+    ServiceSpec,
+)
 from kuscia_components.peering.bundle import (
     PeeringBundle,  # the public half of a party (its `peeringBundle` output)
 )
+
+__all__ = [  # the shapes and PeeringBundle are re-exported for the Automation API's users
+    "BUNDLE_KEYS",
+    "DEFAULT_NETWORK_NAME",
+    "NETWORK_KEY",
+    "NETWORK_NAMESPACE",
+    "CapacitySpec",
+    "ConfigEntry",
+    "DatabaseSpec",
+    "NetworkPolicySpec",
+    "NetworkSpec",
+    "NetworkSpecError",
+    "PartySpec",
+    "PeerSpec",
+    "PeeringBundle",
+    "ResourcesSpec",
+    "ServiceSpec",
+    "SpecFile",
+    "Topology",
+    "config_text",
+    "load_network_spec",
+]
 
 NETWORK_NAMESPACE = "kuscia-network"
 NETWORK_KEY = f"{NETWORK_NAMESPACE}:name"  # marks a stack as a member of one network
@@ -45,55 +76,8 @@ class NetworkSpecError(ConfigError):
     """Every problem of a network spec, reported together (never a traceback)."""
 
 
-# -- typed shapes of the nested settings (camelCase keys, exactly as in a stack file) --------------
-
-
-class CapacitySpec(TypedDict, total=False):
-    cpu: str
-    memory: str
-    storage: str
-    ephemeralStorage: str
-
-
-class ServiceSpec(TypedDict, total=False):
-    type: Literal["ClusterIP", "NodePort", "LoadBalancer"]
-    nodePort: int
-    annotations: dict[str, str]
-
-
-class DatabaseSpec(TypedDict, total=False):
-    mode: Literal["in-cluster", "external"]
-    name: str
-    user: str
-    host: str
-    port: int
-    endpoint: str
-    adminUser: str
-    image: str
-    storageSize: str
-    storageClass: str
-
-
-class ResourcesSpec(TypedDict, total=False):
-    requests: dict[str, str]
-    limits: dict[str, str]
-
-
-class NetworkPolicySpec(TypedDict, total=False):
-    enabled: bool
-    kusciaApiFrom: list[str]
-
-
-class PeerSpec(TypedDict, total=False):
-    """A partner outside the network: `{domainId, stack}` or a pasted bundle."""
-
-    domainId: str
-    stack: str
-    endpoint: str
-    cert: str
-    protocol: Literal["TLS", "NOTLS"]
-
-
+# The shapes of the settings (CapacitySpec, ..., PeerSpec) and PartySettings are generated from
+# the one declaration of each setting (kuscia_components/config/model.py).
 BUNDLE_KEYS = tuple(PeeringBundle.__annotations__)  # domainId, cert, endpoint, protocol
 
 
@@ -109,7 +93,7 @@ class ConfigEntry:
 
 
 @dataclass(frozen=True)
-class PartySpec:
+class PartySpec(PartySettings):
     """One party, as Python: the settings of its stack file (docs/configuration.md) by name.
 
     `None` means "not set" (the program's default applies). `peers` are partners outside the
@@ -117,33 +101,7 @@ class PartySpec:
     this class. Secret fields are never shown in repr and are set as secret stack config.
     """
 
-    domain_id: str = field(metadata={"key": "domainId"})
     stack: str | None = None  # the party's stack name; default: its domain ID
-    namespace: str | None = field(default=None, metadata={"key": "namespace"})
-    image: str | None = field(default=None, metadata={"key": "image"})
-    protocol: Literal["TLS", "NOTLS"] | None = field(default=None, metadata={"key": "protocol"})
-    runtime: Literal["runk", "runp"] | None = field(default=None, metadata={"key": "runtime"})
-    capacity: CapacitySpec | None = field(default=None, metadata={"key": "capacity"})
-    log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] | None = field(
-        default=None, metadata={"key": "logLevel"}
-    )
-    service: ServiceSpec | None = field(default=None, metadata={"key": "service"})
-    public_endpoint: str | None = field(default=None, metadata={"key": "publicEndpoint"})
-    database: DatabaseSpec | None = field(default=None, metadata={"key": "database"})
-    database_admin_password: str | None = field(
-        default=None, repr=False, metadata={"key": "databaseAdminPassword", "secret": True}
-    )
-    domain_key_data: str | None = field(
-        default=None, repr=False, metadata={"key": "domainKeyData", "secret": True}
-    )
-    runk_kubeconfig_secret: str | None = field(default=None, metadata={"key": "runkKubeconfigSecret"})
-    resources: ResourcesSpec | None = field(default=None, metadata={"key": "resources"})
-    network_policy: NetworkPolicySpec | None = field(default=None, metadata={"key": "networkPolicy"})
-    peers: tuple[PeerSpec, ...] | None = field(default=None, metadata={"key": "peers"})
-    peering_timeout_seconds: int | None = field(default=None, metadata={"key": "peeringTimeoutSeconds"})
-    require_peer_ready: bool | None = field(default=None, metadata={"key": "requirePeerReady"})
-    kube_context: str | None = field(default=None, metadata={"key": "kubeContext"})
-    kubeconfig: str | None = field(default=None, metadata={"key": "kubeconfig"})
     extra: Mapping[str, object] = field(default_factory=dict, repr=False)
 
     @property

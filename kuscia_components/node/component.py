@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from kuscia_components.config.party import PartyConfig
+from kuscia_components.config import PartyConfig
 from kuscia_components.node import manifests
 from kuscia_components.node.database import NodeDatabase, NodeDatabaseArgs
 from kuscia_components.node.identity import DomainIdentity

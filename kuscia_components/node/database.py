@@ -18,7 +18,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as k8s
 
-from kuscia_components.config.party import PartyConfig
+from kuscia_components.config import PartyConfig
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint
 from kuscia_components.core.hostport import join_host_port
 from kuscia_components.core.mysql import KINE_PRIVILEGES

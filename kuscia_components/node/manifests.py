@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kuscia_components.config.party import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, PartyConfig
+from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, PartyConfig
 
 KUSCIA_HOME = "/home/kuscia"
 CONFIG_PATH = f"{KUSCIA_HOME}/etc/conf/kuscia.yaml"

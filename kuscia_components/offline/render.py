@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from kuscia_components.config.party import PartyConfig
+from kuscia_components.config import PartyConfig
 from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
 
 REDACTED = "<redacted secret; --show-secrets reveals it>"

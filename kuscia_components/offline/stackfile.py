@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from kuscia_components.config.party import CONFIG_NAMESPACE, ENCRYPTED, SETTINGS
+from kuscia_components.config import CONFIG_NAMESPACE, ENCRYPTED, SETTINGS
 
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 

@@ -9,8 +9,10 @@ import urllib.parse
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypedDict
 
+from kuscia_components.config.constants import gateway_scheme
+
 if TYPE_CHECKING:
-    from kuscia_components.config.party import PeerSettings
+    from kuscia_components.config import PeerSettings
 
 
 class PeeringError(Exception):
@@ -110,7 +112,7 @@ def bundle_problems(
         return problems
     protocol = protocol or "TLS"
     if parsed.is_tls != (protocol != "NOTLS"):
-        want = "http" if protocol == "NOTLS" else "https"
+        want = gateway_scheme(protocol)
         problems.append(
             BundleProblem(
                 "partner_endpoint",

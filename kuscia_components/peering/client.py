@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from kuscia_components.config.party import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT
+from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, gateway_scheme
 from kuscia_components.kube import errors as kube_errors
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.transport import ApiServerTransport, Response, Transport
@@ -116,7 +116,7 @@ class NodeTarget:
 
     @property
     def scheme(self) -> str:
-        return "http" if self.protocol == "NOTLS" else "https"
+        return gateway_scheme(self.protocol)
 
     def proxy_path(self, api_path: str, port: int | None = None) -> str:
         """kubectl's service-proxy path, with a literal `:` and `/`."""

@@ -21,7 +21,7 @@ from kuscia_components.peering.bundle import inline_bundle
 from kuscia_components.peering.resource import PartnerLink, WaitPolicy
 
 if TYPE_CHECKING:
-    from kuscia_components.config.party import PartyConfig, PeerSettings
+    from kuscia_components.config import PartyConfig, PeerSettings
     from kuscia_components.node.component import AutonomyNode
 
 

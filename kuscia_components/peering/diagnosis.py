@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from kuscia_components.config import gateway_scheme
+
 Kind = Literal[
     "ready",
     "pending",  # no status yet, or our own side is incomplete: the next `up` fixes it
@@ -187,7 +189,7 @@ def _scheme_mismatch(ctx: LinkContext) -> bool:
     if ctx.partner_protocol not in ("NOTLS", "TLS", "MTLS") or "://" not in ctx.endpoint:
         return False
     scheme = ctx.endpoint.split("://", 1)[0].lower()
-    return scheme != ("http" if ctx.partner_protocol == "NOTLS" else "https")
+    return scheme != gateway_scheme(ctx.partner_protocol)
 
 
 def _protocol_mismatch(ctx: LinkContext) -> Diagnosis:
