@@ -391,3 +391,41 @@ def test_the_repo_root_main_is_the_program_pulumi_up_runs() -> None:
         "protocol",
     }
     assert any(r.type == "kubernetes:apps/v1:Deployment" for r in mocks.resources)
+
+
+# -- the Kubernetes provider -------------------------------------------------------------------
+
+
+def test_the_kubernetes_provider_lets_secrets_change_in_place(deployed: Any) -> None:
+    """Without enableSecretMutable pulumi-kubernetes replaces a Secret whose data changes
+    (pulumi-kubernetes provider/pkg/provider/diff.go); with our fixed names that is
+    delete-then-create of the config Secret the pod mounts."""
+    _stack, mocks, _ = deployed
+    provider = mocks.one("pulumi:providers:kubernetes", "kubernetes")
+    assert provider.plain_inputs["enableSecretMutable"] in (True, "true")
+
+
+def test_a_relative_kubeconfig_is_read_from_the_project_and_passed_on_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine starts dynamic providers in its own working directory (pulumi
+    sdk/go/common/resource/plugin/provider_plugin.go), so the link must get an absolute path."""
+    import dataclasses
+
+    from kuscia_components.program import with_absolute_kubeconfig
+
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "config").write_text("apiVersion: v1\nkind: Config\n")
+    cfg = dataclasses.replace(stack_config("alice"), kubeconfig="kube/config")
+    assert with_absolute_kubeconfig(cfg, str(tmp_path)).kubeconfig == str(tmp_path / "kube" / "config")
+    assert with_absolute_kubeconfig(cfg, "/p").kubeconfig == "/p/kube/config"
+    assert (
+        with_absolute_kubeconfig(dataclasses.replace(cfg, kubeconfig="/abs/k"), "/p").kubeconfig == "/abs/k"
+    )
+
+    monkeypatch.chdir(tmp_path)  # no engine: the project directory is the cwd
+    mocks, _ = run_stack("alice", cfg)
+    provider = mocks.one("pulumi:providers:kubernetes", "kubernetes")
+    assert provider.plain_inputs["kubeconfig"].startswith("apiVersion: v1")
+    link = mocks.one("pulumi-python:dynamic/kuscia:PartnerLink", "alice-link-bob")
+    assert link.plain_inputs["kubeconfig"] == str(tmp_path / "kube" / "config")
