@@ -429,3 +429,46 @@ def test_a_relative_kubeconfig_is_read_from_the_project_and_passed_on_absolute(
     assert provider.plain_inputs["kubeconfig"].startswith("apiVersion: v1")
     link = mocks.one("pulumi-python:dynamic/kuscia:PartnerLink", "alice-link-bob")
     assert link.plain_inputs["kubeconfig"] == str(tmp_path / "kube" / "config")
+
+
+# -- exposure and await ---------------------------------------------------------------------------
+
+
+def test_a_node_port_exposes_only_the_gateway_and_kuscia_yaml_takes_the_internal_cluster_ip() -> None:
+    """pulumi-kubernetes awaits a selector Service until its pods are Ready, and a LoadBalancer
+    until it has an address (provider/pkg/await/service.go): the Service whose ClusterIP goes
+    into kuscia.yaml must be ClusterIP and skipAwait, the partner-facing one separate."""
+    import dataclasses
+
+    from kuscia_components.config.party import ServiceSettings
+
+    cfg = dataclasses.replace(
+        stack_config("alice"),
+        service=ServiceSettings(type="NodePort", node_port=31080, annotations={"a/b": "c"}),
+    )
+    mocks = OfflineMocks(
+        cluster_ips={"kuscia-autonomy-alice": CLUSTER_IP, "kuscia-gateway-alice": "10.96.99.99"},
+        stack_outputs=peer_outputs("alice"),
+        execute_dynamic=lambda p: bool(getattr(p, "offline_safe", False)),
+    )
+    run_offline(lambda: party_program(cfg), mocks, stack="alice")
+    internal = mocks.one("kubernetes:core/v1:Service", "alice-service").plain_inputs
+    gateway = mocks.one("kubernetes:core/v1:Service", "alice-gateway-service")
+    assert internal["spec"]["type"] == "ClusterIP"
+    assert internal["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert gateway.plain_inputs["spec"]["type"] == "NodePort"
+    assert [(p["port"], p.get("nodePort")) for p in gateway.plain_inputs["spec"]["ports"]] == [(1080, 31080)]
+    assert gateway.custom_timeouts == {"create": "30m", "update": "30m"}
+    secret = unwrap_secrets(mocks.one("kubernetes:core/v1:Secret", "alice-config").inputs["stringData"])
+    assert yaml.safe_load(secret["kuscia.yaml"])["runk"]["dnsServers"] == [CLUSTER_IP]
+    for obj in kubernetes_objects(mocks):
+        kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True)
+
+
+def test_the_kuscia_rollout_may_take_a_first_image_pull(deployed: Any) -> None:
+    """pulumi-kubernetes' Deployment await defaults to 10 minutes (provider/pkg/await/deployment.go);
+    the Kuscia image is over a gigabyte and Kuscia gets 5 minutes to start."""
+    stack, mocks, _ = deployed
+    deployment = mocks.one("kubernetes:apps/v1:Deployment", f"{stack}-deployment")
+    assert deployment.custom_timeouts == {"create": "30m", "update": "30m"}
+    assert not [r for r in mocks.of_type("kubernetes:core/v1:Service") if r.name.endswith("-gateway-service")]

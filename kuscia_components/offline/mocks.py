@@ -38,6 +38,8 @@ class RecordedResource:
     id: str
     inputs: dict[str, Any]  # secret values are wrapped as RPC secrets (see `is_secret`)
     state: dict[str, Any]  # likewise
+    dependencies: list[str] = field(default_factory=list)  # URNs it depends on
+    custom_timeouts: dict[str, str] = field(default_factory=dict)  # create/update/delete, set ones
 
     @property
     def plain_state(self) -> dict[str, Any]:
@@ -57,6 +59,7 @@ class OfflineMocks(Mocks):
     """Mocks that execute dynamic providers and echo everything else (see module docstring)."""
 
     cluster_ip: str = CLUSTER_IP_PLACEHOLDER
+    cluster_ips: Mapping[str, str] = field(default_factory=dict)  # Service name -> its own ClusterIP
     stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     resources: list[RecordedResource] = field(default_factory=list)
     on_dynamic_create: Callable[[str, dict[str, Any]], None] | None = None
@@ -77,7 +80,7 @@ class OfflineMocks(Mocks):
         if args.typ == "kubernetes:core/v1:Service":
             spec = dict(unwrap_secrets(state.get("spec") or {}))
             if spec.get("clusterIP") in (None, ""):
-                spec["clusterIP"] = self.cluster_ip
+                spec["clusterIP"] = self.cluster_ips.get(_metadata_name(state) or "", self.cluster_ip)
             state["spec"] = spec
         resource_id = _metadata_name(state) or args.name
         return resource_id, state
@@ -159,6 +162,12 @@ class OfflineMonitor(MockMonitor):
                 id=registration.id,
                 inputs=inputs,
                 state=state,
+                dependencies=list(request.dependencies),
+                custom_timeouts={
+                    key: value
+                    for key in ("create", "update", "delete")
+                    if (value := getattr(request.customTimeouts, key))
+                },
             )
         )
         from pulumi.runtime.proto import resource_pb2
