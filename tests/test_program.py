@@ -472,3 +472,45 @@ def test_the_kuscia_rollout_may_take_a_first_image_pull(deployed: Any) -> None:
     deployment = mocks.one("kubernetes:apps/v1:Deployment", f"{stack}-deployment")
     assert deployment.custom_timeouts == {"create": "30m", "update": "30m"}
     assert not [r for r in mocks.of_type("kubernetes:core/v1:Service") if r.name.endswith("-gateway-service")]
+
+
+# -- partner stacks: the README's real path ------------------------------------------------------------
+
+
+def test_up_before_the_partner_stack_exists_fails_and_names_it() -> None:
+    """`pulumi up -s alice` with `{stack: bob}` and no `pulumi stack init bob` fails in the
+    engine (pulumi pkg/backend/backend.go: unknown stack "bob"); the README creates bob first."""
+    from kuscia_components.offline.mocks import UnknownStack
+
+    mocks = OfflineMocks(execute_dynamic=lambda p: bool(getattr(p, "offline_safe", False)))
+    with pytest.raises(UnknownStack, match='unknown stack "bob"'):
+        run_offline(lambda: party_program(stack_config("alice")), mocks, stack="alice")
+
+
+def test_a_partner_stack_without_a_bundle_yet_waits_and_says_which_stack_to_bring_up() -> None:
+    """After `pulumi stack init bob`, bob's stack exists with no outputs: alice's `up` succeeds,
+    its link waits (it touches no cluster for that) and names the stack to bring up."""
+    mocks = OfflineMocks(stack_outputs={"bob": {}})  # every dynamic provider really runs
+    outputs = run_offline(lambda: party_program(stack_config("alice")), mocks, stack="alice")
+    link = outputs["links"]["bob"]
+    assert link["status"] == "WaitingForPartner"
+    assert "stack bob has no peeringBundle output yet" in link["diagnosis"]
+    assert "Run `pulumi up -s bob` first" in link["diagnosis"]
+
+
+def test_render_keeps_going_without_a_backend_and_says_the_partner_stack_was_not_read(tmp_path: Path) -> None:
+    done = cli("render", "--stack", "alice", "--out", str(tmp_path / "alice"))
+    assert done.returncode == 0, done.stderr
+    assert "partner stack 'bob' (bob) was not read: offline has no Pulumi backend" in done.stderr
+    assert "pulumi stack init bob" in done.stderr
+    assert (tmp_path / "alice" / "kuscia.yaml").exists()
+
+
+def test_the_readme_creates_every_partner_stack_before_the_first_up() -> None:
+    """The real path must run as written: `pulumi up -s alice` reads stack bob, so bob exists first."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    real_path = text.split("## The real path", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in real_path.splitlines()]
+    first_up = next(i for i, line in enumerate(lines) if line.startswith("pulumi up"))
+    for stack in ("alice", "bob"):
+        assert any(f"pulumi stack init {stack}" in line for line in lines[:first_up]), stack
