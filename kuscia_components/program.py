@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,7 +29,7 @@ def party_program(
     `config` defaults to the stack's `kuscia:` config. `peer_bundles` (domainId -> bundle) lets a
     caller that already holds partners' bundles (the Automation API) skip StackReferences.
     """
-    cfg = config if config is not None else read_pulumi_config()
+    cfg = with_absolute_kubeconfig(config if config is not None else read_pulumi_config())
     opts = _kubernetes_opts(cfg)
     node = AutonomyNode(cfg.domain_id, AutonomyNodeArgs(config=cfg), opts=opts)
 
@@ -46,28 +48,56 @@ def party_program(
     return node
 
 
-def _kubernetes_opts(cfg: PartyConfig) -> pulumi.ResourceOptions | None:
-    """An explicit provider when the stack names a context or kubeconfig, so that the node and
-    peering (which reads the same settings) always talk to the same cluster."""
-    if cfg.kube_context is None and cfg.kubeconfig is None:
-        return None
+def with_absolute_kubeconfig(cfg: PartyConfig, project_dir: str | None = None) -> PartyConfig:
+    """`kuscia:kubeconfig` relative to the project (where Pulumi.yaml lives), made absolute.
+
+    The program runs in the project directory, but the dynamic providers that reuse the path
+    for peering calls do not: the engine starts provider plugins in its own working directory
+    (pulumi sdk/go/common/resource/plugin/provider_plugin.go), so a relative path would name
+    another file there, or none.
+    """
+    if not cfg.kubeconfig:
+        return cfg
+    path = os.path.expanduser(cfg.kubeconfig)
+    if not os.path.isabs(path):
+        path = os.path.join(project_dir or _project_dir(), path)
+    return dataclasses.replace(cfg, kubeconfig=os.path.normpath(path))
+
+
+def _project_dir() -> str:
+    """Where Pulumi.yaml lives, as the engine tells the program (always absolute); the cwd
+    without an engine (the SDK's default settings hold a relative placeholder)."""
+    root = pulumi.get_root_directory()
+    return root if root and os.path.isabs(root) else os.getcwd()
+
+
+def _kubernetes_opts(cfg: PartyConfig) -> pulumi.ResourceOptions:
+    """Always an explicit provider, for two reasons:
+
+    - the node and peering (which reads the same context and kubeconfig) talk to one cluster;
+    - `enable_secret_mutable`: without it pulumi-kubernetes replaces a Secret whose data changes
+      (provider/pkg/provider/diff.go), and with our fixed names a replace is delete-then-create,
+      so the pod would briefly mount a config Secret that does not exist.
+    """
     provider = k8s.Provider(
         "kubernetes",
         context=cfg.kube_context,
         kubeconfig=_read_kubeconfig(cfg.kubeconfig) if cfg.kubeconfig else None,
+        enable_secret_mutable=True,
     )
     return pulumi.ResourceOptions(providers={"kubernetes": provider})
 
 
 def _read_kubeconfig(path: str) -> str:
     """The kubeconfig the stack names; a missing file is a config problem, not a traceback."""
-    import os
-
     from kuscia_components.config import ConfigError, Problem
 
     try:
-        with open(os.path.expanduser(path), encoding="utf-8") as handle:
+        with open(path, encoding="utf-8") as handle:
             return handle.read()
     except OSError as err:
-        rule = f"must name a readable kubeconfig file ({err.strerror})"
+        rule = (
+            f"must name a readable kubeconfig file ({err.strerror}; "
+            "a relative path is read from the project directory)"
+        )
         raise ConfigError([Problem("kuscia:kubeconfig", rule, "~/.kube/config", path)]) from None

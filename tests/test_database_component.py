@@ -25,6 +25,7 @@ from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, cont
 CAPACITY = json.dumps({"cpu": "2", "memory": "2Gi", "storage": "10Gi"})
 ADMIN_PASSWORD = "Adm1n-s3cret-pw"
 PASSWORD_TYPE = "pulumi-python:dynamic/kuscia:GeneratedPassword"
+GUARD_TYPE = "pulumi-python:dynamic/kuscia:StorageGuard"
 # Kuscia 1.1 ships k3s v1.33 (NOTES §1.8); the cluster running the node is as new or newer.
 SCHEMA_VERSIONS = ("1.33.0", kubernetes_validate.latest_version())
 
@@ -119,6 +120,7 @@ def test_in_cluster_creates_secret_service_statefulset_and_two_passwords_under_t
             ("kubernetes:core/v1:Secret", "db-secret"),
             ("kubernetes:core/v1:Service", "db-service"),
             ("kubernetes:apps/v1:StatefulSet", "db-statefulset"),
+            (GUARD_TYPE, "db-storage"),
         ]
     )
     assert not mocks.of_type("pulumi:providers:mysql")
@@ -306,3 +308,41 @@ def test_password_length_is_rejected_at_construction_with_setting_rule_and_examp
         DsnError, match=r"password length: must be a whole number 16-128 \(got 8\)\. Example: 32"
     ):
         GeneratedPassword("short", purpose="x", length=8)
+
+
+# -- volume settings and await timeouts -------------------------------------------------------------
+
+
+def test_statefulset_waits_long_enough_for_a_first_pull_and_depends_on_the_storage_guard(
+    in_cluster: tuple[ProviderRecordingMocks, dict[str, Any]],
+) -> None:
+    """pulumi-kubernetes' StatefulSet await defaults to 10 minutes (provider/pkg/await/statefulset.go)."""
+    mocks, _ = in_cluster
+    statefulset = mocks.one("kubernetes:apps/v1:StatefulSet", "db-statefulset")
+    assert statefulset.custom_timeouts == {"create": "20m", "update": "20m"}
+    guard = mocks.one(GUARD_TYPE, "db-storage")
+    assert guard.urn in statefulset.dependencies
+    assert guard.plain_state["claim"] == "data-kuscia-mysql-0"
+    claim_template = statefulset.plain_inputs["spec"]["volumeClaimTemplates"][0]["metadata"]["name"]
+    assert guard.plain_state["claim"].startswith(f"{claim_template}-kuscia-mysql-")
+    assert (guard.plain_state["storage_size"], guard.plain_state["storage_class"]) == ("20Gi", "fast-ssd")
+
+
+def test_a_changed_volume_size_or_class_is_refused_at_preview_with_the_setting_named() -> None:
+    """A StatefulSet's volumeClaimTemplates are immutable: pulumi-kubernetes replaces it and the new
+    pod binds the old PVC at its old size. The engine runs `check` with the old inputs at preview."""
+    from kuscia_components.node.storage_guard import StorageGuardProvider
+
+    provider = StorageGuardProvider()
+    old = {"namespace": "autonomy-alice", "claim": "data-kuscia-mysql-0", "storage_size": "10Gi"}
+    assert provider.check({}, old).failures == []  # first deploy
+    assert provider.check(old, dict(old)).failures == []
+    assert provider.check(old, {**old, "storage_size": "10240Mi"}).failures == []  # the same quantity
+    (bigger,) = provider.check(old, {**old, "storage_size": "20Gi"}).failures
+    assert bigger.property == "storage_size"
+    assert "database.storageSize cannot change" in bigger.reason and "10Gi" in bigger.reason
+    assert "data-kuscia-mysql-0" in bigger.reason and "kubectl -n autonomy-alice patch pvc" in bigger.reason
+    (klass,) = provider.check(old, {**old, "storage_class": "fast-ssd"}).failures
+    assert klass.property == "storage_class" and "database.storageClass" in klass.reason
+    moved = {**old, "namespace": "autonomy-alice2", "storage_size": "20Gi"}
+    assert provider.check(old, moved).failures == []  # a new namespace gets a new claim

@@ -52,6 +52,9 @@ def all_objects(cfg: PartyConfig) -> list[dict]:
     ]
     if manifests.needs_runk_rbac(cfg):
         objects += [manifests.runk_role(cfg), manifests.runk_role_binding(cfg)]
+    gateway = manifests.gateway_service(cfg)
+    if gateway is not None:
+        objects.append(gateway)
     return objects
 
 
@@ -79,24 +82,66 @@ def test_names_follow_the_seed_so_docs_users_find_everything() -> None:
 
 
 def test_service_exposes_the_seed_ports_and_node_port_only_on_the_gateway() -> None:
-    spec = manifests.service(VARIANTS["nodeport"])["spec"]
-    ports = {(p["port"], p["protocol"]): p for p in spec["ports"]}
-    assert set(ports) == {(1080, "TCP"), (80, "TCP"), (53, "UDP"), (8082, "TCP")}
-    assert ports[(1080, "TCP")]["nodePort"] == 31080
-    assert [p for p in spec["ports"] if "nodePort" in p] == [ports[(1080, "TCP")]]
-    assert "nodePort" not in str(manifests.service(party())["spec"])
+    for variant in ("default", "nodeport", "loadbalancer"):
+        internal = manifests.service(VARIANTS[variant])
+        ports = {(p["port"], p["protocol"]) for p in internal["spec"]["ports"]}
+        assert ports == {(1080, "TCP"), (80, "TCP"), (53, "UDP"), (8082, "TCP")}
+        assert internal["spec"]["type"] == "ClusterIP" and "nodePort" not in str(internal)
+    gateway = manifests.gateway_service(VARIANTS["nodeport"])
+    assert gateway is not None
+    assert gateway["spec"]["ports"] == [
+        {"name": "envoy", "port": 1080, "protocol": "TCP", "targetPort": 1080, "nodePort": 31080}
+    ]
+    assert manifests.gateway_service(party()) is None
+
+
+def test_only_the_gateway_is_exposed_and_kuscia_yaml_never_waits_for_a_load_balancer() -> None:
+    """pulumi-kubernetes awaits a Service until its endpoints are Ready and, for a
+    LoadBalancer, until it has an address (provider/pkg/await/service.go). The internal Service,
+    whose ClusterIP kuscia.yaml needs before the pod can exist, is therefore ClusterIP and
+    skipAwait; NodePort/LoadBalancer settings go to a separate Service exposing 1080 only."""
+    cfg = VARIANTS["nodeport"]
+    internal, gateway = manifests.service(cfg), manifests.gateway_service(cfg)
+    assert gateway is not None
+    assert internal["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert gateway["metadata"]["name"] == "kuscia-gateway-alice" != internal["metadata"]["name"]
+    assert gateway["metadata"]["annotations"] == {"a/b": "c"} and gateway["spec"]["type"] == "NodePort"
+    assert [p["port"] for p in gateway["spec"]["ports"]] == [1080]
+    assert gateway["spec"]["selector"] == internal["spec"]["selector"]
+    lb = manifests.gateway_service(VARIANTS["loadbalancer"])
+    assert lb is not None and lb["spec"]["type"] == "LoadBalancer" and len(lb["spec"]["ports"]) == 1
+    longest = manifests.names(party(domain_id="a" * 47))
+    assert len(longest["service"]) <= 63 and len(longest["gateway_service"]) <= 63  # DNS labels
+
+
+def test_kuscia_runs_without_privilege_escalation_under_the_runtime_seccomp_profile() -> None:
+    """Kuscia's own autonomy Deployment (secretflow/kuscia hack/k8s/autonomy/deployment.yaml)
+    is unprivileged and adds no capabilities; nothing in it needs a setuid binary."""
+    for variant in ("default", "runp"):
+        pod = manifests.deployment(VARIANTS[variant], "x")["spec"]["template"]["spec"]
+        assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+        (container,) = pod["containers"]
+        assert container["securityContext"]["allowPrivilegeEscalation"] is False
+        assert "privileged" not in container["securityContext"]
 
 
 def test_runk_role_is_namespaced_and_covers_only_what_runk_uses() -> None:
     role = manifests.runk_role(party())
     assert role["kind"] == "Role" and role["metadata"]["namespace"] == "autonomy-alice"
-    granted = {(g, r) for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    granted = {
+        (g, r): sorted(rule["verbs"])
+        for rule in role["rules"]
+        for g in rule["apiGroups"]
+        for r in rule["resources"]
+    }
+    # secretflow/kuscia pkg/agent/provider/pod/k8s_provider.go, k8s_logger.go and
+    # provider/node/k8s_node.go use the host cluster for exactly this; the leader-election Lease
+    # and the events go to Kuscia's internal k3s (pkg/agent/commands/root.go).
     assert granted == {
-        ("", "pods"),
-        ("", "pods/log"),
-        ("", "configmaps"),
-        ("", "secrets"),
-        ("coordination.k8s.io", "leases"),
+        ("", "pods"): ["create", "delete", "get", "list", "watch"],
+        ("", "pods/log"): ["get"],
+        ("", "configmaps"): ["create", "delete", "list", "watch"],
+        ("", "secrets"): ["create", "delete", "list", "watch"],
     }
     assert all("*" not in rule["verbs"] for rule in role["rules"])
     binding = manifests.runk_role_binding(party())

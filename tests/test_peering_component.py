@@ -171,8 +171,9 @@ def test_emulated_two_stacks_converge_whoever_goes_first(emu: KusciaEmulator) ->
     alice_cfg = party(alice, emu, wait=1, peers=[{"domainId": "bob", "stack": "bob"}])
     bob_cfg = party(bob, emu, wait=1, peers=[{"domainId": "alice", "stack": "alice"}])
 
-    # 1. alice goes first: bob's stack has no outputs yet, so there is nothing to register.
-    _, alice_out = run_party(alice_cfg, {})
+    # 1. alice goes first: bob's stack exists (`pulumi stack init bob`) but has no outputs yet,
+    # so there is nothing to register.
+    _, alice_out = run_party(alice_cfg, {"bob": {}})
     assert alice_out["links"]["bob"]["status"] == "WaitingForPartner"
     assert "Run `pulumi up -s bob` first" in alice_out["links"]["bob"]["diagnosis"]
     assert not posts(emu)

@@ -169,11 +169,11 @@ def test_emulated_runk_role_needs_what_it_grants_or_escalate(emu: KusciaEmulator
     assert (
         check(run_preflight(party(emu)), "access runk Role").status == "PASS"
     )  # holds every right it grants
-    emu.deny("deletecollection", "pods")
+    emu.deny("delete", "pods")  # the runk Role grants delete (it no longer grants deletecollection)
     result = check(run_preflight(party(emu)), "access runk Role")
     assert (
         result.status == "FAIL"
-        and "pods: deletecollection" in result.detail
+        and "pods: delete" in result.detail
         and "refuses to create it" in result.detail
     )
     assert check(run_preflight(party(emu, runtime="runp")), "access runk Role").status == "SKIP"

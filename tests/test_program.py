@@ -391,3 +391,126 @@ def test_the_repo_root_main_is_the_program_pulumi_up_runs() -> None:
         "protocol",
     }
     assert any(r.type == "kubernetes:apps/v1:Deployment" for r in mocks.resources)
+
+
+# -- the Kubernetes provider -------------------------------------------------------------------
+
+
+def test_the_kubernetes_provider_lets_secrets_change_in_place(deployed: Any) -> None:
+    """Without enableSecretMutable pulumi-kubernetes replaces a Secret whose data changes
+    (pulumi-kubernetes provider/pkg/provider/diff.go); with our fixed names that is
+    delete-then-create of the config Secret the pod mounts."""
+    _stack, mocks, _ = deployed
+    provider = mocks.one("pulumi:providers:kubernetes", "kubernetes")
+    assert provider.plain_inputs["enableSecretMutable"] in (True, "true")
+
+
+def test_a_relative_kubeconfig_is_read_from_the_project_and_passed_on_absolute(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine starts dynamic providers in its own working directory (pulumi
+    sdk/go/common/resource/plugin/provider_plugin.go), so the link must get an absolute path."""
+    import dataclasses
+
+    from kuscia_components.program import with_absolute_kubeconfig
+
+    (tmp_path / "kube").mkdir()
+    (tmp_path / "kube" / "config").write_text("apiVersion: v1\nkind: Config\n")
+    cfg = dataclasses.replace(stack_config("alice"), kubeconfig="kube/config")
+    assert with_absolute_kubeconfig(cfg, str(tmp_path)).kubeconfig == str(tmp_path / "kube" / "config")
+    assert with_absolute_kubeconfig(cfg, "/p").kubeconfig == "/p/kube/config"
+    assert (
+        with_absolute_kubeconfig(dataclasses.replace(cfg, kubeconfig="/abs/k"), "/p").kubeconfig == "/abs/k"
+    )
+
+    monkeypatch.chdir(tmp_path)  # no engine: the project directory is the cwd
+    mocks, _ = run_stack("alice", cfg)
+    provider = mocks.one("pulumi:providers:kubernetes", "kubernetes")
+    assert provider.plain_inputs["kubeconfig"].startswith("apiVersion: v1")
+    link = mocks.one("pulumi-python:dynamic/kuscia:PartnerLink", "alice-link-bob")
+    assert link.plain_inputs["kubeconfig"] == str(tmp_path / "kube" / "config")
+
+
+# -- exposure and await ---------------------------------------------------------------------------
+
+
+def test_a_node_port_exposes_only_the_gateway_and_kuscia_yaml_takes_the_internal_cluster_ip() -> None:
+    """pulumi-kubernetes awaits a selector Service until its pods are Ready, and a LoadBalancer
+    until it has an address (provider/pkg/await/service.go): the Service whose ClusterIP goes
+    into kuscia.yaml must be ClusterIP and skipAwait, the partner-facing one separate."""
+    import dataclasses
+
+    from kuscia_components.config import ServiceSettings
+
+    cfg = dataclasses.replace(
+        stack_config("alice"),
+        service=ServiceSettings(type="NodePort", node_port=31080, annotations={"a/b": "c"}),
+    )
+    mocks = OfflineMocks(
+        cluster_ips={"kuscia-autonomy-alice": CLUSTER_IP, "kuscia-gateway-alice": "10.96.99.99"},
+        stack_outputs=peer_outputs("alice"),
+        execute_dynamic=lambda p: bool(getattr(p, "offline_safe", False)),
+    )
+    run_offline(lambda: party_program(cfg), mocks, stack="alice")
+    internal = mocks.one("kubernetes:core/v1:Service", "alice-service").plain_inputs
+    gateway = mocks.one("kubernetes:core/v1:Service", "alice-gateway-service")
+    assert internal["spec"]["type"] == "ClusterIP"
+    assert internal["metadata"]["annotations"] == {"pulumi.com/skipAwait": "true"}
+    assert gateway.plain_inputs["spec"]["type"] == "NodePort"
+    assert [(p["port"], p.get("nodePort")) for p in gateway.plain_inputs["spec"]["ports"]] == [(1080, 31080)]
+    assert gateway.custom_timeouts == {"create": "30m", "update": "30m"}
+    secret = unwrap_secrets(mocks.one("kubernetes:core/v1:Secret", "alice-config").inputs["stringData"])
+    assert yaml.safe_load(secret["kuscia.yaml"])["runk"]["dnsServers"] == [CLUSTER_IP]
+    for obj in kubernetes_objects(mocks):
+        kubernetes_validate.validate(obj, SCHEMA_VERSION, strict=True)
+
+
+def test_the_kuscia_rollout_may_take_a_first_image_pull(deployed: Any) -> None:
+    """pulumi-kubernetes' Deployment await defaults to 10 minutes (provider/pkg/await/deployment.go);
+    the Kuscia image is over a gigabyte and Kuscia gets 5 minutes to start."""
+    stack, mocks, _ = deployed
+    deployment = mocks.one("kubernetes:apps/v1:Deployment", f"{stack}-deployment")
+    assert deployment.custom_timeouts == {"create": "30m", "update": "30m"}
+    assert not [r for r in mocks.of_type("kubernetes:core/v1:Service") if r.name.endswith("-gateway-service")]
+
+
+# -- partner stacks: the README's real path ------------------------------------------------------------
+
+
+def test_up_before_the_partner_stack_exists_fails_and_names_it() -> None:
+    """`pulumi up -s alice` with `{stack: bob}` and no `pulumi stack init bob` fails in the
+    engine (pulumi pkg/backend/backend.go: unknown stack "bob"); the README creates bob first."""
+    from kuscia_components.offline.mocks import UnknownStack
+
+    mocks = OfflineMocks(execute_dynamic=lambda p: bool(getattr(p, "offline_safe", False)))
+    with pytest.raises(UnknownStack, match='unknown stack "bob"'):
+        run_offline(lambda: party_program(stack_config("alice")), mocks, stack="alice")
+
+
+def test_a_partner_stack_without_a_bundle_yet_waits_and_says_which_stack_to_bring_up() -> None:
+    """After `pulumi stack init bob`, bob's stack exists with no outputs: alice's `up` succeeds,
+    its link waits (it touches no cluster for that) and names the stack to bring up."""
+    mocks = OfflineMocks(stack_outputs={"bob": {}})  # every dynamic provider really runs
+    outputs = run_offline(lambda: party_program(stack_config("alice")), mocks, stack="alice")
+    link = outputs["links"]["bob"]
+    assert link["status"] == "WaitingForPartner"
+    assert "stack bob has no peeringBundle output yet" in link["diagnosis"]
+    assert "Run `pulumi up -s bob` first" in link["diagnosis"]
+
+
+def test_render_keeps_going_without_a_backend_and_says_the_partner_stack_was_not_read(tmp_path: Path) -> None:
+    done = cli("render", "--stack", "alice", "--out", str(tmp_path / "alice"))
+    assert done.returncode == 0, done.stderr
+    assert "partner stack 'bob' (bob) was not read: offline has no Pulumi backend" in done.stderr
+    assert "pulumi stack init bob" in done.stderr
+    assert (tmp_path / "alice" / "kuscia.yaml").exists()
+
+
+def test_the_readme_creates_every_partner_stack_before_the_first_up() -> None:
+    """The real path must run as written: `pulumi up -s alice` reads stack bob, so bob exists first."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    real_path = text.split("## The real path", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [line.split("#", 1)[0].strip() for line in real_path.splitlines()]
+    first_up = next(i for i, line in enumerate(lines) if line.startswith("pulumi up"))
+    for stack in ("alice", "bob"):
+        assert any(f"pulumi stack init {stack}" in line for line in lines[:first_up]), stack

@@ -122,6 +122,8 @@ def _render_main(argv: list[str]) -> int:
         for warning in warnings:
             print(f"warning: {warning}", file=sys.stderr)
         result = render(cfg, args.out, stack=stack, show_secrets=args.show_secrets)  # type: ignore[arg-type]
+        for warning in result.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
         print(result.summary_table())
         print(f"\nWrote {len(result.objects)} files to {args.out}/ (all.yaml holds every object).")
         if result.secrets_shown:

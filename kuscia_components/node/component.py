@@ -19,6 +19,12 @@ from kuscia_components.node.identity import DomainIdentity
 from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, config_checksum, render_kuscia_yaml
 
 COMPONENT_TYPE = "kuscia:index:AutonomyNode"
+# pulumi-kubernetes gives a Deployment or Service 10 minutes (await/deployment.go, service.go).
+# The first rollout pulls the Kuscia image (over a gigabyte, from a registry in Hangzhou: at
+# 1-2 MB/s that alone is 10-20 minutes) and then allows Kuscia 5 minutes to start (the startup
+# probe), so 30 minutes. The partner-facing Service waits for the same pod (and a load
+# balancer address), so it gets as long.
+KUSCIA_ROLLOUT_TIMEOUTS = pulumi.CustomTimeouts(create="30m", update="30m")
 
 
 @dataclass(frozen=True)
@@ -27,7 +33,7 @@ class AutonomyNodeArgs:
 
 
 class AutonomyNode(pulumi.ComponentResource):
-    """Namespace, identity, database, RBAC, config Secret, Service, NetworkPolicy, Deployment."""
+    """Namespace, identity, database, RBAC, config Secret, Services, NetworkPolicy, Deployment."""
 
     domain_id: pulumi.Output[str]
     namespace: pulumi.Output[str]
@@ -74,9 +80,20 @@ class AutonomyNode(pulumi.ComponentResource):
                     opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, role, sa]),
                 ),
             ]
+        # The internal Service is never awaited (manifests.service): its ClusterIP is known as
+        # soon as it exists, and kuscia.yaml needs it before the pod can start.
         svc = k8s.core.v1.Service(
             f"{name}-service", **manifests.resource_args(manifests.service(cfg)), opts=in_ns
         )
+        gateway = manifests.gateway_service(cfg)
+        if gateway is not None:
+            k8s.core.v1.Service(
+                f"{name}-gateway-service",
+                **manifests.resource_args(gateway),
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[ns], custom_timeouts=KUSCIA_ROLLOUT_TIMEOUTS
+                ),
+            )
 
         kuscia_yaml: pulumi.Output[str] = pulumi.Output.all(
             self.identity.domain_key_data, svc.spec.cluster_ip, self.database.datastore_endpoint
@@ -98,7 +115,11 @@ class AutonomyNode(pulumi.ComponentResource):
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
             **manifests.resource_args(manifests.deployment(cfg, checksum)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[ns, sa, config, self.database, *rbac]),
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                depends_on=[ns, sa, config, self.database, *rbac],
+                custom_timeouts=KUSCIA_ROLLOUT_TIMEOUTS,
+            ),
         )
 
         self.domain_id = pulumi.Output.from_input(cfg.domain_id)

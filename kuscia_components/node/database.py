@@ -24,11 +24,17 @@ from kuscia_components.core.hostport import join_host_port
 from kuscia_components.core.mysql import KINE_PRIVILEGES
 from kuscia_components.node import manifests
 from kuscia_components.node.passwords import GeneratedPassword
+from kuscia_components.node.storage_guard import StorageGuard
 
 COMPONENT_TYPE = "kuscia:index:NodeDatabase"
 IN_CLUSTER_NAME = "kuscia-mysql"
 MYSQL_PORT = 3306
 MYSQL_UID = 999  # the mysql user of the official image: owns the data directory via fsGroup
+DATA_VOLUME = "data"
+# pulumi-kubernetes gives a StatefulSet 10 minutes (await/statefulset.go); the first rollout
+# pulls the MySQL image (a few hundred MB) and initialises the data directory, for which the
+# startup probe alone allows 5 minutes: 20 minutes.
+STATEFULSET_TIMEOUTS = pulumi.CustomTimeouts(create="20m", update="20m")
 CHARACTER_SET = "utf8mb4"
 # Available on MySQL 5.7, 8.x and MariaDB alike (utf8mb4_0900_ai_ci is not on MariaDB before
 # 11.4). kine's only text column, `name`, declares CHARACTER SET ascii itself, so the database
@@ -151,10 +157,20 @@ class NodeDatabase(pulumi.ComponentResource):
         service = k8s.core.v1.Service(
             f"{name}-service", **manifests.resource_args(mysql_service(cfg, namespace=namespace)), opts=child
         )
+        guard = StorageGuard(
+            f"{name}-storage",
+            namespace=cfg.namespace,
+            claim=data_claim_name(),
+            storage_size=cfg.database.storage_size,
+            storage_class=cfg.database.storage_class,
+            opts=child,
+        )
         k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
             **manifests.resource_args(mysql_statefulset(cfg, namespace=namespace)),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=[secret, service]),
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=[secret, service, guard], custom_timeouts=STATEFULSET_TIMEOUTS
+            ),
         )
 
 
@@ -168,6 +184,11 @@ def in_cluster_host(cfg: PartyConfig) -> str:
     already lets kine's user in), and unlike the pod's own name it does not depend on the
     ordinal or on the StatefulSet's name."""
     return f"{IN_CLUSTER_NAME}.{cfg.namespace}.svc.cluster.local"
+
+
+def data_claim_name() -> str:
+    """The PVC the StatefulSet controller makes for its only pod: <template>-<set>-<ordinal>."""
+    return f"{DATA_VOLUME}-{IN_CLUSTER_NAME}-0"
 
 
 def mysql_labels(cfg: PartyConfig) -> dict[str, str]:
@@ -236,7 +257,7 @@ def mysql_statefulset(cfg: PartyConfig, *, namespace: Any = None) -> dict[str, A
             from_secret("MYSQL_PASSWORD", "password"),
         ],
         "ports": [{"name": "mysql", "containerPort": MYSQL_PORT, "protocol": "TCP"}],
-        "volumeMounts": [{"name": "data", "mountPath": "/var/lib/mysql"}],
+        "volumeMounts": [{"name": DATA_VOLUME, "mountPath": "/var/lib/mysql"}],
         "resources": {
             "requests": {"cpu": "250m", "memory": "512Mi"},
             "limits": {"cpu": "2", "memory": "2Gi"},
@@ -264,7 +285,7 @@ def mysql_statefulset(cfg: PartyConfig, *, namespace: Any = None) -> dict[str, A
                     "containers": [container],
                 },
             },
-            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": pvc_spec}],
+            "volumeClaimTemplates": [{"metadata": {"name": DATA_VOLUME}, "spec": pvc_spec}],
         },
     }
 

@@ -21,6 +21,9 @@ DOMAIN_LABEL = "kuscia.secretflow/domain-id"
 KUSCIAAPI_GRPC_PORT = 8083
 ENVOY_INTERNAL_PORT = 80
 DNS_PORT = 53
+# pulumi-kubernetes waits for a selector Service's endpoints to be Ready (await/service.go);
+# the internal Service's ClusterIP goes into kuscia.yaml, so waiting for pods would deadlock.
+SKIP_AWAIT_ANNOTATION = "pulumi.com/skipAwait"
 
 Manifest = dict[str, Any]
 
@@ -31,6 +34,8 @@ def names(cfg: PartyConfig) -> dict[str, str]:
     return {
         "namespace": cfg.namespace,
         "service": base,
+        # partner-facing, only for NodePort/LoadBalancer; fits 63 with a 47-character domain ID
+        "gateway_service": f"kuscia-gateway-{cfg.domain_id}",
         "deployment": base,
         "config_secret": f"{base}-config",
         "service_account": base,
@@ -87,17 +92,24 @@ def service_account(cfg: PartyConfig) -> Manifest:
 
 
 def runk_role(cfg: PartyConfig) -> Manifest:
-    """Only what runk uses, only in this namespace (NOTES §1.7): task pods, their logs,
-    ConfigMaps and Secrets, and the agent's leader-election Lease."""
-    verbs = ["get", "list", "watch", "create", "update", "patch", "delete", "deletecollection"]
+    """Only what runk does on this cluster, only in this namespace (NOTES §1.7).
+
+    Checked against Kuscia's code, not its sample rbac.yaml (which grants `*` and leases):
+    pkg/agent/provider/pod/k8s_provider.go creates, reads and deletes task pods and watches them
+    through an informer, creates and deletes their ConfigMaps and Secrets (found via informers:
+    list/watch, no get); k8s_logger.go streams pods/log; k8s_node.go gets a pod as a probe. The
+    leader-election Lease and the events go to Kuscia's internal k3s (`kubeClient`, see
+    pkg/agent/commands/root.go), not to this cluster, so no leases and no events here.
+    """
+    informed = ["list", "watch", "create", "delete"]
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "Role",
         "metadata": metadata(cfg, names(cfg)["role"]),
         "rules": [
-            {"apiGroups": [""], "resources": ["pods", "configmaps", "secrets"], "verbs": verbs},
-            {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get", "list", "watch"]},
-            {"apiGroups": ["coordination.k8s.io"], "resources": ["leases"], "verbs": verbs},
+            {"apiGroups": [""], "resources": ["pods"], "verbs": ["get", *informed]},
+            {"apiGroups": [""], "resources": ["pods/log"], "verbs": ["get"]},
+            {"apiGroups": [""], "resources": ["configmaps", "secrets"], "verbs": informed},
         ],
     }
 
@@ -114,32 +126,42 @@ def runk_role_binding(cfg: PartyConfig) -> Manifest:
 
 
 def service(cfg: PartyConfig) -> Manifest:
-    """Ports as in the seed's service.yaml; only 1080 is meant for partners."""
-    gateway: Manifest = {"name": "envoy", "port": GATEWAY_PORT, "protocol": "TCP", "targetPort": GATEWAY_PORT}
-    if cfg.service.type != "ClusterIP" and cfg.service.node_port is not None:
-        gateway["nodePort"] = cfg.service.node_port
+    """The node's own ClusterIP Service: the seed's ports, for runk task pods (DNS, envoy) and
+    for KusciaAPI through the API server's proxy. Always ClusterIP, never awaited: kuscia.yaml
+    needs its ClusterIP before the pod can exist. Partners get `gateway_service` (when exposed)."""
     ports = [
-        gateway,
-        {
-            "name": "envoy-internal",
-            "port": ENVOY_INTERNAL_PORT,
-            "protocol": "TCP",
-            "targetPort": ENVOY_INTERNAL_PORT,
-        },
-        {"name": "dns", "port": DNS_PORT, "protocol": "UDP", "targetPort": DNS_PORT},
-        {
-            "name": "kusciaapi",
-            "port": KUSCIAAPI_HTTP_PORT,
-            "protocol": "TCP",
-            "targetPort": KUSCIAAPI_HTTP_PORT,
-        },
+        _port("envoy", GATEWAY_PORT),
+        _port("envoy-internal", ENVOY_INTERNAL_PORT),
+        _port("dns", DNS_PORT, "UDP"),
+        _port("kusciaapi", KUSCIAAPI_HTTP_PORT),
     ]
     return {
         "apiVersion": "v1",
         "kind": "Service",
-        "metadata": metadata(cfg, names(cfg)["service"], annotations=dict(cfg.service.annotations)),
-        "spec": {"type": cfg.service.type, "selector": selector_labels(cfg), "ports": ports},
+        "metadata": metadata(cfg, names(cfg)["service"], annotations={SKIP_AWAIT_ANNOTATION: "true"}),
+        "spec": {"type": "ClusterIP", "selector": selector_labels(cfg), "ports": ports},
     }
+
+
+def gateway_service(cfg: PartyConfig) -> Manifest | None:
+    """The partner-facing Service for `service.type` NodePort/LoadBalancer: ONLY the gateway
+    1080, so a load balancer or node port never exposes KusciaAPI, DNS or envoy's internal
+    port. It carries `service.nodePort` and `service.annotations`; None for ClusterIP."""
+    if cfg.service.type == "ClusterIP":
+        return None
+    gateway = _port("envoy", GATEWAY_PORT)
+    if cfg.service.node_port is not None:
+        gateway["nodePort"] = cfg.service.node_port
+    return {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": metadata(cfg, names(cfg)["gateway_service"], annotations=dict(cfg.service.annotations)),
+        "spec": {"type": cfg.service.type, "selector": selector_labels(cfg), "ports": [gateway]},
+    }
+
+
+def _port(name: str, port: int, protocol: str = "TCP") -> Manifest:
+    return {"name": name, "port": port, "protocol": protocol, "targetPort": port}
 
 
 def config_secret(cfg: PartyConfig, kuscia_yaml: Any, cert_pem: Any) -> Manifest:
@@ -219,6 +241,10 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
         ],
         "volumeMounts": mounts,
         "resources": {"requests": dict(cfg.resources.requests), "limits": dict(cfg.resources.limits)},
+        # Kuscia's own autonomy Deployment (hack/k8s/autonomy/deployment.yaml) runs the image as
+        # root, unprivileged, with no added capabilities: k3s (runk: no kubelet, no containerd),
+        # envoy and runp's processes need no setuid binary, so no privilege escalation either.
+        "securityContext": {"allowPrivilegeEscalation": False},
         "startupProbe": {
             "tcpSocket": {"port": KUSCIAAPI_HTTP_PORT},
             "periodSeconds": 10,
@@ -254,6 +280,7 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
                 "spec": {
                     "serviceAccountName": n["service_account"],
                     "automountServiceAccountToken": needs_runk_rbac(cfg),
+                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
                     "containers": [container],
                     "volumes": volumes,
                 },

@@ -27,6 +27,14 @@ DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 
 
+class UnknownStack(Exception):
+    """A StackReference to a stack the (mock) backend does not hold; the engine's own words."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"unknown stack {name!r}".replace("'", '"'))
+        self.stack = name
+
+
 @dataclass
 class RecordedResource:
     """One registered resource as the engine would have seen it."""
@@ -38,6 +46,8 @@ class RecordedResource:
     id: str
     inputs: dict[str, Any]  # secret values are wrapped as RPC secrets (see `is_secret`)
     state: dict[str, Any]  # likewise
+    dependencies: list[str] = field(default_factory=list)  # URNs it depends on
+    custom_timeouts: dict[str, str] = field(default_factory=dict)  # create/update/delete, set ones
 
     @property
     def plain_state(self) -> dict[str, Any]:
@@ -57,6 +67,8 @@ class OfflineMocks(Mocks):
     """Mocks that execute dynamic providers and echo everything else (see module docstring)."""
 
     cluster_ip: str = CLUSTER_IP_PLACEHOLDER
+    cluster_ips: Mapping[str, str] = field(default_factory=dict)  # Service name -> its own ClusterIP
+    # The stacks that exist, with their outputs; a reference to any other stack fails.
     stack_outputs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     resources: list[RecordedResource] = field(default_factory=list)
     on_dynamic_create: Callable[[str, dict[str, Any]], None] | None = None
@@ -70,17 +82,24 @@ class OfflineMocks(Mocks):
         if args.typ.startswith(DYNAMIC_TYPE_PREFIX):
             return self._create_dynamic(args)
         if args.typ == STACK_REFERENCE_TYPE:
-            name = str(unwrap_secrets(args.inputs).get("name", args.name))
-            outputs = dict(self.stack_outputs.get(name, {}))
-            return name, {"name": name, "outputs": outputs, "secretOutputNames": []}
+            return self._read_stack(str(unwrap_secrets(args.inputs).get("name", args.name)))
         state = dict(args.inputs)
         if args.typ == "kubernetes:core/v1:Service":
             spec = dict(unwrap_secrets(state.get("spec") or {}))
             if spec.get("clusterIP") in (None, ""):
-                spec["clusterIP"] = self.cluster_ip
+                spec["clusterIP"] = self.cluster_ips.get(_metadata_name(state) or "", self.cluster_ip)
             state["spec"] = spec
         resource_id = _metadata_name(state) or args.name
         return resource_id, state
+
+    def _read_stack(self, name: str) -> tuple[str, dict]:
+        """As the engine reads a StackReference: a stack that does not exist is an error
+        (pulumi pkg/backend/backend.go GetStackOutputs: `unknown stack "bob"`; the diy backend
+        returns no stack for a missing one), an existing stack without outputs yields {}."""
+        if name not in self.stack_outputs:
+            raise UnknownStack(name)
+        outputs = dict(self.stack_outputs[name])
+        return name, {"name": name, "outputs": outputs, "secretOutputNames": []}
 
     def _create_dynamic(self, args: MockResourceArgs) -> tuple[str, dict]:
         import dill
@@ -159,6 +178,12 @@ class OfflineMonitor(MockMonitor):
                 id=registration.id,
                 inputs=inputs,
                 state=state,
+                dependencies=list(request.dependencies),
+                custom_timeouts={
+                    key: value
+                    for key in ("create", "update", "delete")
+                    if (value := getattr(request.customTimeouts, key))
+                },
             )
         )
         from pulumi.runtime.proto import resource_pb2

@@ -38,6 +38,7 @@ class RenderResult:
     objects: list[RenderedObject] = field(default_factory=list)
     other_resources: list[tuple[str, str]] = field(default_factory=list)  # (type, name)
     secrets_shown: bool = False
+    warnings: list[str] = field(default_factory=list)
 
     def summary_table(self) -> str:
         rows = [("KIND", "NAME", "NAMESPACE", "FILE")]
@@ -71,7 +72,7 @@ def render(
     mocks = plan(cfg, stack=stack)
     redact = _redactor([] if show_secrets else mocks.secret_values())
     out_dir.mkdir(parents=True, exist_ok=True)
-    result = RenderResult(out_dir=out_dir, secrets_shown=show_secrets)
+    result = RenderResult(out_dir=out_dir, secrets_shown=show_secrets, warnings=unread_stack_warnings(cfg))
     documents: list[str] = []
     for index, res in enumerate(r for r in mocks.resources if r.type.startswith(KUBERNETES_PREFIX)):
         if res.type == "pulumi:providers:kubernetes" or res.type.startswith("pulumi:providers:"):
@@ -131,6 +132,18 @@ def _redactor(secrets: Iterable[str]) -> Callable[[str], str]:
 def _offline_safe(provider: Any) -> bool:
     """Only providers that compute locally run offline; peering needs a live cluster."""
     return bool(getattr(provider, "offline_safe", False))
+
+
+def unread_stack_warnings(cfg: PartyConfig) -> list[str]:
+    """Offline there is no backend, so partner stacks are not read (`pulumi up` fails on one
+    that does not exist): say so, and render with a placeholder bundle."""
+    return [
+        f"partner stack {peer.stack!r} ({peer.domain_id}) was not read: offline has no Pulumi backend, "
+        f"so its peeringBundle is a placeholder. `pulumi up` needs that stack to exist "
+        f"(`pulumi stack init {peer.stack}`)."
+        for peer in cfg.peers
+        if peer.stack is not None
+    ]
 
 
 def _placeholder_peer_outputs(cfg: PartyConfig) -> dict[str, dict[str, Any]]:

@@ -290,7 +290,7 @@ class KusciaApiClient:
                 "destination": destination,
                 "authentication_type": "Token",
                 "endpoint": {"host": host, "ports": [endpoint_port]},
-                "token_config": {"token_gen_method": "RSA-GEN", "rolling_update_period": 0},
+                "token_config": {"token_gen_method": "RSA-GEN", "rolling_update_period": 86400},
             },
         )
 
