@@ -178,3 +178,36 @@ def test_light_modules_import_without_pulumi(module: str) -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# -- the docs name the commands as they are -----------------------------------------------------------
+
+
+def _documented_command_lines() -> list[tuple[str, str]]:
+    found = []
+    for doc in ("README.md", "docs/verify.md", "docs/automation.md"):
+        for line in (ROOT / doc).read_text().splitlines():
+            line = line.removeprefix("$ ").strip()
+            if line.startswith(("kuscia-p2p ", "python -m kuscia_components ")):
+                found.append((doc, line.split("  #", 1)[0].strip()))
+    return found
+
+
+def test_every_documented_command_line_parses() -> None:
+    import shlex
+
+    lines = _documented_command_lines()
+    assert len(lines) >= 15
+    parser = build_parser()
+    for doc, line in lines:
+        argv = shlex.split(line)[1 if line.startswith("kuscia-p2p") else 3 :]
+        args = parser.parse_args(argv)  # argparse exits (fails the test) on an unknown command or option
+        assert callable(args.run), (doc, line)
+
+
+def test_the_readme_first_set_up_command_is_unchanged() -> None:
+    first = (
+        "python3 -m venv .venv && .venv/bin/pip install -q -r requirements.txt && "
+        ".venv/bin/python -m kuscia_components render --stack alice --out rendered/alice"
+    )
+    assert first in (ROOT / "README.md").read_text().splitlines()
