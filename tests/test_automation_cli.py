@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from kuscia_components.cli.network import network_main
 from kuscia_components.network.automation import (
     PartySpec,
     PulumiCliMissing,
@@ -23,7 +24,6 @@ from kuscia_components.network.automation import (
     WorkspaceSettings,
     deploy_network,
     locate_pulumi,
-    network_main,
 )
 from tests.inmemory_runner import InMemoryStackRunner
 

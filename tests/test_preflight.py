@@ -17,13 +17,9 @@ import pytest
 import yaml
 
 from kuscia_components.checks.database import admin_database_checks
-from kuscia_components.checks.preflight import (
-    PASSWORD_ENV,
-    admin_password_source,
-    preflight_parser,
-    run_preflight,
-)
-from kuscia_components.checks.report import Report, run_command
+from kuscia_components.checks.preflight import PASSWORD_ENV, admin_password_source, run_preflight
+from kuscia_components.checks.report import Report
+from kuscia_components.cli.checks import preflight_parser, run_command
 from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.node.database import provisioning_statements
 from tests.emulator import KusciaEmulator

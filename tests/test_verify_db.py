@@ -22,8 +22,9 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 
 from kuscia_components.checks.database import DOMAIN_KEY_PREFIX, node_database_checks, parse_grants
-from kuscia_components.checks.report import CheckResult, Redactor, Report, render_report
+from kuscia_components.checks.report import CheckResult, Report, render_report
 from kuscia_components.core.dsn import KINE_PRIVILEGES, build_dsn, datastore_endpoint
+from kuscia_components.core.redact import Redactor
 from kuscia_components.node.database import provisioning_statements
 from tests.mariadb import (
     ADMIN_PASSWORD,

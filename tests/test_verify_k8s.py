@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 import yaml
 
-from kuscia_components.checks.report import Report, run_command
-from kuscia_components.checks.verify import run_verify, verify_main, verify_parser
+from kuscia_components.checks.report import Report
+from kuscia_components.checks.verify import run_verify
+from kuscia_components.cli.checks import run_command, verify_main, verify_parser
 from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.core import pki
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint

@@ -14,11 +14,10 @@ it is taken from the environment (`KUSCIA_DATABASE_ADMIN_PASSWORD`), else from
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
 from kuscia_components.checks.database import admin_database_checks
@@ -32,18 +31,9 @@ from kuscia_components.checks.kube import (
     check_runk_role_grants,
     check_service_proxy,
 )
-from kuscia_components.checks.report import (
-    CheckResult,
-    Redactor,
-    Report,
-    Step,
-    add_common_arguments,
-    passed,
-    run_command,
-    run_steps,
-    skipped,
-)
+from kuscia_components.checks.report import CheckResult, Report, Step, passed, run_steps, skipped
 from kuscia_components.config import ENCRYPTED, PartyConfig
+from kuscia_components.core.redact import Redactor
 
 PASSWORD_ENV = "KUSCIA_DATABASE_ADMIN_PASSWORD"
 PASSWORD_KEYS = (("kuscia:databaseAdminPassword",), ("--path", "kuscia:database.adminPassword"))
@@ -158,33 +148,3 @@ def admin_password_source(stack: str, project_dir: Path, env: dict[str, str] | N
         return None
 
     return read
-
-
-# -- the command ----------------------------------------------------------------------------------
-
-
-def preflight_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m kuscia_components preflight",
-        description="Before the first `pulumi up`: check the cluster access and, for an external database, "
-        f"the admin credentials (the password from the stack, ${PASSWORD_ENV}, or `pulumi config get`). "
-        "Exit 0 only when nothing FAILed.",
-    )
-    add_common_arguments(parser)
-    return parser
-
-
-def preflight_main(argv: Sequence[str]) -> int:
-    def run(cfg: PartyConfig, args: argparse.Namespace, redactor: Redactor) -> Report:
-        project = args.config.parent if args.config is not None else args.project_dir
-        stack = args.stack or _stack_from_path(args.config)
-        source = admin_password_source(stack, project)
-        return run_preflight(cfg, timeout=args.request_timeout, admin_password=source, redactor=redactor)
-
-    return run_command(argv, parser=preflight_parser(), runner=run)
-
-
-def _stack_from_path(path: Path) -> str:
-    from kuscia_components.cli.main import _stack_name_from_path
-
-    return _stack_name_from_path(path)

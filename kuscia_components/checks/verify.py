@@ -9,12 +9,12 @@ Secret (its DSN and key, read through the Kubernetes API), KusciaAPI `/healthZ` 
 through the API server's service proxy, the database with the node's own DSN, and for each
 configured partner both routes with Kuscia's reason and our diagnosis.
 
-`run_verify` is the library entry (the Automation API helpers call it); `verify_main` the CLI.
+`run_verify` is the library entry (the Automation API helpers call it); the `verify` command
+(kuscia_components.cli.checks) prints its report.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -33,18 +33,16 @@ from kuscia_components.checks.kube import (
 )
 from kuscia_components.checks.report import (
     CheckResult,
-    Redactor,
     Report,
     Step,
-    add_common_arguments,
     failed,
     first_line,
     passed,
-    run_command,
     run_steps,
     skipped,
 )
 from kuscia_components.config import GATEWAY_PORT, PartyConfig
+from kuscia_components.core.redact import Redactor
 
 if TYPE_CHECKING:
     from kuscia_components.config import PeerSettings
@@ -399,35 +397,3 @@ def _peering_result(peer: str, outbound: RouteRow, inbound: RouteRow) -> CheckRe
     return failed(
         name, f"{bad.name} {_STATE.get(bad.ready, bad.ready)}: {summary}", next_step or "see the table below"
     )
-
-
-# -- the command ----------------------------------------------------------------------------------
-
-
-def verify_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m kuscia_components verify",
-        description="Check a deployed node end to end: pod, KusciaAPI, gateway, database, routes. "
-        "Exit 0 only when nothing FAILed.",
-    )
-    add_common_arguments(parser)
-    parser.add_argument(
-        "--db-address",
-        metavar="HOST:PORT",
-        help="dial the node's database here instead of the DSN's host (e.g. a kubectl port-forward)",
-    )
-    return parser
-
-
-def verify_main(argv: Sequence[str]) -> int:
-    def run(cfg: PartyConfig, args: argparse.Namespace, redactor: Redactor) -> Report:
-        return run_verify(cfg, timeout=args.request_timeout, db_address=args.db_address, redactor=redactor)
-
-    return run_command(argv, parser=verify_parser(), runner=run)
-
-
-def preflight_main(argv: Sequence[str]) -> int:
-    """`python -m kuscia_components preflight` (lives in preflight.py; re-exported for the CLI)."""
-    from kuscia_components.checks.preflight import preflight_main as main
-
-    return main(argv)

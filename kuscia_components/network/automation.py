@@ -7,7 +7,8 @@
 The rollout itself (phases, reports) is `network.py`; the specs are `network_spec.py`. This module
 is the Pulumi side: `PulumiStackRunner` drives the Pulumi CLI through `pulumi.automation` with the
 inline program `inline_program()`, i.e. `program.party_program`, the function the stack-file path
-runs too. It also holds the public functions and the `network` command line.
+runs too. It also holds the public functions; the `network` command (kuscia_components.cli.network)
+only parses, calls them and prints.
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from kuscia_components.network.planner import (
     PulumiOutputSink,
     Rollout,
     StackRunner,
-    redact,
     status_report,
     teardown,
     up_party,
@@ -79,7 +79,6 @@ __all__ = [
     "destroy_network",
     "inline_program",
     "load_network_spec",
-    "network_main",
     "network_status",
 ]
 
@@ -581,138 +580,3 @@ def deploy_party(
         wait=wait,
         on_output=on_output,
     )
-
-
-# -- command line -----------------------------------------------------------------------------------
-
-RunnerFactory = Callable[[WorkspaceSettings], StackRunner]
-
-
-def network_main(argv: Sequence[str], *, runner_factory: RunnerFactory | None = None) -> int:
-    """`python -m kuscia_components network plan|up|status|destroy --spec network.yaml`.
-
-    Exit 0 when everything is as wanted, 1 when a party or link is not, 2 for bad input (spec,
-    options, missing Pulumi CLI or passphrase). Progress goes to stderr, the report to stdout.
-    """
-    import argparse
-
-    parser = argparse.ArgumentParser(
-        prog="python -m kuscia_components network",
-        description="Deploy, inspect or destroy a whole network of parties (Automation API).",
-    )
-    parser.add_argument(
-        "action",
-        choices=("plan", "up", "status", "destroy"),
-        help="plan: check the spec and show the links (no Pulumi needed)",
-    )
-    parser.add_argument("--spec", type=Path, default=Path("network.yaml"), help="default: network.yaml")
-    parser.add_argument(
-        "--backend", help="Pulumi backend URL (default: the spec's, else file://<work dir>/state)"
-    )
-    parser.add_argument(
-        "--work-dir",
-        type=Path,
-        help="project and stack settings (default: the spec's, else .kuscia-network next to the spec)",
-    )
-    parser.add_argument("--secrets-provider", help="passphrase (default), or awskms://... gcpkms://... etc.")
-    parser.add_argument("--parallel", type=int, default=4, help="stacks at a time (default 4)")
-    parser.add_argument(
-        "--timeout",
-        type=int,
-        default=int(DEFAULT_READY_TIMEOUT_SECONDS),
-        help="seconds to wait for links to be Ready (default 600)",
-    )
-    parser.add_argument("--json", action="store_true", help="the report as JSON on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress lines")
-    parser.add_argument("--pulumi-output", action="store_true", help="stream Pulumi's own output to stderr")
-    args = parser.parse_args(list(argv))
-    if args.parallel < 1 or args.timeout < 1:
-        print(
-            "error: --parallel and --timeout must be at least 1 (e.g. --parallel 4 --timeout 600)",
-            file=sys.stderr,
-        )
-        return 2
-    try:
-        spec_file = load_network_spec(args.spec)
-    except NetworkSpecError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    network = spec_file.network
-    if args.action == "plan":
-        print(format_plan(network))
-        return 0
-    settings = WorkspaceSettings(
-        work_dir=args.work_dir or spec_file.work_dir or args.spec.parent / DEFAULT_WORK_DIR,
-        backend_url=args.backend or spec_file.backend,
-        secrets_provider=args.secrets_provider or spec_file.secrets_provider,
-    )
-    try:
-        runner = (runner_factory or _pulumi_runner)(settings)
-    except (WorkspaceError, PulumiCliMissing) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-
-    def progress(event: ProgressEvent) -> None:
-        if not args.quiet:
-            print(str(event), file=sys.stderr, flush=True)
-
-    def pulumi_output(stack: str, line: str) -> None:
-        if args.pulumi_output:
-            print(f"[{stack}] {line.rstrip()}", file=sys.stderr, flush=True)
-
-    try:
-        if args.action == "up":
-            report = Rollout(
-                network, runner, parallelism=args.parallel, on_progress=progress, on_output=pulumi_output
-            ).deploy(ready_timeout_seconds=args.timeout)
-            good = report.ok
-        elif args.action == "status":
-            report = status_report(network, runner)
-            good = report.ok
-        else:
-            report = teardown(
-                network, runner, parallelism=args.parallel, on_progress=progress, on_output=pulumi_output
-            )
-            good = all(p.status in ("removed", "absent") for p in report.parties.values())
-    except (StackOperationError, OSError) as err:  # the backend itself (not one stack) failed
-        print(f"error: {redact(str(err), network.secret_values())}", file=sys.stderr)
-        return 1
-    print(json.dumps(report.to_dict(), indent=2) if args.json else report.format_table())
-    return 0 if good else 1
-
-
-def _pulumi_runner(settings: WorkspaceSettings) -> StackRunner:
-    """PulumiStackRunner, reporting a missing CLI and bad settings together."""
-    problems = settings.problems()
-    command = None
-    try:
-        command = locate_pulumi(settings.pulumi_root)
-    except PulumiCliMissing as err:
-        problems.insert(
-            0,
-            Problem(
-                "pulumi",
-                f"{err.reason}: install it, then put ~/.pulumi/bin on PATH",
-                "curl -fsSL https://get.pulumi.com | sh  (or https://www.pulumi.com/docs/install/)",
-            ),
-        )
-    if problems or command is None:
-        raise WorkspaceError(problems, "the Pulumi workspace")
-    return PulumiStackRunner(settings, command=command)
-
-
-def format_plan(network: NetworkSpec) -> str:
-    lines = [
-        f"network {network.name}: {len(network.parties)} parties, {len(network.links())} links "
-        f"({'mesh' if network.topology == 'mesh' else 'explicit pairs'})",
-        "",
-    ]
-    lines.append(f"{'PARTY':<16} {'STACK':<16} PARTNERS")
-    for party in network.parties:
-        partners = ", ".join(network.partners(party.domain_id)) or "-"
-        lines.append(f"{party.domain_id:<16} {party.stack_name:<16} {partners}")
-    lines += [
-        "",
-        "phases: 1 nodes -> 2 links (both sides register) -> 3 ready (wait) -> 4 remove parties left out",
-    ]
-    return "\n".join(lines)

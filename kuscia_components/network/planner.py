@@ -28,6 +28,7 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from kuscia_components.core.redact import redact
 from kuscia_components.core.status import LinkStatus, PartyStatus, RolloutPhase
 from kuscia_components.network.spec import (
     BUNDLE_KEYS,
@@ -585,15 +586,6 @@ class Rollout:
         log.log(logging.WARNING if failed else logging.INFO, "%s", event)
         if self.on_progress is not None:
             self.on_progress(event)
-
-
-def redact(text: str, secrets: Iterable[str]) -> str:
-    """Mask every secret (and every long line of a multi-line secret such as a PEM key)."""
-    for secret in sorted(secrets, key=len, reverse=True):
-        for piece in [secret, *[line for line in secret.splitlines() if len(line.strip()) >= 16]]:
-            if piece:
-                text = text.replace(piece, "****")
-    return text
 
 
 def teardown(

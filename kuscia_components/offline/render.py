@@ -3,12 +3,11 @@
 The program runs under `OfflineMocks`: our local providers (identity, passwords) really run, so
 the key and certificate are real; everything that needs a cluster or a partner is shown as a
 placeholder. Every secret value is replaced by a visible placeholder unless the caller asks for
-secrets explicitly.
+secrets explicitly (the one policy of core.redact: whole values, their lines, their base64).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +15,11 @@ from typing import Any
 import yaml
 
 from kuscia_components.config import PartyConfig
+from kuscia_components.core.redact import Redactor
 from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
 
 REDACTED = "<redacted secret; --show-secrets reveals it>"
 PEER_CERT_PLACEHOLDER = "<certificate of {peer}: read from stack {stack} at deploy>"
-MIN_SECRET_LENGTH = 8  # shorter "secrets" would shred unrelated text when redacting
 KUBERNETES_PREFIX = "kubernetes:"
 
 
@@ -70,7 +69,7 @@ def render(
 ) -> RenderResult:
     """Write every Kubernetes object as YAML, plus kuscia.yaml, into `out_dir`."""
     mocks = plan(cfg, stack=stack)
-    redact = _redactor([] if show_secrets else mocks.secret_values())
+    redact = Redactor([] if show_secrets else mocks.secret_values(), mask=REDACTED)
     out_dir.mkdir(parents=True, exist_ok=True)
     result = RenderResult(out_dir=out_dir, secrets_shown=show_secrets, warnings=unread_stack_warnings(cfg))
     documents: list[str] = []
@@ -114,19 +113,6 @@ def kubernetes_manifest(res: RecordedResource, *, show_secrets: bool) -> dict[st
             if isinstance(manifest.get(key), dict):
                 manifest[key] = {k: REDACTED for k in manifest[key]}
     return {k: v for k, v in manifest.items() if v is not None}
-
-
-def _redactor(secrets: Iterable[str]) -> Callable[[str], str]:
-    """Replace each secret, shortest first: an inner secret (a password) goes before any outer
-    value holding it (a DSN), which keeps the rest of the outer value readable."""
-    ordered = sorted({s for s in secrets if len(s) >= MIN_SECRET_LENGTH}, key=len)
-
-    def redact(text: str) -> str:
-        for secret in ordered:
-            text = text.replace(secret, REDACTED)
-        return text
-
-    return redact
 
 
 def _offline_safe(provider: Any) -> bool:
