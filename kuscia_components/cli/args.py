@@ -52,7 +52,10 @@ class CommandText:
 
     def register(self, subparsers: Any) -> argparse.ArgumentParser:
         """This command as a subcommand of `subparsers` (the name's last word)."""
-        return subparsers.add_parser(self.name.rsplit(" ", 1)[-1], help=self.help, **self.options())
+        parser: argparse.ArgumentParser = subparsers.add_parser(
+            self.name.rsplit(" ", 1)[-1], help=self.help, **self.options()
+        )
+        return parser
 
 
 def parse(parser: argparse.ArgumentParser, argv: list[str]) -> argparse.Namespace | int:

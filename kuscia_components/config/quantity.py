@@ -54,4 +54,5 @@ def parse_quantity(text: str) -> Fraction:
         value = number * Fraction(10) ** exponent
     if value > MAX_VALUE:
         raise QuantityError("must be at most 2^63-1, the largest quantity Kubernetes represents")
-    return -value if match["sign"] == "-" else value
+    signed: Fraction = -value if match["sign"] == "-" else value
+    return signed

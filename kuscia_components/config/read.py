@@ -195,10 +195,12 @@ class Reader:
         return text, amount
 
     def obj(self, key: str, value: object, example: str) -> dict[Any, Any] | None:
-        return self.structured(key, value, dict, example)
+        found: dict[Any, Any] | None = self.structured(key, value, dict, example)
+        return found
 
     def array(self, key: str, value: object, example: str) -> list[Any] | None:
-        return self.structured(key, value, list, example)
+        found: list[Any] | None = self.structured(key, value, list, example)
+        return found
 
     def structured(self, key: str, value: object, kind: type, example: str) -> Any:
         """An object or list; at the top level Pulumi passes them as JSON text."""

@@ -103,6 +103,7 @@ def _read(path: str) -> ConfigNode:
     """The merged kubeconfig (the official merger: KUBECONFIG lists, later files add entries)."""
     import yaml
     from kubernetes.config import kube_config
+    from kubernetes.config.config_exception import ConfigException
 
     files = [os.path.expanduser(p) for p in path.split(kube_config.ENV_KUBECONFIG_PATH_SEPARATOR) if p]
     if not any(os.path.isfile(f) for f in files):
@@ -110,7 +111,7 @@ def _read(path: str) -> ConfigNode:
     try:
         merged = kube_config.KubeConfigMerger(path).config
         if merged is None or not isinstance(merged.value, dict):
-            raise kube_config.ConfigException("no configuration found")
+            raise ConfigException("no configuration found")
     except yaml.YAMLError as err:  # never the YAML error's own text: it quotes the line, token and all
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -119,7 +120,8 @@ def _read(path: str) -> ConfigNode:
     except Exception as err:
         reason = _reason(err, "it is not a kubeconfig (a YAML mapping of clusters, users and contexts)")
         raise KubeconfigNotFound(f"no usable kubeconfig at {path}: {reason}", PATH_FIX) from None
-    return merged
+    node: ConfigNode = merged
+    return node
 
 
 def _value(node: object) -> dict[str, object]:

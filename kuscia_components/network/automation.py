@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kuscia_components.config import ConfigError, Problem
+from kuscia_components.config import CONFIG_NAMESPACE, ConfigError, Problem
 from kuscia_components.network.planner import (
     DEFAULT_READY_TIMEOUT_SECONDS,
     SECRET_OUTPUT,
@@ -42,7 +42,6 @@ from kuscia_components.network.planner import (
     up_party,
 )
 from kuscia_components.network.spec import (
-    CONFIG_NAMESPACE,
     DEFAULT_NETWORK_NAME,
     NETWORK_NAMESPACE,
     ConfigEntry,

@@ -28,11 +28,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from kuscia_components.config import CONFIG_NAMESPACE
 from kuscia_components.core.redact import redact
 from kuscia_components.core.status import LinkStatus, PartyStatus, RolloutPhase
 from kuscia_components.network.spec import (
     BUNDLE_KEYS,
-    CONFIG_NAMESPACE,
     NETWORK_KEY,
     ConfigEntry,
     NetworkSpec,

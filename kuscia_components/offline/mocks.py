@@ -51,11 +51,13 @@ class RecordedResource:
 
     @property
     def plain_state(self) -> dict[str, Any]:
-        return unwrap_secrets(self.state)
+        plain: dict[str, Any] = unwrap_secrets(self.state)
+        return plain
 
     @property
     def plain_inputs(self) -> dict[str, Any]:
-        return unwrap_secrets(self.inputs)
+        plain: dict[str, Any] = unwrap_secrets(self.inputs)
+        return plain
 
     def is_secret(self, key: str) -> bool:
         """True when the output `key` reaches the engine as a secret (or holds one)."""
@@ -75,10 +77,10 @@ class OfflineMocks(Mocks):
     # Which dynamic providers really run; the others only echo their inputs (a plan).
     execute_dynamic: Callable[[Any], bool] = field(default=lambda provider: True)
 
-    def call(self, args: MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+    def call(self, args: MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]] | None]:
         return {}, None
 
-    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict]:
+    def new_resource(self, args: MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
         if args.typ.startswith(DYNAMIC_TYPE_PREFIX):
             return self._create_dynamic(args)
         if args.typ == STACK_REFERENCE_TYPE:
@@ -92,7 +94,7 @@ class OfflineMocks(Mocks):
         resource_id = _metadata_name(state) or args.name
         return resource_id, state
 
-    def _read_stack(self, name: str) -> tuple[str, dict]:
+    def _read_stack(self, name: str) -> tuple[str, dict[str, Any]]:
         """As the engine reads a StackReference: a stack that does not exist is an error
         (pulumi pkg/backend/backend.go GetStackOutputs: `unknown stack "bob"`; the diy backend
         returns no stack for a missing one), an existing stack without outputs yields {}."""
@@ -101,7 +103,7 @@ class OfflineMocks(Mocks):
         outputs = dict(self.stack_outputs[name])
         return name, {"name": name, "outputs": outputs, "secretOutputNames": []}
 
-    def _create_dynamic(self, args: MockResourceArgs) -> tuple[str, dict]:
+    def _create_dynamic(self, args: MockResourceArgs) -> tuple[str, dict[str, Any]]:
         import dill
 
         inputs = unwrap_secrets(args.inputs)
@@ -157,7 +159,7 @@ class OfflineMonitor(MockMonitor):
         super().__init__(mocks)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
+        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # pulumi ships it unannotated
         if request.type == "pulumi:pulumi:Stack":
             return response
         registration = self.resources[response.urn]

@@ -185,7 +185,7 @@ def _config_key(node: yaml.Node, path: Path) -> str:
             f"config key {text!r} at line {line} of {path} is not of the form <namespace>:<name> "
             f"(Pulumi refuses it){hint}"
         )
-    return text
+    return str(text)
 
 
 def _config_value(node: yaml.Node, loader: _GoYamlLoader) -> tuple[str, list[str]]:
@@ -364,7 +364,7 @@ class _GoYamlLoader(yaml.SafeLoader):
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is yaml.ScalarNode and implicit[0]:
             return _MERGE if value == "<<" else go_v2_scalar(value)[0]
-        return str(super().resolve(kind, value, implicit))
+        return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]  # PyYAML is unannotated
 
     def construct_go_scalar(self, node: yaml.ScalarNode) -> Any:
         tag, value = go_v2_scalar(node.value)

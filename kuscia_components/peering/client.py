@@ -154,7 +154,7 @@ class RetryPolicy:
 
     def delay(self, attempt: int, rng: Callable[[], float] = random.random) -> float:
         """Wait before retry number `attempt + 1`: uniform in [0, min(cap, base * 2**attempt)]."""
-        return rng() * min(self.cap_seconds, self.base_seconds * (2**attempt))
+        return rng() * min(self.cap_seconds, self.base_seconds * 2.0**attempt)
 
 
 RawResponse = Response  # the name earlier callers use
