@@ -48,14 +48,13 @@ HOST_WORKERS = 4
 
 
 def peering_api() -> SimpleNamespace:
-    """The PartnerLink pieces these tests use, from one place: when peering/link.py is split,
-    only this import changes."""
-    from kuscia_components.peering import link
+    """The PartnerLink pieces these tests use, from one place: a later move changes only this."""
+    from kuscia_components.peering import provider, resource
 
     return SimpleNamespace(
-        PartnerLink=link.PartnerLink,
-        PartnerLinkProvider=link.PartnerLinkProvider,
-        SECRET_OUTPUTS=link.SECRET_OUTPUTS,
+        PartnerLink=resource.PartnerLink,
+        PartnerLinkProvider=provider.PartnerLinkProvider,
+        SECRET_OUTPUTS=resource.SECRET_OUTPUTS,
     )
 
 

@@ -125,19 +125,15 @@ def test_domain_identity_bad_key_is_a_check_failure_without_key_material(identit
 
 
 # At preview the host hands a provider `pulumi.output.Unknown()` objects, not the UNKNOWN string
-# (rpc.deserialize_property with keep_unknowns=True), so `value != UNKNOWN` does not catch them.
-UNKNOWN_OBJECT_BUG = (
-    "identity.py compares with the UNKNOWN string; the real host passes pulumi.output.Unknown()"
-)
+# (rpc.deserialize_property with keep_unknowns=True); these failed until the providers normalised
+# them (core/preview.py).
 
 
-@pytest.mark.xfail(strict=True, reason=UNKNOWN_OBJECT_BUG)
 def test_domain_identity_unknown_domain_id_at_preview_is_no_failure(identity_host: ProviderHost) -> None:
     checked = identity_host.check({"domain_id": UNKNOWN}, preview=True)
     assert checked.failures == []
 
 
-@pytest.mark.xfail(strict=True, raises=grpc.RpcError, reason=UNKNOWN_OBJECT_BUG)
 def test_domain_identity_unknown_supplied_key_at_preview_does_not_crash(identity_host: ProviderHost) -> None:
     state = identity_host.create({"domain_id": "alice"}).state
     unknown_key = {"domain_id": "alice", "supplied_key": Secret(UNKNOWN)}
@@ -280,11 +276,6 @@ def test_emulated_partner_link_unknown_bundle_check_at_preview(
     assert checked.inputs["token"] == Secret(UNKNOWN)  # unknown, and still secret in the engine
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=grpc.RpcError,
-    reason="link.py diff passes pulumi.output.Unknown() to pki.same_public_key: AttributeError in Diff",
-)
 def test_emulated_partner_link_unknown_bundle_diff_at_preview(
     emu: KusciaEmulator, link_host: ProviderHost
 ) -> None:

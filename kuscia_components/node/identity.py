@@ -24,6 +24,8 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
+from kuscia_components.core.preview import unknowns_as_sentinel
+
 DERIVED_OUTPUTS = (
     "cert_pem",
     "cert_b64",
@@ -65,10 +67,11 @@ class DomainIdentityProvider(ResourceProvider):
         from kuscia_components.core import pki
 
         failures = []
-        domain_id = news.get("domain_id")
+        seen = unknowns_as_sentinel(news)  # what is checked; the inputs pass through as given
+        domain_id = seen.get("domain_id")
         if domain_id != UNKNOWN and (not isinstance(domain_id, str) or not domain_id.strip()):
             failures.append(CheckFailure("domain_id", "domain_id must be a non-empty string, e.g. 'alice'"))
-        supplied = news.get("supplied_key")
+        supplied = seen.get("supplied_key")
         if supplied and supplied != UNKNOWN:
             try:
                 pki.load_domain_key(supplied)
@@ -88,6 +91,7 @@ class DomainIdentityProvider(ResourceProvider):
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """Replace (a new key, or a new cert subject) only when the domain ID or the effective key
         changes; a re-encoded supplied key, or supplying the key already in state, is an update."""
+        olds, news = unknowns_as_sentinel(olds), unknowns_as_sentinel(news)
         old, new = IdentityProps.from_props(olds), IdentityProps.from_props(news)
         replaces = []
         if old.domain_id != new.domain_id:

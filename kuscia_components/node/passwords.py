@@ -24,6 +24,8 @@ from pulumi.dynamic import (
 )
 from pulumi.runtime.rpc import UNKNOWN
 
+from kuscia_components.core.preview import unknowns_as_sentinel
+
 DEFAULT_LENGTH = 32
 DEFAULT_PURPOSE = "db"
 REPLACE_ON = ("length", "keepers")
@@ -62,14 +64,15 @@ class GeneratedPasswordProvider(ResourceProvider):
         from kuscia_components.core.dsn import DsnError, generate_password
 
         failures = []
-        length = news.get("length")
+        seen = unknowns_as_sentinel(news)  # what is checked; the inputs pass through as given
+        length = seen.get("length")
         if length not in (None, UNKNOWN):
             whole = int(length) if isinstance(length, float) and length.is_integer() else length
             try:
                 generate_password(whole)
             except DsnError as err:
                 failures.append(CheckFailure("length", str(err)))
-        keepers = news.get("keepers")
+        keepers = seen.get("keepers")
         if keepers not in (None, UNKNOWN) and not isinstance(keepers, Mapping):
             failures.append(
                 CheckFailure("keepers", "keepers must be a map of strings, e.g. {'rotation': '1'}")
@@ -85,6 +88,7 @@ class GeneratedPasswordProvider(ResourceProvider):
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
         """A new password only for a new length or new keepers (or keepers not known yet)."""
+        olds, news = unknowns_as_sentinel(olds), unknowns_as_sentinel(news)
         old, new = PasswordProps.from_props(olds), PasswordProps.from_props(news)
         replaces = [k for k in REPLACE_ON if getattr(old, k) != getattr(new, k) or news.get(k) == UNKNOWN]
         return DiffResult(changes=bool(replaces), replaces=replaces, delete_before_replace=False)

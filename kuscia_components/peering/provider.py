@@ -35,6 +35,7 @@ from pulumi.dynamic import (
 from pulumi.runtime.settings import get_engine
 
 from kuscia_components.core.poll import Backoff, Poll
+from kuscia_components.core.preview import unknowns_as_sentinel
 from kuscia_components.core.status import LinkStatus
 from kuscia_components.peering.bundle import Endpoint, PeeringError, check_bundle, key_changed, same_key
 from kuscia_components.peering.props import LinkProps, input_problems
@@ -66,7 +67,7 @@ class PartnerLinkProvider(ResourceProvider):
     def check(self, _olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
         """Refuse inputs that can never work (a bundle of another domain, an unusable cert, an
         http/https mismatch) at preview, before any node is touched. Inputs pass through as given."""
-        failures = [CheckFailure(p.prop, p.reason) for p in input_problems(news)]
+        failures = [CheckFailure(p.prop, p.reason) for p in input_problems(unknowns_as_sentinel(news))]
         return CheckResult(news, failures)
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -77,6 +78,7 @@ class PartnerLinkProvider(ResourceProvider):
         return UpdateResult(outs=reconcile(LinkProps.from_props(news)))
 
     def diff(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> DiffResult:
+        olds, news = unknowns_as_sentinel(olds), unknowns_as_sentinel(news)
         old, new = LinkProps.from_props(olds), LinkProps.from_props(news)
         replaces = [k for k in REPLACE_KEYS if getattr(old, k) != getattr(new, k)]
         changed = [k for k in UPDATE_KEYS if getattr(old, k) != getattr(new, k)]
