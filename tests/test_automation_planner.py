@@ -20,13 +20,13 @@ from kuscia_components.network.automation import deploy_network, deploy_party, d
 from kuscia_components.network.planner import (
     SHORT_WAIT,
     LinkWait,
-    ProgressEvent,
     StackState,
     plan_links,
     plan_nodes,
     plan_ready,
     plan_removals,
 )
+from kuscia_components.network.rollout import ProgressEvent
 from kuscia_components.network.spec import (
     NETWORK_KEY,
     CapacitySpec,
@@ -422,7 +422,7 @@ def test_progress_goes_to_the_callback_logging_and_pulumi_output_emulated(
 ) -> None:
     events: list[ProgressEvent] = []
     lines: list[tuple[str, str]] = []
-    with caplog.at_level(logging.INFO, logger="kuscia_components.network.planner"):
+    with caplog.at_level(logging.INFO, logger="kuscia_components.network.rollout"):
         deploy_network(
             mesh("alice", "bob"),
             runner=InMemoryStackRunner(),
@@ -431,7 +431,7 @@ def test_progress_goes_to_the_callback_logging_and_pulumi_output_emulated(
         )
     assert [e.phase for e in events][:2] == ["plan", "nodes"] and events[-1].phase == "done"
     assert any(e.party == "alice" and "links 1/1 Ready" in e.message for e in events)
-    logged = [r.getMessage() for r in caplog.records if r.name == "kuscia_components.network.planner"]
+    logged = [r.getMessage() for r in caplog.records if r.name == "kuscia_components.network.rollout"]
     assert logged == [str(e) for e in events]
     assert ("alice", "Updating (alice):\n") in lines
 

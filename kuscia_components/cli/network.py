@@ -125,7 +125,7 @@ def run_network(args: argparse.Namespace, *, runner_factory: RunnerFactory | Non
         WorkspaceError,
         WorkspaceSettings,
     )
-    from kuscia_components.network.planner import Rollout, status_report, teardown
+    from kuscia_components.network.rollout import Rollout, status_report, teardown
     from kuscia_components.network.spec import NetworkSpecError, load_network_spec
 
     parallel, timeout = args.parallel, args.timeout

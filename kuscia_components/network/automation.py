@@ -27,16 +27,16 @@ from kuscia_components.config import CONFIG_NAMESPACE, ConfigError, Problem
 from kuscia_components.network.planner import (
     DEFAULT_READY_TIMEOUT_SECONDS,
     SECRET_OUTPUT,
-    LinkReport,
     LinkWait,
-    NetworkReport,
     OutputSink,
-    PartyReport,
+    StackRunner,
+)
+from kuscia_components.network.report import LinkReport, NetworkReport, PartyReport
+from kuscia_components.network.rollout import (
     ProgressEvent,
     ProgressSink,
     PulumiOutputSink,
     Rollout,
-    StackRunner,
     status_report,
     teardown,
     up_party,
