@@ -38,6 +38,7 @@ from kuscia_components.network.spec import NETWORK_KEY, ConfigEntry, NetworkSpec
 from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
 from kuscia_components.offline.stackfile import load_stack_file
 from kuscia_components.program import party_program
+from tests.helpers import offline_safe
 
 ROOT = Path(__file__).resolve().parent.parent
 CAPACITY = {"cpu": "1", "memory": "1Gi", "storage": "1Gi"}
@@ -74,7 +75,7 @@ def run(
     mocks = OfflineMocks(
         cluster_ip="10.96.0.10",
         stack_outputs=stack_outputs or {},
-        execute_dynamic=lambda p: bool(getattr(p, "offline_safe", False)),
+        execute_dynamic=offline_safe,
         on_dynamic_create=replay.hook if replay else None,
     )
     outputs = run_offline(

@@ -9,10 +9,10 @@ import importlib.util
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
-import tomllib
 
 import kuscia_components
 from kuscia_components.cli.main import build_parser, main

@@ -4,7 +4,6 @@ problem is reported at once; nothing but ConfigError ever comes out; secrets nev
 from __future__ import annotations
 
 import base64
-import datetime
 import json
 import pickle
 import random
@@ -25,6 +24,7 @@ from kuscia_components.config import (
 )
 from kuscia_components.config.quantity import QuantityError, parse_quantity
 from kuscia_components.core import pki
+from tests.helpers import self_signed_cert
 
 CAPACITY = json.dumps({"cpu": "4", "memory": "4Gi", "storage": "100Gi"})
 EXTERNAL = {"mode": "external", "endpoint": "mysql.example.com:3306", "adminUser": "root"}
@@ -587,24 +587,10 @@ def test_a_partner_running_mtls_is_addressed_like_tls(rsa_cert_b64: str) -> None
 
 
 def _ec_cert_b64() -> str:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "carol")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed_cert(ec.generate_private_key(ec.SECP256R1()), "carol")
     return base64.b64encode(cert.public_bytes(serialization.Encoding.PEM)).decode()
 
 

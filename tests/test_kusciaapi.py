@@ -459,3 +459,11 @@ def test_emulated_missing_kubeconfig_is_read_at_call_time(emu: KusciaEmulator, t
         client.health()
     assert str(tmp_path / "absent") in str(raised.value) and "kuscia:kubeconfig" in str(raised.value)
     assert client.calls == 1
+
+
+def test_route_rotates_its_token_daily_like_join_to_host() -> None:
+    """Kuscia's own peering script creates routes with rollingUpdatePeriod 86400
+    (secretflow/kuscia scripts/templates/cluster_domain_route.token.yaml), not 0 (never)."""
+    script = Script(ok())
+    client_with(script).create_route("alice", "bob", host="h", port=1080, is_tls=True)
+    assert json.loads(script.sent[0]["body"])["token_config"]["rolling_update_period"] == 86400

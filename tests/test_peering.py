@@ -21,6 +21,7 @@ from kuscia_components.peering.client import KusciaApiClient, NodeTarget, RetryP
 from kuscia_components.peering.provider import PartnerLinkProvider, PeeringError, reconcile
 from kuscia_components.peering.resource import SECRET_OUTPUTS
 from tests.emulator import KusciaEmulator
+from tests.helpers import link_props
 
 UNROUTABLE = "https://203.0.113.10:31080"  # TEST-NET-3: nothing answers there
 
@@ -42,33 +43,6 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
         self.emu.engine.run_once()
-
-
-def link_props(me: Any, other: Any, emu: KusciaEmulator, **changes: Any) -> dict[str, Any]:
-    """PartnerLink inputs for `me`'s side of a peering with `other` (emulated nodes)."""
-    props: dict[str, Any] = {
-        "domain_id": me.domain_id,
-        "namespace": me.namespace,
-        "service": me.service,
-        "protocol": me.protocol,
-        "token": me.token,
-        "own_cert": pki.cert_b64(me.cert_pem),
-        "kube_context": emu.context,
-        "kubeconfig": emu.kubeconfig_path,
-        "partner_domain_id": other.domain_id,
-        "bundle_domain_id": other.domain_id,
-        "partner_cert": pki.cert_b64(other.cert_pem),
-        "partner_endpoint": other.endpoint,
-        "partner_protocol": other.protocol,
-        "partner_stack": other.domain_id,
-        "own_stack": me.domain_id,
-        "phase": "all",
-        "timeout_seconds": 5,
-        "health_timeout_seconds": 5,
-        "require_ready": False,
-    }
-    props.update(changes)
-    return props
 
 
 def partner_node(node: Any) -> dict[str, str]:

@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, SignatureAlgorithmOID
 
 from kuscia_components.core import pki
+from tests.helpers import self_signed_cert
 
 # TEST ONLY: a throwaway key committed so the token has a golden value (see the file's header).
 FIXED_KEY_FILE = Path(__file__).parent / "fixtures" / "test_only_domain_key.pem"
@@ -343,18 +344,7 @@ def test_a_private_key_is_not_taken_for_a_certificate(key_pem: str) -> None:
 
 
 def test_a_non_rsa_certificate_is_rejected_by_public_key_helpers() -> None:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "carol")])
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(NOW)
-        .not_valid_after(NOW + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed_cert(ec.generate_private_key(ec.SECP256R1()), "carol", not_before=NOW)
     pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     assert pki.load_certificate(pem) == cert
     for helper in (pki.cert_public_key_pem, pki.public_key_sha256):

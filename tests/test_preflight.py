@@ -23,9 +23,8 @@ from kuscia_components.cli.checks import preflight_parser, run_command
 from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.node.database import provisioning_statements
 from tests.emulator import KusciaEmulator
+from tests.helpers import check, dead_kubeconfig, domain_row, provision, statuses
 from tests.mariadb import ADMIN_PASSWORD, ADMIN_USER, MariaDB
-from tests.test_verify_db import domain_row, provision
-from tests.test_verify_k8s import dead_kubeconfig
 
 
 def party(emu: KusciaEmulator, **values: Any) -> PartyConfig:
@@ -36,14 +35,6 @@ def party(emu: KusciaEmulator, **values: Any) -> PartyConfig:
         "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"},
     }
     return parse_party_config({**base, **values}, secret_keys={"databaseAdminPassword"})
-
-
-def statuses(report: Report) -> dict[str, str]:
-    return {c.name: c.status for c in report.checks}
-
-
-def check(report: Report, name: str) -> Any:
-    return next(c for c in report.checks if c.name == name)
 
 
 def namespace(emu: KusciaEmulator, labels: dict[str, str], **status: str) -> None:

@@ -28,6 +28,7 @@ from kuscia_components.offline.mocks import OfflineMocks, run_offline, unwrap_se
 from kuscia_components.offline.render import render
 from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
 from kuscia_components.program import party_program
+from tests.helpers import offline_safe
 
 ROOT = Path(__file__).resolve().parent.parent
 CLUSTER_IP = "10.96.12.34"
@@ -53,7 +54,7 @@ def run_stack(stack: str, cfg: PartyConfig | None = None) -> tuple[OfflineMocks,
     mocks = OfflineMocks(
         cluster_ip=CLUSTER_IP,
         stack_outputs=peer_outputs(stack),
-        execute_dynamic=lambda p: bool(getattr(p, "offline_safe", False)),
+        execute_dynamic=offline_safe,
     )
     config = cfg or stack_config(stack)
     outputs = run_offline(lambda: party_program(config), mocks, stack=stack)
@@ -177,9 +178,7 @@ def test_stack_outputs_mark_only_the_token_secret() -> None:
     from kuscia_components.offline.mocks import install
 
     install(
-        OfflineMocks(
-            stack_outputs=peer_outputs("alice"), execute_dynamic=lambda p: getattr(p, "offline_safe", False)
-        ),
+        OfflineMocks(stack_outputs=peer_outputs("alice"), execute_dynamic=offline_safe),
         stack="alice",
     )
     check()
@@ -226,7 +225,7 @@ def test_external_database_uses_pulumi_mysql_with_only_kine_grants(rsa_key_pem: 
         },
         {"databaseAdminPassword", "domainKeyData"},
     )
-    mocks = OfflineMocks(execute_dynamic=lambda p: getattr(p, "offline_safe", False))
+    mocks = OfflineMocks(execute_dynamic=offline_safe)
     run_offline(lambda: party_program(cfg), mocks, stack="carol")
     assert not mocks.of_type("kubernetes:apps/v1:StatefulSet")
     provider = mocks.one("pulumi:providers:mysql")
@@ -250,9 +249,7 @@ def test_external_database_uses_pulumi_mysql_with_only_kine_grants(rsa_key_pem: 
 def test_read_pulumi_config_sees_the_stack_file_like_the_cli(tmp_path: Path) -> None:
     """The program's own config path (pulumi up) and the stack-file path (render) agree."""
     stack_file = load_stack_file(find_stack_file("alice", ROOT))
-    mocks = OfflineMocks(
-        stack_outputs=peer_outputs("alice"), execute_dynamic=lambda p: getattr(p, "offline_safe", False)
-    )
+    mocks = OfflineMocks(stack_outputs=peer_outputs("alice"), execute_dynamic=offline_safe)
     config = {f"kuscia:{k}": v for k, v in stack_file.values.items()}
     run_offline(lambda: party_program(), mocks, stack="alice", config=config)
     direct, _ = run_stack("alice")
@@ -377,9 +374,7 @@ def test_the_repo_root_main_is_the_program_pulumi_up_runs() -> None:
     import runpy
 
     stack_file = load_stack_file(find_stack_file("alice", ROOT))
-    mocks = OfflineMocks(
-        stack_outputs=peer_outputs("alice"), execute_dynamic=lambda p: getattr(p, "offline_safe", False)
-    )
+    mocks = OfflineMocks(stack_outputs=peer_outputs("alice"), execute_dynamic=offline_safe)
     config = {f"kuscia:{k}": v for k, v in stack_file.values.items()}
     outputs = run_offline(
         lambda: runpy.run_path(str(ROOT / "__main__.py")), mocks, stack="alice", config=config

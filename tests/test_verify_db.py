@@ -8,7 +8,6 @@ silent (the point is that they are not MySQL).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import socket
 import threading
@@ -16,20 +15,17 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.x509.oid import NameOID
 
-from kuscia_components.checks.database import DOMAIN_KEY_PREFIX, node_database_checks, parse_grants
+from kuscia_components.checks.database import node_database_checks, parse_grants
 from kuscia_components.checks.report import CheckResult, Report, render_report
 from kuscia_components.core.dsn import KINE_PRIVILEGES, build_dsn, datastore_endpoint
 from kuscia_components.core.redact import Redactor
-from kuscia_components.node.database import provisioning_statements
+from tests.helpers import domain_row, provision, self_signed_cert
 from tests.mariadb import (
     ADMIN_PASSWORD,
     ADMIN_USER,
-    KINE_DDL,
     MariaDB,
     free_port,
     start_mariadb,
@@ -46,38 +42,6 @@ NAMES = [
     "kine rows",
     "kine privileges",
 ]
-
-
-def domain_row(domain_id: str, role: str = "") -> tuple[str, bytes]:
-    """A Kuscia Domain as the API server stores a custom resource in kine (JSON under its key)."""
-    spec = {"role": role, "cert": "LS0t"} if role else {"cert": "LS0t"}
-    body = {
-        "apiVersion": "kuscia.secretflow/v1alpha1",
-        "kind": "Domain",
-        "metadata": {"name": domain_id},
-        "spec": spec,
-    }
-    return DOMAIN_KEY_PREFIX + domain_id, json.dumps(body).encode()
-
-
-def provision(
-    server: MariaDB, name: str, *, table: bool = True, rows: list[tuple[str, bytes]] | None = None
-) -> tuple[str, str]:
-    """Database, user and grant as `pulumi up` makes them; kine's table with `rows`. -> (DSN, password)."""
-    password = f"Pw{name}X9q"
-    with server.connect() as conn, conn.cursor() as cursor:
-        for sql, args in provisioning_statements(name, name, password):
-            cursor.execute(sql, args or None)
-    if table:
-        with server.connect(name, password, name) as conn, conn.cursor() as cursor:
-            cursor.execute(KINE_DDL)
-            for index, (key, value) in enumerate(rows if rows is not None else [domain_row("alice")]):
-                cursor.execute(
-                    "INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value)"
-                    " VALUES (%s, 1, 0, %s, 0, 0, %s, '')",
-                    (key, index + 1, value),
-                )
-    return datastore_endpoint(build_dsn(name, password, server.host, server.port, name)), password
 
 
 def by_name(results: list[CheckResult]) -> dict[str, CheckResult]:
@@ -216,18 +180,7 @@ def test_require_ssl_without_server_tls_is_indistinguishable_from_a_wrong_passwo
 
 def self_signed(tmp: Path) -> tuple[Path, Path]:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + dt.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    cert = self_signed_cert(key, "localhost")
     key_path, cert_path = tmp / "server.key", tmp / "server.crt"
     key_path.write_bytes(
         key.private_bytes(

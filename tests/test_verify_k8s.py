@@ -30,9 +30,8 @@ from kuscia_components.node import manifests
 from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
 from kuscia_components.peering.provider import PartnerLinkProvider
 from tests.emulator import EmulatedNode, KusciaEmulator
-from tests.mariadb import MariaDB, free_port
-from tests.test_peering import link_props
-from tests.test_verify_db import provision
+from tests.helpers import check, dead_kubeconfig, link_props, provision, statuses
+from tests.mariadb import MariaDB
 
 ROOT = Path(__file__).resolve().parent.parent
 UNREACHABLE_DSN = datastore_endpoint(build_dsn("kuscia", "Unused-pw-123", "127.0.0.1", 9, "kuscia_alice"))
@@ -134,14 +133,6 @@ def deploy(
         body = manifests.config_secret(cfg, text, node.cert_pem)
         body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
         emu.put_object("v1", "Secret", cfg.namespace, f"{cfg.service_name}-config", body)
-
-
-def statuses(report: Report) -> dict[str, str]:
-    return {c.name: c.status for c in report.checks}
-
-
-def check(report: Report, name: str) -> Any:
-    return next(c for c in report.checks if c.name == name)
 
 
 def peer_both_ways(emu: KusciaEmulator, a: EmulatedNode, b: EmulatedNode) -> None:
@@ -308,23 +299,6 @@ def test_emulated_nothing_deployed_fails_at_the_deployment(emu: KusciaEmulator) 
     report = run_verify(party(alice, emu))
     assert check(report, "deployment").status == "FAIL" and "pulumi up" in check(report, "deployment").fix
     assert check(report, "pod").status == "FAIL" and check(report, "node config").status == "FAIL"
-
-
-def dead_kubeconfig(tmp_path: Path) -> Path:
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "current-context": "dead",
-                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "dead", "context": {"cluster": "c", "user": "u"}}],
-            }
-        )
-    )
-    return path
 
 
 def test_emulated_unreachable_api_server_and_missing_context(tmp_path: Path) -> None:

@@ -1,0 +1,150 @@
+"""Helpers shared by several test modules (fixtures live in tests/conftest.py).
+
+Test modules import from here, never from each other: a test module is collected by pytest, and
+importing one from another runs its module-level setup twice and ties unrelated tests together
+(tests/test_suite_layout.py enforces it).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+from cryptography.x509.oid import NameOID
+
+from kuscia_components.checks.database import DOMAIN_KEY_PREFIX
+from kuscia_components.checks.report import Report
+from kuscia_components.core import pki
+from kuscia_components.core.dsn import build_dsn, datastore_endpoint
+from kuscia_components.node.database import provisioning_statements
+from tests.emulator import KusciaEmulator
+from tests.mariadb import KINE_DDL, MariaDB, free_port
+
+# -- offline runs -----------------------------------------------------------------------------------
+
+
+def offline_safe(provider: Any) -> bool:
+    """`OfflineMocks(execute_dynamic=...)`: run only the providers that compute locally (identity,
+    passwords); PartnerLink needs a cluster, so offline it only records its inputs."""
+    return bool(getattr(provider, "offline_safe", False))
+
+
+# -- check reports ----------------------------------------------------------------------------------
+
+
+def statuses(report: Report) -> dict[str, str]:
+    return {c.name: c.status for c in report.checks}
+
+
+def check(report: Report, name: str) -> Any:
+    return next(c for c in report.checks if c.name == name)
+
+
+# -- certificates -----------------------------------------------------------------------------------
+
+
+def self_signed_cert(
+    key: CertificateIssuerPrivateKeyTypes, common_name: str, *, not_before: dt.datetime | None = None
+) -> x509.Certificate:
+    """A bare one-day self-signed certificate (no extensions), for keys pki does not make itself."""
+    start = not_before or dt.datetime.now(dt.timezone.utc)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+
+
+# -- emulated Kubernetes and Kuscia -----------------------------------------------------------------
+
+
+def link_props(me: Any, other: Any, emu: KusciaEmulator, **changes: Any) -> dict[str, Any]:
+    """PartnerLink inputs for `me`'s side of a peering with `other` (emulated nodes)."""
+    props: dict[str, Any] = {
+        "domain_id": me.domain_id,
+        "namespace": me.namespace,
+        "service": me.service,
+        "protocol": me.protocol,
+        "token": me.token,
+        "own_cert": pki.cert_b64(me.cert_pem),
+        "kube_context": emu.context,
+        "kubeconfig": emu.kubeconfig_path,
+        "partner_domain_id": other.domain_id,
+        "bundle_domain_id": other.domain_id,
+        "partner_cert": pki.cert_b64(other.cert_pem),
+        "partner_endpoint": other.endpoint,
+        "partner_protocol": other.protocol,
+        "partner_stack": other.domain_id,
+        "own_stack": me.domain_id,
+        "phase": "all",
+        "timeout_seconds": 5,
+        "health_timeout_seconds": 5,
+        "require_ready": False,
+    }
+    props.update(changes)
+    return props
+
+
+def dead_kubeconfig(tmp_path: Path) -> Path:
+    """A kubeconfig whose only context points at a loopback port nothing listens on."""
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": "dead",
+                "clusters": [{"name": "c", "cluster": {"server": f"http://127.0.0.1:{free_port()}"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "dead", "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
+    return path
+
+
+# -- the node's database on a REAL MariaDB ----------------------------------------------------------
+
+
+def domain_row(domain_id: str, role: str = "") -> tuple[str, bytes]:
+    """A Kuscia Domain as the API server stores a custom resource in kine (JSON under its key)."""
+    spec = {"role": role, "cert": "LS0t"} if role else {"cert": "LS0t"}
+    body = {
+        "apiVersion": "kuscia.secretflow/v1alpha1",
+        "kind": "Domain",
+        "metadata": {"name": domain_id},
+        "spec": spec,
+    }
+    return DOMAIN_KEY_PREFIX + domain_id, json.dumps(body).encode()
+
+
+def provision(
+    server: MariaDB, name: str, *, table: bool = True, rows: list[tuple[str, bytes]] | None = None
+) -> tuple[str, str]:
+    """Database, user and grant as `pulumi up` makes them; kine's table with `rows`. -> (DSN, password)."""
+    password = f"Pw{name}X9q"
+    with server.connect() as conn, conn.cursor() as cursor:
+        for sql, args in provisioning_statements(name, name, password):
+            cursor.execute(sql, args or None)
+    if table:
+        with server.connect(name, password, name) as conn, conn.cursor() as cursor:
+            cursor.execute(KINE_DDL)
+            for index, (key, value) in enumerate(rows if rows is not None else [domain_row("alice")]):
+                cursor.execute(
+                    "INSERT INTO kine (name, created, deleted, create_revision, prev_revision, lease, value, old_value)"
+                    " VALUES (%s, 1, 0, %s, 0, 0, %s, '')",
+                    (key, index + 1, value),
+                )
+    return datastore_endpoint(build_dsn(name, password, server.host, server.port, name)), password
