@@ -154,21 +154,14 @@ def test_no_library_module_imports_the_cli() -> None:
     assert {k: v for k, v in offenders.items() if v} == {}
 
 
-# On this branch network.spec still takes PeeringBundle from peering.link (which imports pulumi);
-# main moved it to the light peering.bundle. The two cases run as soon as that module exists.
-_NEEDS_LIGHT_BUNDLE = pytest.mark.skipif(
-    importlib.util.find_spec("kuscia_components.peering.bundle") is None,
-    reason="network.spec imports pulumi until peering.bundle exists (merged on main)",
-)
-
-
 @pytest.mark.parametrize(
     "module",
     [
         "kuscia_components.config",
-        "kuscia_components.config",
-        pytest.param("kuscia_components.network.planner", marks=_NEEDS_LIGHT_BUNDLE),
-        pytest.param("kuscia_components.network.spec", marks=_NEEDS_LIGHT_BUNDLE),
+        "kuscia_components.network.planner",
+        "kuscia_components.network.spec",
+        "kuscia_components.peering.bundle",
+        "kuscia_components.core.status",
         "kuscia_components.core.redact",
         "kuscia_components.cli.main",
     ],

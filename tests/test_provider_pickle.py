@@ -24,6 +24,7 @@ import pytest
 from kuscia_components.core import pki
 from kuscia_components.node.identity import DomainIdentity, IdentityProps
 from kuscia_components.node.passwords import GeneratedPassword, PasswordProps
+from kuscia_components.node.storage_guard import StorageGuard
 from kuscia_components.offline.mocks import OfflineMocks, run_offline
 from kuscia_components.peering.props import LinkProps
 from kuscia_components.peering.resource import PartnerLink
@@ -33,6 +34,7 @@ CLASS_PATHS = {
     "pulumi-python:dynamic/kuscia:PartnerLink": "kuscia_components.peering.provider.PartnerLinkProvider",
     "pulumi-python:dynamic/kuscia:DomainIdentity": "kuscia_components.node.identity.DomainIdentityProvider",
     "pulumi-python:dynamic/kuscia:GeneratedPassword": "kuscia_components.node.passwords.GeneratedPasswordProvider",
+    "pulumi-python:dynamic/kuscia:StorageGuard": "kuscia_components.node.storage_guard.StorageGuardProvider",
 }
 TOKEN = "token-in-the-program-0123456789abcdef"
 PARTNER_TOKEN = "partner-token-0123456789abcdef"
@@ -59,11 +61,18 @@ def unpickle_fresh(blob: str) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def mocks(rsa_key_pem: str, rsa_cert_b64: str) -> OfflineMocks:
-    """The three dynamic resources registered through the SDK; their providers never run."""
+    """Every dynamic resource registered through the SDK; their providers never run."""
 
     def program() -> None:
         DomainIdentity("alice-identity", domain_id="alice", supplied_key=rsa_key_pem)
         GeneratedPassword("alice-db", purpose="db", keepers={"rotation": KEEPER})
+        StorageGuard(
+            "alice-storage",
+            namespace="autonomy-alice",
+            claim="data-kuscia-mysql-0",
+            storage_size="10Gi",
+            storage_class=None,
+        )
         PartnerLink(
             "alice-link-bob",
             domain_id="alice",
@@ -144,3 +153,18 @@ def test_registration_uses_the_sdk_serializer(registered: dict[str, str]) -> Non
     from kuscia_components.peering.provider import PartnerLinkProvider
 
     assert registered["pulumi-python:dynamic/kuscia:PartnerLink"] == serialize_provider(PartnerLinkProvider())
+
+
+def test_every_dynamic_provider_of_the_package_is_pinned() -> None:
+    """A new dynamic resource must join CLASS_PATHS, so its class path is pinned from day one."""
+    import ast
+
+    found = set()
+    for path in (REPO / "kuscia_components").rglob("*.py"):
+        module = ".".join(path.relative_to(REPO).with_suffix("").parts)
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ClassDef) and any(
+                getattr(b, "id", getattr(b, "attr", "")) == "ResourceProvider" for b in node.bases
+            ):
+                found.add(f"{module}.{node.name}")
+    assert found == set(CLASS_PATHS.values())
