@@ -107,3 +107,52 @@ def module_text() -> str:
 
 if __name__ == "__main__":
     print(module_text(), end="")
+
+
+def _resolve(schema: dict[str, Any]) -> tuple[str | None, dict[str, Any]]:
+    ref = schema.get("$ref")
+    if ref is None:
+        return None, schema
+    name = ref.rsplit("/", 1)[-1]
+    return name, definitions()[name]
+
+
+def type_errors(value: Any, schema: dict[str, Any], path: str = "") -> list[str]:
+    """Every leaf of `value` whose Python type is not the schema's: an integer field must hold an
+    int (not a float, not a bool), int-or-string an int or a str, a string a str, a boolean a bool,
+    a quantity a str or a number. Read from the schema itself, independently of k8s_integers."""
+    name, schema = _resolve(schema)
+    if name == INT_OR_STRING:
+        ok = isinstance(value, (int, str)) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: int-or-string holds {value!r}"]
+    if "oneOf" in schema:  # Quantity: string or number, never touched
+        return []
+    types = _types(schema) - {"null"}
+    if value is None:
+        return []
+    if "integer" in types:
+        ok = isinstance(value, int) and not isinstance(value, bool)
+        return [] if ok else [f"{path}: integer holds {value!r}"]
+    if "boolean" in types:
+        return [] if isinstance(value, bool) else [f"{path}: boolean holds {value!r}"]
+    if "string" in types:
+        return [] if isinstance(value, str) else [f"{path}: string holds {value!r}"]
+    errors: list[str] = []
+    if isinstance(value, list) and "items" in schema:
+        for index, item in enumerate(value):
+            errors += type_errors(item, schema["items"], f"{path}[{index}]")
+    elif isinstance(value, dict):
+        props = schema.get("properties", {})
+        extra = schema.get("additionalProperties")
+        for key, item in value.items():
+            sub = props.get(key, extra if isinstance(extra, dict) else None)
+            if sub is None:
+                errors.append(f"{path}.{key}: not in the schema")
+            else:
+                errors += type_errors(item, sub, f"{path}.{key}")
+    return errors
+
+
+def object_type_errors(obj: dict[str, Any]) -> list[str]:
+    definition = KINDS[f"{obj['apiVersion']}/{obj['kind']}"]
+    return type_errors(obj, {"$ref": f"#/$defs/{definition}"}, obj["kind"])
