@@ -1,18 +1,21 @@
-"""Benchmark: offline render of one party, end to end as a process, against import floors.
+"""Benchmark: offline render of one party, as a whole process, against two import floors, and its
+growth with the number of inline partners.
 
-Compares, in the same run and interleaved (so machine noise hits all alike):
-- floor:      a process that only runs `import pulumi, pulumi_kubernetes` (the issue's floor);
-- floor+k8s:  the same plus touching the Kubernetes API groups the program uses, which is what
-              any Pulumi program creating those objects must pay;
-- render:     `python -m kuscia_components render --stack alice --out <tmp>`.
+Paired runs: each floor command alternates with a render run (floor, render, floor, render, ...),
+and the ratio is the median of the per-pair ratios, so machine noise hits both sides of a pair alike.
+- bare floor:  `import pulumi, pulumi_kubernetes` (pulumi_kubernetes is lazy: it loads nothing);
+- typed floor: pulumi plus the pulumi_kubernetes API groups and classes the program uses, which any
+               Pulumi program creating those objects pays;
+- render:      `python -m kuscia_components render --stack alice --out <tmp>`.
+Growth: render of a stack with N partners given inline (endpoint and a real certificate each).
 
-Usage: python bench/render.py [--runs 15] [--stack alice]
-Prints medians, p90 and the ratio render/floor; results are recorded in bench/README.md.
+Usage: python bench/render.py [--runs 11] [--partners 1,10,100,1000]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import subprocess
 import sys
@@ -21,6 +24,12 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+TYPED_FLOOR = (
+    "import pulumi, pulumi_kubernetes as k; "
+    "k.core.v1.Namespace, k.core.v1.ServiceAccount, k.core.v1.Secret, k.core.v1.Service; "
+    "k.apps.v1.Deployment, k.apps.v1.StatefulSet; k.rbac.v1.Role, k.rbac.v1.RoleBinding; "
+    "k.networking.v1.NetworkPolicy; k.Provider"
+)
 
 
 def timed(cmd: list[str]) -> float:
@@ -29,37 +38,74 @@ def timed(cmd: list[str]) -> float:
     return time.perf_counter() - start
 
 
+def paired(floor: list[str], render: list[str], runs: int) -> tuple[float, float, float]:
+    """(median floor s, median render s, median of per-pair render/floor)."""
+    floors, renders = [], []
+    for _ in range(runs):
+        floors.append(timed(floor))
+        renders.append(timed(render))
+    ratios = [r / f for f, r in zip(floors, renders, strict=True)]
+    return statistics.median(floors), statistics.median(renders), statistics.median(ratios)
+
+
+def partners_stack(path: Path, count: int) -> Path:
+    """A stack file like alice's with `count` inline partners, each with a valid certificate."""
+    from kuscia_components.core import pki
+
+    key = pki.generate_domain_key()  # one key, a certificate per partner: signing is cheap
+    peers = [
+        {
+            "domainId": f"p{i}",
+            "endpoint": f"https://p{i}.example.com:1080",
+            "cert": pki.cert_b64(pki.build_domain_cert(key, f"p{i}")),
+            "protocol": "TLS",
+        }
+        for i in range(count)
+    ]
+    config = {
+        "kuscia:domainId": "alice",
+        "kuscia:capacity": {"cpu": "4", "memory": "4Gi", "storage": "100Gi"},
+        "kuscia:peers": peers,
+    }
+    stack_file = path / f"Pulumi.n{count}.yaml"
+    stack_file.write_text(json.dumps({"config": config}), encoding="utf-8")  # JSON is YAML
+    return stack_file
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=15)
-    parser.add_argument("--stack", default="alice")
+    parser.add_argument("--runs", type=int, default=11)
+    parser.add_argument("--partners", default="1,10,100,1000")
     args = parser.parse_args()
+    sys.path.insert(0, str(ROOT))
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
-        commands = {
-            "floor": [py, "-c", "import pulumi, pulumi_kubernetes"],
-            "floor+k8s": [
-                py,
-                "-c",
-                "import pulumi, pulumi_kubernetes as k; k.core.v1.Service; k.apps.v1.Deployment;"
-                " k.rbac.v1.Role; k.networking.v1.NetworkPolicy",
-            ],
-            "render": [py, "-m", "kuscia_components", "render", "--stack", args.stack, "--out", f"{tmp}/out"],
+        render = [py, "-m", "kuscia_components", "render", "--stack", "alice", "--out", f"{tmp}/out"]
+        floors = {
+            "bare floor": [py, "-c", "import pulumi, pulumi_kubernetes"],
+            "typed floor": [py, "-c", TYPED_FLOOR],
         }
-        samples: dict[str, list[float]] = {name: [] for name in commands}
-        for cmd in commands.values():  # warm the page cache once
-            timed(cmd)
-        for _ in range(args.runs):
-            for name, cmd in commands.items():
-                samples[name].append(timed(cmd))
-    floor = statistics.median(samples["floor"])
-    print(f"runs per command: {args.runs}")
-    for name, values in samples.items():
-        med = statistics.median(values)
-        p90 = sorted(values)[int(0.9 * (len(values) - 1))]
-        print(
-            f"{name:10s} median {med * 1000:7.0f} ms   p90 {p90 * 1000:7.0f} ms   x floor {med / floor:4.2f}"
-        )
+        timed(render)  # warm the page cache
+        print(f"paired runs per floor: {args.runs}")
+        for name, cmd in floors.items():
+            floor_s, render_s, ratio = paired(cmd, render, args.runs)
+            print(
+                f"{name:12s} {floor_s * 1000:6.0f} ms   render {render_s * 1000:6.0f} ms   render/floor {ratio:4.2f}"
+            )
+        for count in (int(n) for n in args.partners.split(",")):
+            stack_file = partners_stack(Path(tmp), count)
+            cmd = [
+                py,
+                "-m",
+                "kuscia_components",
+                "render",
+                "--config",
+                str(stack_file),
+                "--out",
+                f"{tmp}/n{count}",
+            ]
+            seconds = statistics.median(timed(cmd) for _ in range(3 if count < 1000 else 1))
+            print(f"{count:5d} inline partners: render {seconds:6.2f} s")
     return 0
 
 

@@ -78,7 +78,7 @@ def add_stack_arguments(parser: argparse.ArgumentParser) -> None:
 def load_party(args: argparse.Namespace, err: TextIO | None = None) -> tuple[str, PartyConfig, list[str]]:
     """(stack name, PartyConfig, warnings) from --stack/--config; raises StackFileError/ConfigError."""
     from kuscia_components.config import config_warnings, parse_party_config
-    from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
+    from kuscia_components.offline.stackfile import StackFileError, find_stack_file, load_stack_file
 
     path = args.config if args.config is not None else find_stack_file(args.stack, args.project_dir)
     stack = args.stack or stack_name_from_path(path)
@@ -87,10 +87,23 @@ def load_party(args: argparse.Namespace, err: TextIO | None = None) -> tuple[str
     # parsing fails, so they go out before the config is parsed.
     for warning in stack_file.warnings:
         print(f"warning: {warning}", file=err or sys.stderr)
+    if not stack_file.values and stack_file.other_config:
+        raise StackFileError(foreign_namespace_problem(path, stack_file.other_config))
     cfg = parse_party_config(
         stack_file.values, stack_file.secret_keys, source=str(path), encrypted_keys=stack_file.encrypted_keys
     )
     return stack, cfg, config_warnings(cfg)
+
+
+def foreign_namespace_problem(path: Path, other_config: dict[str, Any]) -> str:
+    """A stack file with no kuscia: key at all is another program's (examples/one-cluster)."""
+    namespaces = sorted({key.partition(":")[0] for key in other_config} - {"kubernetes", "pulumi"})
+    found = ", ".join(f"{ns}:" for ns in namespaces) or "only provider settings"
+    return (
+        f"{path} has no kuscia: settings (it uses {found}): this command reads one party's stack of "
+        "this project (config keys like kuscia:domainId, see Pulumi.alice.yaml); a stack of another "
+        "program, such as examples/one-cluster, is checked by `pulumi preview` in its own directory"
+    )
 
 
 def party_redactor(cfg: PartyConfig) -> Redactor:

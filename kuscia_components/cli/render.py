@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from kuscia_components.cli.args import (
+    EXIT_BAD_INPUT,
     EXIT_OK,
     CommandText,
     add_stack_arguments,
@@ -52,17 +53,22 @@ def register(subparsers: Any) -> None:
 
 @with_input_errors
 def run_render(args: argparse.Namespace) -> int:
+    from kuscia_components.offline.outdir import OutputDirError
     from kuscia_components.offline.render import render
 
     stack, cfg, warnings = load_party(args)
     redactor = party_redactor(cfg)
     for warning in warnings:
         print(redactor.scrub(f"warning: {warning}"), file=sys.stderr)
-    result = render(cfg, args.out, stack=stack, show_secrets=args.show_secrets)
+    try:
+        result = render(cfg, args.out, stack=stack, show_secrets=args.show_secrets)
+    except OutputDirError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
     for warning in result.warnings:
         print(redactor.scrub(f"warning: {warning}"), file=sys.stderr)
     print(result.summary_table())
-    print(f"\nWrote {len(result.objects)} files to {args.out}/ (all.yaml holds every object).")
+    print(f"\nWrote {len(result.files)} files to {args.out}/ (all.yaml holds every object).")
     if result.secrets_shown:
         print(
             "warning: secret values are in plain text in these files; do not commit or share them.",

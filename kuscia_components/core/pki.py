@@ -47,12 +47,13 @@ def generate_domain_key(bits: int = MIN_RSA_BITS) -> str:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
-    return _pkcs1_pem(key)
+    return _remember(_pkcs1_pem(key), key)
 
 
 def load_domain_key(data: str) -> str:
     """Validate a supplied key (PEM or base64 of PEM, PKCS#1 or PKCS#8) -> PKCS#1 PEM."""
-    return _pkcs1_pem(_private_key(data))
+    key = _private_key(data)
+    return _remember(_pkcs1_pem(key), key)
 
 
 def domain_key_data(key_pem: str) -> str:
@@ -200,8 +201,26 @@ def _unwrap_base64(text: str, max_decodes: int) -> str | bytes | None:
     return None
 
 
+# Parsing an RSA key checks it (~50 ms for 2048 bits): the cert and the token reuse the object of
+# a key this process just generated or checked instead of parsing its PEM again. A few entries.
+_KNOWN_KEYS: dict[str, rsa.RSAPrivateKey] = {}
+_KNOWN_KEYS_MAX = 4
+
+
+def _remember(pem: str, key: rsa.RSAPrivateKey) -> str:
+    if key.key_size < MIN_RSA_BITS:  # a short test key must still be refused when loaded
+        return pem
+    if len(_KNOWN_KEYS) >= _KNOWN_KEYS_MAX:
+        _KNOWN_KEYS.pop(next(iter(_KNOWN_KEYS)))
+    _KNOWN_KEYS[pem] = key
+    return pem
+
+
 def _private_key(data: str) -> rsa.RSAPrivateKey:
     """Parse and check a domain key; every failure is a KeyFormatError naming the rule only."""
+    known = _KNOWN_KEYS.get(data)
+    if known is not None:
+        return known
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 

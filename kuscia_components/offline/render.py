@@ -8,6 +8,9 @@ secrets explicitly (the one policy of core.redact: whole values, their lines, th
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,11 +19,25 @@ import yaml
 
 from kuscia_components.config import PartyConfig
 from kuscia_components.core.redact import Redactor
+from kuscia_components.offline.manifest import conventional_order, exact_types
 from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline, unwrap_secrets
+from kuscia_components.offline.outdir import claim, write_owned
+
+Dumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 REDACTED = "<redacted secret; --show-secrets reveals it>"
 PEER_CERT_PLACEHOLDER = "<certificate of {peer}: read from stack {stack} at deploy>"
 KUBERNETES_PREFIX = "kubernetes:"
+# The order `kubectl apply -f DIR` needs: what others refer to comes first.
+KIND_RANK = {
+    kind: rank
+    for rank, kind in enumerate(
+        [
+            *("Namespace", "ServiceAccount", "Role", "RoleBinding", "NetworkPolicy"),
+            *("Secret", "Service", "StatefulSet", "Deployment"),
+        ]
+    )
+}
 
 
 @dataclass
@@ -38,6 +55,7 @@ class RenderResult:
     other_resources: list[tuple[str, str]] = field(default_factory=list)  # (type, name)
     secrets_shown: bool = False
     warnings: list[str] = field(default_factory=list)
+    files: list[str] = field(default_factory=list)  # every file written, all.yaml included
 
     def summary_table(self) -> str:
         rows = [("KIND", "NAME", "NAMESPACE", "FILE")]
@@ -56,8 +74,23 @@ def plan(cfg: PartyConfig, *, stack: str, project: str = "kuscia-p2p") -> Offlin
     from kuscia_components.program import party_program
 
     mocks = OfflineMocks(stack_outputs=_placeholder_peer_outputs(cfg), execute_dynamic=_offline_safe)
-    run_offline(lambda: party_program(cfg), mocks, project=project, stack=stack)
+    with quiet_gc():
+        run_offline(lambda: party_program(cfg), mocks, project=project, stack=stack)
     return mocks
+
+
+@contextmanager
+def quiet_gc() -> Iterator[None]:
+    """The program allocates many small objects and frees little (typing, pulumi_kubernetes
+    classes, Outputs): keep the cyclic GC from rescanning them all, then restore it."""
+    thresholds = gc.get_threshold()
+    gc.freeze()  # what is alive now (the imports) is never collected anyway
+    gc.set_threshold(100_000, 50, 100)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def render(
@@ -67,26 +100,29 @@ def render(
     stack: str,
     show_secrets: bool = False,
 ) -> RenderResult:
-    """Write every Kubernetes object as YAML, plus kuscia.yaml, into `out_dir`."""
+    """Write every Kubernetes object as YAML, plus kuscia.yaml, into `out_dir` (which render owns:
+    see offline/outdir.py); raises OutputDirError before planning when it cannot write there."""
+    previous = claim(out_dir)
     mocks = plan(cfg, stack=stack)
     redact = Redactor([] if show_secrets else mocks.secret_values(), mask=REDACTED)
-    out_dir.mkdir(parents=True, exist_ok=True)
     result = RenderResult(out_dir=out_dir, secrets_shown=show_secrets, warnings=unread_stack_warnings(cfg))
-    documents: list[str] = []
-    for index, res in enumerate(r for r in mocks.resources if r.type.startswith(KUBERNETES_PREFIX)):
-        if res.type == "pulumi:providers:kubernetes" or res.type.startswith("pulumi:providers:"):
-            continue
-        manifest = kubernetes_manifest(res, show_secrets=show_secrets)
-        text = redact(yaml.safe_dump(manifest, sort_keys=False))
-        kind = manifest.get("kind", res.type)
+    files: dict[str, str] = {}
+    manifests = [
+        kubernetes_manifest(res, show_secrets=show_secrets)
+        for res in mocks.resources
+        if res.type.startswith(KUBERNETES_PREFIX) and not res.type.startswith("pulumi:providers:")
+    ]
+    for manifest in sorted(manifests, key=apply_order):
+        text = redact(dump_yaml(manifest))
+        kind = str(manifest.get("kind"))
         meta = manifest.get("metadata", {})
-        filename = f"{index:02d}-{kind.lower()}-{meta.get('name', res.name)}.yaml"
-        (out_dir / filename).write_text(text, encoding="utf-8")
-        documents.append(text)
-        result.objects.append(
-            RenderedObject(kind, str(meta.get("name", res.name)), str(meta.get("namespace", "")), filename)
-        )
-    (out_dir / "all.yaml").write_text("---\n".join(documents), encoding="utf-8")
+        name, namespace = str(meta.get("name", "")), str(meta.get("namespace", ""))
+        filename = f"{KIND_RANK.get(kind, 99):02d}-{kind.lower()}-{name}.yaml"
+        if filename in files:  # the same kind and name in two namespaces
+            filename = f"{KIND_RANK.get(kind, 99):02d}-{kind.lower()}-{namespace}-{name}.yaml"
+        files[filename] = text
+        result.objects.append(RenderedObject(kind, name, namespace, filename))
+    files["all.yaml"] = "---\n".join(files.values())
 
     config_secret = next(
         (r for r in mocks.resources if r.type == "kubernetes:core/v1:Secret" and r.name.endswith("-config")),
@@ -94,14 +130,27 @@ def render(
     )
     if config_secret is not None:
         kuscia_yaml = unwrap_secrets(config_secret.inputs.get("stringData", {})).get("kuscia.yaml", "")
-        (out_dir / "kuscia.yaml").write_text(redact(kuscia_yaml), encoding="utf-8")
+        files["kuscia.yaml"] = redact(kuscia_yaml)
         result.objects.append(
             RenderedObject("kuscia.yaml", "(node config, inside the Secret)", cfg.namespace, "kuscia.yaml")
         )
+    result.files = write_owned(out_dir, files, previous)
     result.other_resources = [
         (r.type, r.name) for r in mocks.resources if not r.type.startswith(KUBERNETES_PREFIX)
     ]
     return result
+
+
+def apply_order(manifest: dict[str, Any]) -> tuple[int, str, str]:
+    """Namespace first, workloads last (kubectl apply -f DIR goes by file name)."""
+    meta = manifest.get("metadata", {})
+    kind = str(manifest.get("kind"))
+    return KIND_RANK.get(kind, 99), str(meta.get("namespace", "")), str(meta.get("name", ""))
+
+
+def dump_yaml(manifest: dict[str, Any]) -> str:
+    text: str = yaml.dump(manifest, Dumper=Dumper, sort_keys=False)
+    return text
 
 
 def kubernetes_manifest(res: RecordedResource, *, show_secrets: bool) -> dict[str, Any]:
@@ -112,7 +161,7 @@ def kubernetes_manifest(res: RecordedResource, *, show_secrets: bool) -> dict[st
         for key in ("data", "stringData"):
             if isinstance(manifest.get(key), dict):
                 manifest[key] = {k: REDACTED for k in manifest[key]}
-    return {k: v for k, v in manifest.items() if v is not None}
+    return conventional_order(exact_types({k: v for k, v in manifest.items() if v is not None}))
 
 
 def _offline_safe(provider: Any) -> bool:
@@ -141,7 +190,7 @@ def _placeholder_peer_outputs(cfg: PartyConfig) -> dict[str, dict[str, Any]]:
                     "domainId": peer.domain_id,
                     "cert": PEER_CERT_PLACEHOLDER.format(peer=peer.domain_id, stack=peer.stack),
                     "endpoint": f"<public endpoint of {peer.domain_id}: read from stack {peer.stack} at deploy>",
-                    "protocol": "<protocol of {peer.domain_id}>",
+                    "protocol": f"<protocol of {peer.domain_id}: read from stack {peer.stack} at deploy>",
                 }
             }
     return outputs
