@@ -7,8 +7,12 @@ importing one from another runs its module-level setup twice and ties unrelated 
 
 from __future__ import annotations
 
+import ast
 import datetime as dt
 import json
+import pickle
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -148,3 +152,21 @@ def provision(
                     (key, index + 1, value),
                 )
     return datastore_endpoint(build_dsn(name, password, server.host, server.port, name)), password
+
+
+def parse_source(source: Path | str) -> ast.Module:
+    """`ast.parse` of a file (or of source text), safe against CPython 3.11's AST state bug: once a
+    RecursionError has left the interpreter's AST recursion counter off (a test that recurses
+    deeply does that), every later `ast.parse` in the process raises "SystemError: AST constructor
+    recursion depth mismatch". Then the text is parsed in a fresh interpreter and the tree pickled
+    back."""
+    text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+    try:
+        return ast.parse(text, str(source) if isinstance(source, Path) else "<source>")
+    except SystemError:
+        code = "import ast, pickle, sys; sys.stdout.buffer.write(pickle.dumps(ast.parse(sys.stdin.read())))"
+        done = subprocess.run(
+            [sys.executable, "-c", code], input=text.encode(), capture_output=True, timeout=60, check=True
+        )
+        tree: ast.Module = pickle.loads(done.stdout)
+        return tree

@@ -9,6 +9,8 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+from tests.helpers import parse_source
+
 PACKAGE = Path(__file__).resolve().parent.parent / "kuscia_components"
 # Lowest first. `program` is the Pulumi program (the composition root of one party); `offline`
 # runs it under mocks, `checks` and `network` use everything below, `cli` is the top.
@@ -22,7 +24,7 @@ def _layer(path: Path) -> str:
 
 def _imported_layers(path: Path) -> set[str]:
     found = set()
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    for node in ast.walk(parse_source(path)):
         names = []
         if isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]

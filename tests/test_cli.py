@@ -16,6 +16,7 @@ import pytest
 
 import kuscia_components
 from kuscia_components.cli.main import build_parser, main
+from tests.helpers import parse_source
 
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGE = Path(kuscia_components.__file__).resolve().parent
@@ -39,7 +40,7 @@ def test_the_console_script_is_the_same_main_as_python_m() -> None:
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     module, _, attribute = scripts["kuscia-p2p"].partition(":")
     assert getattr(importlib.import_module(module), attribute) is main
-    dunder_main = ast.parse((PACKAGE / "__main__.py").read_text())
+    dunder_main = parse_source(PACKAGE / "__main__.py")
     imported = [
         (node.module, alias.name)
         for node in ast.walk(dunder_main)
@@ -129,7 +130,7 @@ def test_constants_the_cli_repeats_to_stay_light_match_the_library() -> None:
 def _imports(path: Path) -> set[str]:
     """Every module `path` imports, at any depth (lazy imports in functions count)."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), str(path))):
+    for node in ast.walk(parse_source(path)):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:

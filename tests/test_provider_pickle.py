@@ -28,6 +28,7 @@ from kuscia_components.node.storage_guard import StorageGuard
 from kuscia_components.offline.mocks import OfflineMocks, run_offline
 from kuscia_components.peering.props import LinkProps
 from kuscia_components.peering.resource import PartnerLink
+from tests.helpers import parse_source
 
 REPO = Path(__file__).resolve().parent.parent
 CLASS_PATHS = {
@@ -162,7 +163,7 @@ def test_every_dynamic_provider_of_the_package_is_pinned() -> None:
     found = set()
     for path in (REPO / "kuscia_components").rglob("*.py"):
         module = ".".join(path.relative_to(REPO).with_suffix("").parts)
-        for node in ast.parse(path.read_text()).body:
+        for node in parse_source(path).body:
             if isinstance(node, ast.ClassDef) and any(
                 getattr(b, "id", getattr(b, "attr", "")) == "ResourceProvider" for b in node.bases
             ):

@@ -6,6 +6,11 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
+import pytest
+
+from tests import helpers
+from tests.helpers import parse_source
+
 TESTS = Path(__file__).resolve().parent
 
 
@@ -19,7 +24,7 @@ def _is_test_module(dotted: str) -> bool:
 def imported_test_modules(source: str) -> list[str]:
     """Every test module that `source` imports: `tests.test_x`, `test_x`, `.test_x`, `from tests import test_x`."""
     found: list[str] = []
-    for node in ast.walk(ast.parse(source)):
+    for node in ast.walk(parse_source(source)):
         if isinstance(node, ast.Import):
             found += [alias.name for alias in node.names if _is_test_module(alias.name)]
         elif isinstance(node, ast.ImportFrom):
@@ -63,3 +68,16 @@ def test_the_import_check_sees_every_spelling() -> None:
         "test_f",
         "tests.test_g",
     ]
+
+
+def test_parse_source_survives_the_ast_state_bug(monkeypatch: pytest.MonkeyPatch) -> None:
+    """CPython 3.11.7 raises SystemError from every ast.parse once its AST recursion counter is off;
+    the helper then parses in a fresh interpreter (seen in this suite: a test_cli AST walk failed
+    after tests/test_program.py had run)."""
+
+    def broken(*_args: object, **_kwargs: object) -> None:
+        raise SystemError("AST constructor recursion depth mismatch (before=1, after=0)")
+
+    monkeypatch.setattr(helpers.ast, "parse", broken)
+    tree = parse_source("import tests.test_x\n")
+    assert [a.name for a in tree.body[0].names] == ["tests.test_x"]  # type: ignore[attr-defined]
