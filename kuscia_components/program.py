@@ -43,8 +43,9 @@ def party_program(
     pulumi.export("serviceName", node.service_name)
     pulumi.export("publicEndpoint", node.public_endpoint)
     pulumi.export("peeringBundle", node.peering_bundle)
-    pulumi.export("kusciaapiToken", node.kusciaapi_token)
     pulumi.export("links", links)
+    # No token output: a partner's StackReference copies this whole output map into its own
+    # state, secrets included (decryptable there). `kuscia-p2p token` derives it from the key.
     return node
 
 
@@ -78,11 +79,16 @@ def _kubernetes_opts(cfg: PartyConfig) -> pulumi.ResourceOptions:
     - `enable_secret_mutable`: without it pulumi-kubernetes replaces a Secret whose data changes
       (provider/pkg/provider/diff.go), and with our fixed names a replace is delete-then-create,
       so the pod would briefly mount a config Secret that does not exist.
+
+    The kubeconfig's content (bearer tokens, client keys) is a provider input the engine stores
+    in state; pulumi-kubernetes does not mark it secret, so we do. The content, not the path
+    (which the provider also accepts): state then holds the cluster credentials a later
+    `destroy` or `refresh` needs, whatever the file on this machine says by then.
     """
     provider = k8s.Provider(
         "kubernetes",
         context=cfg.kube_context,
-        kubeconfig=_read_kubeconfig(cfg.kubeconfig) if cfg.kubeconfig else None,
+        kubeconfig=pulumi.Output.secret(_read_kubeconfig(cfg.kubeconfig)) if cfg.kubeconfig else None,
         enable_secret_mutable=True,
     )
     return pulumi.ResourceOptions(providers={"kubernetes": provider})

@@ -322,6 +322,7 @@ def test_database_name_that_holds_this_domains_kine_is_ours(mariadb: MariaDB) ->
     ("rows", "extra_table", "status", "words"),
     [
         ([("carol", "")], False, "FAIL", "k3s data of domain carol, not alice"),
+        ([("alice", ""), ("carol", "")], False, "FAIL", "2 own Domains (alice, carol): k3s data of several"),
         ([], False, "WARN", "empty kine table"),
         (None, True, "FAIL", "holds other tables (orders)"),
     ],
@@ -445,3 +446,14 @@ def test_external_mode_on_mariadb_fails_because_pulumi_mysql_cannot_manage_users
     assert err.value.args[0] == 1193
     result = admin_checks(mariadb, database="pf_provider")["database provider"]
     assert result.status == "FAIL" and "MySQL 8.0.23+" in result.fix
+
+
+def test_a_non_ascii_admin_password_is_sent_as_utf8(mariadb: MariaDB) -> None:
+    """MySQL's clients and pulumi-mysql (Go) send UTF-8; PyMySQL alone would send latin-1."""
+    password = "Adm-pässwörd-ü1-密码"
+    mariadb.execute("CREATE USER 'pf_utf8'@'%%' IDENTIFIED BY %s", (password,))
+    mariadb.execute("GRANT ALL ON *.* TO 'pf_utf8'@'%' WITH GRANT OPTION")
+    result = admin_checks(mariadb, user="pf_utf8", password=password, database="pf_utf8_db")
+    assert result["database admin login"].status == "PASS", result["database admin login"].detail
+    wrong = admin_checks(mariadb, user="pf_utf8", password="Adm-passwort-u1", database="pf_utf8_db")
+    assert wrong["database admin login"].status == "FAIL"

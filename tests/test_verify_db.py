@@ -126,6 +126,12 @@ def test_kine_data_of_another_domain_fails(mariadb: MariaDB) -> None:
     assert result.status == "FAIL" and "domain carol, not alice" in result.detail
 
 
+def test_kine_data_with_a_second_own_domain_fails(mariadb: MariaDB) -> None:
+    dsn, _ = provision(mariadb, "v_two", rows=[domain_row("alice"), domain_row("carol")])
+    result = by_name(node_database_checks(dsn, "alice"))["kine rows"]
+    assert result.status == "FAIL" and "2 own Domains (alice, carol)" in result.detail, result.detail
+
+
 def test_deleted_domain_row_no_longer_counts(mariadb: MariaDB) -> None:
     key, value = domain_row("alice")
     dsn, _ = provision(mariadb, "v_deleted", rows=[(key, value)])

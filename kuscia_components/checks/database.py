@@ -265,6 +265,13 @@ def kine_contents(s: DbSession, table: str = "`kine`") -> KineContents:
     return KineContents(rows, tuple(own), tuple(partners))
 
 
+def _several_nodes(found: KineContents) -> str | None:
+    """Why data with more than one own Domain (role "") is no single node's, else None."""
+    if len(found.own_domains) < 2:
+        return None
+    return f"holds {len(found.own_domains)} own Domains ({', '.join(found.own_domains)}): k3s data of several nodes"
+
+
 def check_kine_rows(s: DbSession, domain_id: str, name: str = "kine rows") -> CheckResult:
     """The seed's success test ("a kine table with rows"), plus: is it this domain's data?"""
     found = kine_contents(s)
@@ -275,6 +282,9 @@ def check_kine_rows(s: DbSession, domain_id: str, name: str = "kine rows") -> Ch
             f"`kine` in {t.database} is empty: k3s created the table but stored nothing",
             "k3s must start within 30 s or Kuscia exits: read the pod log (kubectl logs --previous)",
         )
+    if several := _several_nodes(found):
+        fix = f"one database per domain: give {domain_id} a database of its own (kuscia:database.name)"
+        return failed(name, f"`kine` in {t.database} {several}", fix, rows=found.rows)
     if domain_id in found.own_domains:
         return passed(
             name, f"{found.rows} rows; they hold the node's own Domain {domain_id}", rows=found.rows
@@ -452,6 +462,9 @@ def check_database_free_or_ours(
             "choose another kuscia:database.name; one database per Kuscia domain, used by nothing else",
         )
     found = kine_contents(s, f"`{database}`.`kine`")
+    if several := _several_nodes(found):
+        fix = "choose another kuscia:database.name; one database per Kuscia domain, used by nothing else"
+        return failed(name, f"{database} {several}", fix)
     if domain_id in found.own_domains:
         return passed(
             name,

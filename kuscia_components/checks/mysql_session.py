@@ -212,7 +212,9 @@ class DbSession:
             host=t.host,
             port=t.port,
             user=t.user,
-            password=t.password,
+            # bytes: PyMySQL encodes a str password as latin-1 (connections.py), while the MySQL
+            # clients, Kuscia (Go) and pulumi-mysql send UTF-8; a non-ASCII password would fail.
+            password=t.password.encode("utf-8"),
             connect_timeout=t.timeout,
             read_timeout=t.timeout,
             write_timeout=t.timeout,

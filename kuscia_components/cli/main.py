@@ -13,7 +13,7 @@ import sys
 import textwrap
 from collections.abc import Sequence
 
-from kuscia_components.cli import checks, network, render
+from kuscia_components.cli import checks, network, render, token
 from kuscia_components.cli.args import EXIT_BAD_INPUT, PROG, SAME_AS, parse
 
 EXAMPLES = (
@@ -21,6 +21,7 @@ EXAMPLES = (
     "check --stack alice",
     "preflight --stack alice",
     "verify --stack alice --json",
+    "token --stack alice",
     "network up --spec network.yaml",
 )
 
@@ -41,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.register(commands)
     checks.register(commands)
     network.register(commands)
+    token.register(commands)
     return parser
 
 

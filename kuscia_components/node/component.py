@@ -146,7 +146,6 @@ class AutonomyNode(pulumi.ComponentResource):
                 "protocol": self.protocol,
                 "publicEndpoint": self.public_endpoint,
                 "peeringBundle": self.peering_bundle,
-                "kusciaapiToken": self.kusciaapi_token,
             }
         )
 

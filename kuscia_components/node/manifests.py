@@ -69,12 +69,21 @@ def metadata(cfg: PartyConfig, name: str, *, namespaced: bool = True, **extra: A
     return meta
 
 
+# Pod Security Admission: Kuscia runs as root (k3s, envoy), so "restricted" (runAsNonRoot,
+# drop ALL) would reject it; "baseline" it passes, as does the in-cluster MySQL. Warn and audit
+# at "restricted" so a stricter pod (or a runk task pod that is worse) is visible. Checked in
+# tests/test_pod_security.py against upstream's rules.
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "baseline",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/audit": "restricted",
+}
+
+
 def namespace(cfg: PartyConfig) -> Manifest:
-    return {
-        "apiVersion": "v1",
-        "kind": "Namespace",
-        "metadata": metadata(cfg, cfg.namespace, namespaced=False),
-    }
+    meta = metadata(cfg, cfg.namespace, namespaced=False)
+    meta["labels"] = {**meta.get("labels", {}), **POD_SECURITY_LABELS}
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
 def needs_runk_rbac(cfg: PartyConfig) -> bool:
