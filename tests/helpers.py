@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import datetime as dt
+import functools
 import json
 import pickle
 import subprocess
@@ -170,3 +171,17 @@ def parse_source(source: Path | str) -> ast.Module:
         )
         tree: ast.Module = pickle.loads(done.stdout)
         return tree
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUSTER_IP = "10.96.12.34"  # what the mocks give the node's Service
+
+
+@functools.cache
+def peer_outputs(stack: str) -> dict[str, dict[str, Any]]:
+    other = "bob" if stack == "alice" else "alice"
+    cert = pki.cert_b64(pki.build_domain_cert(pki.generate_domain_key(), other))
+    endpoint = f"https://kuscia-autonomy-{other}.autonomy-{other}.svc.cluster.local:1080"
+    return {
+        other: {"peeringBundle": {"domainId": other, "cert": cert, "endpoint": endpoint, "protocol": "TLS"}}
+    }

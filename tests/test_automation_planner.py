@@ -34,8 +34,8 @@ from kuscia_components.network.spec import (
     NetworkSpec,
     NetworkSpecError,
     PartySpec,
-    load_network_spec,
 )
+from kuscia_components.network.specfile import load_network_spec
 from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
 from tests.inmemory_runner import InMemoryStackRunner, cert_for
 

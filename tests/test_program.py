@@ -7,7 +7,6 @@ here (it needs a cluster; it is tested against the emulator in test_peering*.py)
 from __future__ import annotations
 
 import base64
-import functools
 import hashlib
 import json
 import subprocess
@@ -28,26 +27,14 @@ from kuscia_components.offline.mocks import OfflineMocks, run_offline, unwrap_se
 from kuscia_components.offline.render import render
 from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
 from kuscia_components.program import party_program
-from tests.helpers import offline_safe
+from tests.helpers import CLUSTER_IP, ROOT, offline_safe, peer_outputs
 
-ROOT = Path(__file__).resolve().parent.parent
-CLUSTER_IP = "10.96.12.34"
 SCHEMA_VERSION = kubernetes_validate.latest_version()
 
 
 def stack_config(stack: str) -> PartyConfig:
     stack_file = load_stack_file(find_stack_file(stack, ROOT))
     return parse_party_config(stack_file.values, stack_file.secret_keys)
-
-
-@functools.cache
-def peer_outputs(stack: str) -> dict[str, dict[str, Any]]:
-    other = "bob" if stack == "alice" else "alice"
-    cert = pki.cert_b64(pki.build_domain_cert(pki.generate_domain_key(), other))
-    endpoint = f"https://kuscia-autonomy-{other}.autonomy-{other}.svc.cluster.local:1080"
-    return {
-        other: {"peeringBundle": {"domainId": other, "cert": cert, "endpoint": endpoint, "protocol": "TLS"}}
-    }
 
 
 def run_stack(stack: str, cfg: PartyConfig | None = None) -> tuple[OfflineMocks, dict[str, Any]]:

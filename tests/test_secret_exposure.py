@@ -24,7 +24,7 @@ from kuscia_components.core import pki
 from kuscia_components.offline.mocks import OfflineMocks, install, unwrap_secrets
 from kuscia_components.offline.stackfile import find_stack_file, load_stack_file
 from kuscia_components.program import party_program
-from tests.test_program import CLUSTER_IP, ROOT, peer_outputs
+from tests.helpers import CLUSTER_IP, ROOT, peer_outputs
 
 ADMIN_PASSWORD = "Adm1n-ßecret-pw"
 BEARER = "kubeconfig-bearer-token-0123456789abcdef"

@@ -126,7 +126,8 @@ def run_network(args: argparse.Namespace, *, runner_factory: RunnerFactory | Non
         WorkspaceSettings,
     )
     from kuscia_components.network.rollout import Rollout, status_report, teardown
-    from kuscia_components.network.spec import NetworkSpecError, load_network_spec
+    from kuscia_components.network.spec import NetworkSpecError
+    from kuscia_components.network.specfile import load_network_spec
 
     parallel, timeout = args.parallel, args.timeout
     if parallel < 1 or timeout < 1:

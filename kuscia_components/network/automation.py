@@ -50,8 +50,8 @@ from kuscia_components.network.spec import (
     PartySpec,
     PeeringBundle,
     Topology,
-    load_network_spec,
 )
+from kuscia_components.network.specfile import load_network_spec
 
 if TYPE_CHECKING:
     from pulumi.automation import LocalWorkspace, ProjectSettings, PulumiCommand

@@ -10,7 +10,6 @@ value is reported as a `Problem` naming the setting, the rule and a good example
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
@@ -55,10 +54,8 @@ __all__ = [  # the shapes and PeeringBundle are re-exported for the Automation A
     "PeeringBundle",
     "ResourcesSpec",
     "ServiceSpec",
-    "SpecFile",
     "Topology",
     "config_text",
-    "load_network_spec",
 ]
 
 NETWORK_NAMESPACE = "kuscia-network"
@@ -68,8 +65,6 @@ Topology = Literal["mesh"] | tuple[tuple[str, str], ...]
 
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
-_SPEC_KEYS = ("name", "backend", "secretsProvider", "workDir", "topology", "defaults", "parties")
-_SECRET_SOURCES = ("fromEnv", "fromFile")
 
 
 class NetworkSpecError(ConfigError):
@@ -352,235 +347,6 @@ def _topology_problems(topology: Topology, ids: Sequence[str]) -> list[Problem]:
     return problems
 
 
-# -- network.yaml ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class SpecFile:
-    """A loaded `network.yaml`: the network and where its Pulumi state lives."""
-
-    network: NetworkSpec
-    path: Path
-    backend: str | None = None
-    secrets_provider: str | None = None
-    work_dir: Path | None = None
-
-
-def load_network_spec(path: Path) -> SpecFile:
-    """Read and validate `network.yaml` (see the sample in the repo root); raises NetworkSpecError
-    listing every problem. Secrets are referenced (`{fromEnv: VAR}`, `{fromFile: path}`), never
-    written in the file."""
-    import yaml
-
-    path = Path(path)
-    source = str(path)
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise NetworkSpecError(
-            [Problem("--spec", "must name an existing file", "network.yaml", source)], source
-        ) from None
-    except (OSError, UnicodeDecodeError) as err:
-        raise NetworkSpecError(
-            [Problem("--spec", f"must be a readable UTF-8 file ({err})", "network.yaml")], source
-        ) from None
-    except yaml.YAMLError as err:
-        where = getattr(err, "problem_mark", None)
-        line = f" at line {where.line + 1}" if where is not None else ""
-        raise NetworkSpecError(
-            [
-                Problem(
-                    "(file)",
-                    f"is not valid YAML{line}: {getattr(err, 'problem', err)}",
-                    "parties: [{domainId: alice}, {domainId: bob}]",
-                )
-            ],
-            source,
-        ) from None
-    if not isinstance(document, Mapping):
-        raise NetworkSpecError(
-            [
-                Problem(
-                    "(file)",
-                    "must be a mapping with a parties: list",
-                    "parties: [{domainId: alice}, {domainId: bob}]",
-                    _shown(document),
-                )
-            ],
-            source,
-        )
-    problems: list[Problem] = []
-    for key in document:
-        if key not in _SPEC_KEYS:
-            problems.append(
-                Problem(
-                    str(key),
-                    f"is not a network.yaml key{_did_you_mean(str(key), _SPEC_KEYS)}",
-                    "topology: mesh",
-                )
-            )
-    base = path.parent
-    defaults = document.get("defaults") or {}
-    if not isinstance(defaults, Mapping):
-        problems.append(
-            Problem(
-                "defaults",
-                "must be a mapping of settings for every party",
-                "defaults: {protocol: TLS}",
-                _shown(defaults),
-            )
-        )
-        defaults = {}
-    parties = _parties(document.get("parties"), defaults, base, problems)
-    topology = _topology(document.get("topology", "mesh"), problems)
-    name = document.get("name", DEFAULT_NETWORK_NAME)
-    texts = {k: document.get(k) for k in ("backend", "secretsProvider", "workDir")}
-    for key, value in texts.items():
-        if value is not None and not isinstance(value, str):
-            problems.append(Problem(key, "must be a string", _SETTING_EXAMPLES[key], _shown(value)))
-    network = NetworkSpec(tuple(parties), topology, name if isinstance(name, str) else str(name))
-    said = {p.setting.split(".")[0].split("[")[0] for p in problems}  # "parties" already explained
-    problems += [p for p in network.problems() if not (p.setting == "parties" and "parties" in said)]
-    if problems:
-        raise NetworkSpecError(problems, source)
-    work_dir = texts["workDir"]
-    return SpecFile(
-        network,
-        path,
-        backend=_backend_relative_to(texts["backend"], base),
-        secrets_provider=texts["secretsProvider"],
-        work_dir=(base / work_dir) if isinstance(work_dir, str) else None,
-    )
-
-
-_SETTING_EXAMPLES = {
-    "backend": "file://./.kuscia-network/state",
-    "secretsProvider": "passphrase",
-    "workDir": ".kuscia-network",
-}
-
-
-def _parties(
-    raw: object, defaults: Mapping[str, object], base: Path, problems: list[Problem]
-) -> list[PartySpec]:
-    example = "parties: [{domainId: alice}, {domainId: bob}]"
-    if raw is None or raw == []:
-        return []  # NetworkSpec.problems() says a party is needed
-    if not isinstance(raw, list):
-        problems.append(Problem("parties", "must be a list of parties", example, _shown(raw)))
-        return []
-    parties = []
-    for index, item in enumerate(raw):
-        where = f"parties[{index}]"
-        if not isinstance(item, Mapping) or not isinstance(item.get("domainId"), str):
-            problems.append(
-                Problem(
-                    f"{where}.domainId",
-                    "is required: each party is a mapping with its domain ID and its settings",
-                    "- domainId: alice",
-                    _shown(item),
-                )
-            )
-            continue
-        merged = _deep_merge(defaults, item)
-        stack = merged.pop("stack", None)
-        if stack is not None and not isinstance(stack, str):
-            problems.append(Problem(f"{where}.stack", "must be a string", "alice", _shown(stack)))
-            stack = None
-        settings = {}
-        for key, value in merged.items():
-            env = f"{item['domainId']}_{_env_word(str(key))}".upper().replace("-", "_")
-            settings[str(key)] = _secret_value(f"{where}.{key}", str(key), value, base, env, problems)
-        parties.append(PartySpec.from_settings(settings, stack=stack))
-    return parties
-
-
-def _secret_value(
-    where: str, key: str, value: object, base: Path, env: str, problems: list[Problem]
-) -> object:
-    """Secret settings come from the environment or a file, never from the spec's text."""
-    if key not in SECRET_SETTINGS:
-        return value
-    example = f"{key}: {{fromEnv: {env}}}"
-    if not isinstance(value, Mapping) or len(value) != 1 or next(iter(value)) not in _SECRET_SOURCES:
-        problems.append(
-            Problem(
-                where,
-                "is a secret: reference it as {fromEnv: VAR} or {fromFile: path} "
-                "instead of writing it in the spec",
-                example,
-            )
-        )
-        return None
-    kind, ref = next(iter(value.items()))
-    if not isinstance(ref, str) or not ref:
-        problems.append(Problem(f"{where}.{kind}", "must name an environment variable or a file", example))
-        return None
-    if kind == "fromEnv":
-        if ref not in os.environ:
-            problems.append(
-                Problem(
-                    f"{where}.fromEnv",
-                    f"names ${ref}, which is not set in the environment",
-                    f"export {ref}=...",
-                )
-            )
-            return None
-        return os.environ[ref]
-    try:
-        return (base / ref).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or type(err).__name__
-        problems.append(
-            Problem(f"{where}.fromFile", f"must name a readable file ({reason})", "keys/alice.pem", ref)
-        )
-        return None
-
-
-def _env_word(key: str) -> str:
-    """domainKeyData -> DOMAIN_KEY_DATA (for example variable names in messages)."""
-    return re.sub(r"(?<!^)(?=[A-Z])", "_", key.split(".")[-1]).upper()
-
-
-def _topology(raw: object, problems: list[Problem]) -> Topology:
-    if raw == "mesh":
-        return "mesh"
-    if isinstance(raw, list) and raw:
-        return tuple(tuple(pair) if isinstance(pair, list) else pair for pair in raw)
-    problems.append(
-        Problem(
-            "topology", "must be mesh or a list of [a, b] pairs", "[[alice, bob], [bob, carol]]", _shown(raw)
-        )
-    )
-    return "mesh"
-
-
-def _deep_merge(base: Mapping[str, object], override: Mapping[str, object]) -> dict[str, object]:
-    """Party settings over the defaults; mappings merge key by key, anything else replaces."""
-    merged = dict(base)
-    for key, value in override.items():
-        old = merged.get(key)
-        if isinstance(old, Mapping) and isinstance(value, Mapping) and not _is_secret_ref(value):
-            merged[key] = _deep_merge(old, value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def _is_secret_ref(value: Mapping[Any, object]) -> bool:
-    return len(value) == 1 and next(iter(value)) in _SECRET_SOURCES
-
-
-def _backend_relative_to(url: str | None, base: Path) -> str | None:
-    """`file://./state` in a spec means next to the spec file, wherever the command runs."""
-    if url is None or not url.startswith("file://"):
-        return url
-    local = url[len("file://") :]
-    if local.startswith("~"):
-        return url
-    return "file://" + str((base / local).resolve()) if local else url
-
-
 def _decoded(value: object) -> object:
     """JSON text for an object or list (as stack files hand it to a program) -> the value."""
     if isinstance(value, str) and value[:1] in "{[":
@@ -589,20 +355,6 @@ def _decoded(value: object) -> object:
         except ValueError:
             return value
     return value
-
-
-def _stack_name(path: Path) -> str:
-    name = path.name
-    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")):
-        return name[len("Pulumi.") :].rsplit(".", 1)[0]
-    return path.stem
-
-
-def _did_you_mean(key: str, known: Sequence[str]) -> str:
-    import difflib
-
-    match = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
-    return f" (did you mean {match[0]!r}?)" if match else f"; known keys: {', '.join(known)}"
 
 
 def _shown(value: object) -> str:
@@ -614,3 +366,10 @@ def _shown(value: object) -> str:
         return f"a list of {len(value)}"
     text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _stack_name(path: Path) -> str:
+    name = path.name
+    if name.startswith("Pulumi.") and name.endswith((".yaml", ".yml")):
+        return name[len("Pulumi.") :].rsplit(".", 1)[0]
+    return path.stem
