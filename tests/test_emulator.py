@@ -171,7 +171,10 @@ def test_emulated_proxy_decodes_encoded_slash_and_answers_like_kubernetes(emu: K
     )
     assert (status, body["reason"], body["message"]) == (404, "NotFound", 'services "nope" not found')
     status, body, _ = call(emu, proxy_path(alice, "/healthZ", port=9999), {}, headers=token)
-    assert (status, body["message"]) == (503, 'no service port 9999 found for service "kuscia-autonomy-alice"')
+    assert (status, body["message"]) == (
+        503,
+        'no service port 9999 found for service "kuscia-autonomy-alice"',
+    )
     status, body, _ = call(emu, proxy_path(bob, "/healthZ", scheme="https"), {})
     assert status == 503 and "first record does not look like a TLS handshake" in body["message"]
     status, body, _ = call(emu, proxy_path(alice, "/healthZ", scheme="http"), {}, headers=token)

@@ -363,7 +363,10 @@ class KusciaApiClient:
                 not_ready = kind in NOT_READY
                 if not not_ready and response.status < 500 and response.status != 429:
                     return self._decode(api_path, response)
-                problem = f"HTTP {response.status}: {_body_text(response.body)}"
+                said = (
+                    refusal.message if refusal is not None and refusal.message else _body_text(response.body)
+                )
+                problem = f"HTTP {response.status}: {said}"
             log.debug("KusciaAPI %s %s: %s (attempt %d)", self.target.service, api_path, problem, attempts)
         elapsed = self._clock() - started
         error = NodeNotReady if not_ready else ApiUnavailable
