@@ -7,7 +7,8 @@ and the object, never a token.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from kuscia_components.kube.transport import Response
@@ -140,3 +141,48 @@ def is_api_status(response: Response) -> bool:
     """The answer is the API server's own Status object (not what a proxied service sent)."""
     document = response.json()
     return isinstance(document, dict) and document.get("kind") == "Status"
+
+
+# -- what a service-proxy refusal means ---------------------------------------------------------
+
+ProxyProblem = Literal[
+    "service_missing",  # 404 services "x" not found: the node is not deployed (or gone)
+    "endpoints_missing",  # 404 endpoints "x" not found: the Service exists, its pod is not ready yet
+    "no_ready_endpoint",  # 503 no endpoints available for service "x": the pod is not Ready
+    "no_service_port",  # 503 no service port N found for service "x": a configuration error
+    "unreachable",  # 503 error trying to reach service: the pod refused or dropped the connection
+    "",
+]
+
+_NO_SERVICE_PORT = re.compile(r'^no service port (?P<port>\S+) found for service "(?P<service>[^"]*)"')
+
+
+def proxy_problem(error: ApiError | None) -> ProxyProblem:
+    """Classify the API server's own refusal of a service-proxy request.
+
+    The texts are the API server's (pkg/registry/core/service/storage ResourceLocation and
+    apimachinery/pkg/util/proxy/transport.go): the Service is looked up first, then its port,
+    then its Endpoints object, then a ready address, then the pod is dialled.
+    """
+    if error is None:
+        return ""
+    message = error.message
+    if isinstance(error, NotFound):
+        if message.startswith("endpoints "):
+            return "endpoints_missing"
+        return "service_missing" if message.startswith("services ") else ""
+    if error.status != 503:
+        return ""
+    if _NO_SERVICE_PORT.match(message):
+        return "no_service_port"
+    if message.startswith("no endpoints available"):
+        return "no_ready_endpoint"
+    if message.startswith("error trying to reach service") and "tls:" not in message:
+        return "unreachable"  # a TLS error there is a scheme mismatch, not a pod that is starting
+    return ""
+
+
+def missing_service_port(error: ApiError) -> tuple[str, str] | None:
+    """(port, service) of a `no service port N found for service "x"` refusal, else None."""
+    match = _NO_SERVICE_PORT.match(error.message)
+    return (match["port"], match["service"]) if match else None

@@ -36,6 +36,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 PARTNER_AUTH_CENTER = {"authentication_type": "Token", "token_gen_method": "RSA-GEN"}
+# API-server refusals that mean "the pod does not serve yet": retried, never read as "gone".
+NOT_READY = ("endpoints_missing", "no_ready_endpoint", "unreachable")
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -83,6 +85,16 @@ class ServiceNotFound(KusciaApiError):
 
 class ApiUnavailable(KusciaApiError):
     """5xx, timeouts or connection errors that outlasted the retry budget."""
+
+
+class NodeNotReady(ApiUnavailable):
+    """The Service exists but its pod does not serve yet (no Endpoints object, no ready endpoint,
+    or the pod refused the connection) for longer than the retry budget: transient, never gone."""
+
+
+class ServicePortMissing(KusciaApiError):
+    """The Service has no such port (503 `no service port N found`): a configuration error that
+    no retry fixes."""
 
 
 class KubeconfigError(KusciaApiError):
@@ -210,10 +222,13 @@ def probe_gateway(
     headers = {k.lower() for k in response.headers}
     if response.status == 401 and "kuscia-error-message" in headers:
         return True, f"Kuscia's gateway at {where} answers 401"
-    if isinstance(refusal, kube_errors.NotFound):
+    kind = kube_errors.proxy_problem(refusal)
+    if kind == "service_missing":
         return False, f"the Service {where} does not exist ({message})"
-    if response.status == 503 and "no endpoints available" in message:
+    if kind in ("no_ready_endpoint", "endpoints_missing"):
         return False, f"the Service {where} has no ready endpoint: the Kuscia pod is not Ready ({message})"
+    if kind == "no_service_port":
+        return False, f"the Service {target.namespace}/{target.service} has no port {port} ({message})"
     return None, f"{where} answered HTTP {response.status}: {message[:200]}"
 
 
@@ -321,7 +336,7 @@ class KusciaApiClient:
         path = self.target.proxy_path(api_path)
         policy = self.retry
         started = self._clock()
-        problem, attempts = "", 0
+        problem, attempts, not_ready = "", 0, False
         while attempts < policy.attempts:
             remaining = policy.budget_seconds - (self._clock() - started)
             if attempts:
@@ -338,17 +353,38 @@ class KusciaApiClient:
                 timeout = min(policy.request_timeout_seconds, remaining)
                 response = send(self._transport, "POST", path, headers, payload, timeout)
             except (OSError, TimeoutError) as err:
-                problem = f"{type(err).__name__}: {_first_line(err)}"
+                problem, not_ready = f"{type(err).__name__}: {_first_line(err)}", False
             else:
-                if response.status < 500 and response.status != 429:
+                refusal = kube_errors.api_error(response, api_path, proxied=True)
+                kind = kube_errors.proxy_problem(refusal)
+                if kind == "no_service_port":
+                    assert refusal is not None
+                    raise self._port_missing(refusal)
+                not_ready = kind in NOT_READY
+                if not not_ready and response.status < 500 and response.status != 429:
                     return self._decode(api_path, response)
-                problem = f"HTTP {response.status}: {_body_text(response.body)}"
+                said = (
+                    refusal.message if refusal is not None and refusal.message else _body_text(response.body)
+                )
+                problem = f"HTTP {response.status}: {said}"
             log.debug("KusciaAPI %s %s: %s (attempt %d)", self.target.service, api_path, problem, attempts)
         elapsed = self._clock() - started
-        raise ApiUnavailable(
+        error = NodeNotReady if not_ready else ApiUnavailable
+        raise error(
             f"KusciaAPI of {self.target.describe()} did not answer {api_path} "
             f"({attempts} attempts in {elapsed:.1f} s): {problem or 'no attempt fit in the time budget'}. "
             f"Is the pod Ready (kubectl -n {self.target.namespace} get pods)?"
+        )
+
+    def _port_missing(self, refusal: kube_errors.ApiError) -> ServicePortMissing:
+        port, service = kube_errors.missing_service_port(refusal) or (str(self.target.port), "")
+        t = self.target
+        return ServicePortMissing(
+            f"the Service {t.namespace}/{service or t.service} has no port {port} "
+            f"(the API server answered HTTP 503: {refusal.message}). This is configuration, not a "
+            f"pod that is starting: KusciaAPI listens on {KUSCIAAPI_HTTP_PORT} and the gateway on "
+            f"{GATEWAY_PORT}; check the Service's ports (kubectl -n {t.namespace} get svc {t.service} -o yaml).",
+            503,
         )
 
     def _decode(self, api_path: str, response: RawResponse) -> Any:

@@ -59,6 +59,7 @@ class KusciaEmulator:
         self.engine = HandshakeEngine(self, self.timings)
         self._aliases: dict[tuple[str, int], str] = {}
         self._unreachable: dict[str, str] = {}
+        self._clock_offset = 0.0  # fake time that `step(seconds=...)` added
         self._server: ApiServer | None = None
         self._dir: tempfile.TemporaryDirectory[str] | None = None
         self.url = ""
@@ -166,10 +167,19 @@ class KusciaEmulator:
                 return node
         return None
 
-    def step(self, rounds: int = 1) -> None:
-        """Run handshake rounds now. A test that fakes the client's clock calls this from its fake
-        `sleep`, so the emulated nodes move on with the fake time instead of the 50 ms tick."""
+    def now(self) -> float:
+        """The emulated clock: monotonic time plus what `step(seconds=...)` moved it on."""
+        return time.monotonic() + self._clock_offset
+
+    def step(self, rounds: int = 1, *, seconds: float = 0.0) -> None:
+        """Run handshake rounds now, each after moving the emulated clock on by `seconds`. A test
+        that fakes the client's clock calls this from its fake `sleep`, so the emulated nodes move
+        on with the fake time instead of the 50 ms tick; `seconds=3600` walks through days of
+        token rolling and expiry in a moment."""
         for _ in range(rounds):
+            if seconds:
+                with self.lock:
+                    self._clock_offset += seconds
             self.engine.run_once()
 
     def wait_until(self, predicate: Callable[[], bool], timeout: float = 2.0) -> bool:

@@ -3,9 +3,9 @@
 Over real HTTP it serves what the project's code uses of a real API server:
 - bearer-token authentication (401 Status otherwise) and `/version`;
 - the service proxy `/api/v1/namespaces/{ns}/services/{scheme}:{name}:{port}/proxy/{path}` as
-  kubectl builds it: method, headers (incl. `Token`) and body go to the emulated node; a
-  percent-encoded slash in the proxy suffix is refused (API servers have mishandled those,
-  kubernetes#14193); see README.md for the answers to unknown services, ports and schemes;
+  kubectl builds it: method, headers (incl. `Token`) and body go to the emulated node; the
+  path is percent-decoded as a real API server decodes it; see README.md for the answers to
+  unknown services, ports, missing endpoints, restarts and schemes;
 - GET/LIST of stored objects with label/field selectors, 404 Status when missing;
 - SelfSubjectAccessReview (allowed unless `KusciaEmulator.deny` said otherwise).
 Every request is recorded in `KusciaEmulator.requests`.
@@ -177,14 +177,11 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         node: EmulatedNode | None,
     ) -> None:
         scheme, name, port = split_service_ref(match["svc"])
-        rest = match["rest"] or "/"
-        if "%2f" in rest.lower():
-            self._send(
-                400,
-                JSON,
-                status_body(400, "BadRequest", "the proxy path must not contain an encoded slash (%2F)"),
-            )
-            return
+        # Go's net/url decodes the path (a `%2F` becomes `/`) before the API server splits it
+        # (apiserver/pkg/endpoints/request/requestinfo.go): the pod gets the decoded path.
+        rest = urllib.parse.unquote(match["rest"] or "/")
+        # The order of ResourceLocation (pkg/registry/core/service/storage/storage.go): the
+        # Service, its port, its Endpoints object, a ready address; then the pod is dialled.
         if node is None:
             self._send(
                 404,
@@ -192,11 +189,23 @@ class ApiServerHandler(BaseHTTPRequestHandler):
                 status_body(404, "NotFound", f'services "{name}" not found', name=name, kind="services"),
             )
             return
-        if port not in (KUSCIAAPI_PORT, GATEWAY_PORT) or node.is_down:
+        if port not in (KUSCIAAPI_PORT, GATEWAY_PORT):
+            self._unavailable(f'no service port {port} found for service "{name}"')
+            return
+        phase = node.serving_phase()
+        if phase == "endpoints_missing":
             self._send(
-                503,
+                404,
                 JSON,
-                status_body(503, "ServiceUnavailable", f'no endpoints available for service "{name}"'),
+                status_body(404, "NotFound", f'endpoints "{name}" not found', name=name, kind="endpoints"),
+            )
+            return
+        if phase == "down":
+            self._unavailable(f'no endpoints available for service "{name}"')
+            return
+        if phase == "refusing":
+            self._unavailable(
+                f"error trying to reach service: dial tcp {node.pod_ip}:{port}: connect: connection refused"
             )
             return
         if scheme == "https" and not node.is_tls:
@@ -220,9 +229,21 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         if port == GATEWAY_PORT:
             self._send(*node.gateway(method, rest, headers, self.client_address[0]))
             return
+        if node.take_drop():  # the connection drops before any answer (a restart mid-call)
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
+            return
         status, delay = node.take_fault()
+        instance = node.instance
         if delay and self.server.stopping.wait(delay):
             return  # the emulator is shutting down
+        if node.instance != instance:  # the pod restarted while the request was in flight
+            self._unavailable(
+                f"error trying to reach service: read tcp 10.42.0.1:43210->{node.pod_ip}:{port}: "
+                "read: connection reset by peer"
+            )
+            return
         if status is not None:
             self._send(status, {"Content-Type": "text/plain"}, f"emulated fault: HTTP {status}".encode())
             return
@@ -262,6 +283,9 @@ class ApiServerHandler(BaseHTTPRequestHandler):
             self._send(400, JSON, status_body(400, "BadRequest", str(err)))
             return
         self._json(200, listed)
+
+    def _unavailable(self, message: str) -> None:
+        self._send(503, JSON, status_body(503, "ServiceUnavailable", message))
 
     def _json(self, status: int, document: Any) -> None:
         self._send(status, JSON, json.dumps(document).encode())

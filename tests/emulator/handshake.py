@@ -17,7 +17,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +52,12 @@ WRONG_PEER = "response status code [404], detail -> "
 TOKEN_READY, DOMAIN_ID_INVALID, REVISION_INVALID, TOKEN_NOT_READY, TOKEN_NOT_FOUND, NO_AUTHENTICATION = range(
     6
 )
+
+
+# Token lifetimes (pkg/gateway/controller/handshake.go DestReplyHandshake and
+# UpdateDomainRouteRevisionToken; pkg/controllers/domainroute/controller.go and check.go).
+NEVER = 100 * 365 * 86400.0  # a rolling period of 0 stamps "now + 100 years"
+SYNC_PERIOD = 120.0  # domainRouteSyncPeriod: the destination drops a token this long after expiry
 
 
 @dataclass(frozen=True)
@@ -105,7 +110,9 @@ class Route:
     last_ok: float = 0.0  # last good heartbeat (source side)
     heartbeat: float = 0.0  # last heartbeat received (destination side)
     had_token: bool = False
-    renew: bool = False  # re-handshake after a restart
+    renew: bool = False  # re-handshake after a restart, or to roll the token
+    revision_time: float = 0.0  # when the current token was made (emulated clock)
+    expires: float = 0.0  # ExpirationTime of the current token (emulated clock)
     keys: tuple[str, str] | None = None  # public keys the DomainRoute was built from
     condition: Condition | None = None
     _pending: _Pending | None = None
@@ -158,6 +165,7 @@ class Route:
             "kusciaapi_reason": self.kusciaapi_reason(),
             "revision": self.revision,
             "has_token": self.token is not None,
+            "rolling_update_period": self.rolling_update_period,
         }
 
 
@@ -190,7 +198,7 @@ class HandshakeEngine:
     def run_once(self) -> None:
         """One round over every node that is up: outbound routes first, then inbound conditions."""
         with self.network.lock:
-            now = time.monotonic()
+            now = self.network.now()
             nodes = [n for n in self.network.nodes.values() if not n.is_down]
             for node in nodes:
                 for route in list(node.route_table.values()):
@@ -218,6 +226,15 @@ class HandshakeEngine:
         if route.keys is not None and route.keys != keys:
             route.reset()
         route.keys = keys
+        period = route.rolling_update_period
+        if (
+            route.token is not None
+            and not route.renew
+            and period > 0
+            and (now - route.revision_time > period or now > route.expires)
+        ):  # needRollingToNext: a period of 0 never rolls
+            route.renew = True
+            self._log(s, route, f"Domainroute {route.name} token is out of time, need to rolling")
         if route.token is None or route.renew:
             self._try_handshake(s, route, now)
         else:
@@ -374,6 +391,13 @@ class HandshakeEngine:
         inbound.revision += 1
         inbound.token, inbound.heartbeat, inbound.had_token = token, now, True
         inbound.keys = self._inbound_keys(dest, s.domain_id)
+        # The destination stamps the expiry from ITS period; the source keeps it only if its own
+        # period is > 0 (otherwise it stamps its copy "never").
+        inbound.revision_time = route.revision_time = now
+        inbound.expires = now + (
+            2 * inbound.rolling_update_period if inbound.rolling_update_period else NEVER
+        )
+        route.expires = inbound.expires if route.rolling_update_period > 0 else now + NEVER
         route.revision, route.token = inbound.revision, token
         route.authorized, route.unreachable, route.renew = True, False, False
         route.last_ok, route._pending, route._failed = now, None, None
@@ -440,6 +464,13 @@ class HandshakeEngine:
         if route.token is not None and (route.keys != keys or not self.authorizes(d, route.source)):
             route.token = None  # DomainRoute recreated with the new keys, or authorization gone
         route.keys = keys
+        if (
+            route.token is not None and route.rolling_update_period > 0 and now - route.expires > SYNC_PERIOD
+        ):  # the destination's controller deletes the expired token
+            route.token = None
+            self._log(
+                d, route, f"domainroute {d.domain_id}/{route.name} delete expirated token {route.revision}"
+            )
         if route.token is not None:
             if now - route.heartbeat > self.timings.heartbeat_timeout:
                 _set_condition(route, "False", "HeartBeatTimeout", "HeartBeatTimeout")

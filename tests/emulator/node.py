@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import secrets
 import threading
-import time
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
@@ -68,6 +67,10 @@ class EmulatedNode:
         self.gateway_log: list[str] = []
         self.auth_completed: set[str] = set()  # partner Domains whose inbound route was auto-created
         self.down_until = 0.0
+        self.refusing_until = 0.0  # Ready in the Endpoints but not listening yet
+        self.endpoints_missing = False  # the Service exists, its Endpoints object does not
+        self.pod_ip = f"10.42.0.{len(network.nodes) + 10}"
+        self._drops = 0
         self._fail: deque[int] = deque()
         self._delay: deque[float] = deque()
         self._set_key(key or new_key())
@@ -122,17 +125,49 @@ class EmulatedNode:
         with self.lock:
             self._delay.extend([seconds] * n)
 
+    def drop_next(self, n: int = 1) -> None:
+        """The next `n` KusciaAPI calls lose their connection before any answer (no HTTP status)."""
+        with self.lock:
+            self._drops += n
+
+    def take_drop(self) -> bool:
+        with self.lock:
+            if self._drops:
+                self._drops -= 1
+                return True
+            return False
+
+    def set_endpoints_missing(self, missing: bool = True) -> None:
+        """No Endpoints object for the Service (just created, or deleted by hand): the API
+        server's proxy answers 404 `endpoints "<svc>" not found`."""
+        with self.lock:
+            self.endpoints_missing = missing
+
+    def serving_phase(self) -> str:
+        """What the API server's proxy finds: "endpoints_missing", "down" (no ready address),
+        "refusing" (Ready, not listening yet) or "up"."""
+        with self.lock:
+            now = self.network.now()
+            if self.endpoints_missing:
+                return "endpoints_missing"
+            if now < self.down_until:
+                return "down"
+            return "refusing" if now < self.refusing_until else "up"
+
     def take_fault(self) -> tuple[int | None, float]:
         with self.lock:
             return (self._fail.popleft() if self._fail else None), (
                 self._delay.popleft() if self._delay else 0.0
             )
 
-    def restart(self, downtime: float = 1.0) -> None:
-        """Pod restart: down for `downtime` s (no endpoints), state kept (it lives in MySQL), same
-        key but new certificate bytes (NOTES §3.4); outbound routes re-handshake once it is back."""
+    def restart(self, downtime: float = 1.0, *, refusing: float = 0.0) -> None:
+        """Pod restart: down for `downtime` s (no endpoints), then `refusing` s in which the pod
+        is an endpoint but refuses connections; state kept (it lives in MySQL), same key but new
+        certificate bytes (NOTES §3.4); outbound routes re-handshake once it is back. A
+        KusciaAPI call in flight answers 503 `connection reset by peer`."""
         with self.lock:
-            self.down_until = time.monotonic() + downtime
+            self.down_until = self.network.now() + downtime
+            self.refusing_until = self.down_until + refusing
             # A real restart takes well over NotBefore's one-second resolution: move it on.
             later = max(dt.datetime.now(dt.timezone.utc), not_before(self.cert_pem) + dt.timedelta(seconds=1))
             self._set_key(self.key, later)
@@ -150,7 +185,8 @@ class EmulatedNode:
 
     @property
     def is_down(self) -> bool:
-        return time.monotonic() < self.down_until
+        """Partners cannot reach it and its controllers do not run (down or still starting)."""
+        return self.network.now() < self.refusing_until
 
     # -- snapshots -------------------------------------------------------------------------------
 
