@@ -14,6 +14,8 @@ import json
 import pickle
 import subprocess
 import sys
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +30,8 @@ from kuscia_components.checks.report import Report
 from kuscia_components.core import pki
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint
 from kuscia_components.node.database import provisioning_statements
-from tests.emulator import KusciaEmulator
+from kuscia_components.peering.client import NodeTarget
+from tests.emulator import EmulatedNode, KusciaEmulator
 from tests.mariadb import KINE_DDL, MariaDB, free_port
 
 # -- offline runs -----------------------------------------------------------------------------------
@@ -185,3 +188,59 @@ def peer_outputs(stack: str) -> dict[str, dict[str, Any]]:
     return {
         other: {"peeringBundle": {"domainId": other, "cert": cert, "endpoint": endpoint, "protocol": "TLS"}}
     }
+
+
+def target_of(emu: KusciaEmulator, domain_id: str, **changes: Any) -> NodeTarget:
+    node = emu.nodes[domain_id]
+    values: dict[str, Any] = {
+        "namespace": node.namespace,
+        "service": node.service,
+        "domain_id": node.domain_id,
+        "protocol": node.protocol,
+        "token": node.token,
+        "kube_context": emu.context,
+        "kubeconfig": emu.kubeconfig_path,
+        **changes,
+    }
+    return NodeTarget(**values)
+
+
+Reply = tuple[int, Any, dict[str, str]]
+
+
+def _parse(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return raw.decode()
+
+
+def call(
+    emu: KusciaEmulator,
+    path: str,
+    body: Any = None,
+    *,
+    method: str = "POST",
+    headers: dict[str, str] | None = None,
+    bearer: str | None = None,
+    timeout: float = 5,
+) -> Reply:
+    sent = {"Authorization": f"Bearer {bearer or emu.bearer_token}", "Content-Type": "application/json"}
+    sent.update(headers or {})
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(emu.url + path, data=data, headers=sent, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, _parse(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as err:
+        return err.code, _parse(err.read()), dict(err.headers)
+
+
+def proxy_path(node: EmulatedNode, path: str, *, port: int = 8082, scheme: str | None = None) -> str:
+    scheme = scheme or ("https" if node.is_tls else "http")
+    return f"/api/v1/namespaces/{node.namespace}/services/{scheme}:{node.service}:{port}/proxy{path}"
+
+
+def api(emu: KusciaEmulator, node: EmulatedNode, path: str, body: Any = None, **kw: Any) -> Reply:
+    headers = {"Token": node.token} if node.is_tls else {}
+    return call(emu, proxy_path(node, path), {} if body is None else body, headers=headers, **kw)

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import http.client
-import json
 import re
 import socket
 import threading
@@ -17,7 +16,6 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -27,8 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from tests.emulator import EmulatedNode, KusciaEmulator
 from tests.emulator.identity import kuscia_cert, new_key
-
-Reply = tuple[int, Any, dict[str, str]]
+from tests.helpers import Reply, api, call, proxy_path
 
 
 @pytest.fixture
@@ -39,44 +36,6 @@ def manual() -> Iterator[KusciaEmulator]:
 
 
 # -- raw HTTP helpers -------------------------------------------------------------------------------
-
-
-def call(
-    emu: KusciaEmulator,
-    path: str,
-    body: Any = None,
-    *,
-    method: str = "POST",
-    headers: dict[str, str] | None = None,
-    bearer: str | None = None,
-    timeout: float = 5,
-) -> Reply:
-    sent = {"Authorization": f"Bearer {bearer or emu.bearer_token}", "Content-Type": "application/json"}
-    sent.update(headers or {})
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(emu.url + path, data=data, headers=sent, method=method)
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, _parse(response.read()), dict(response.headers)
-    except urllib.error.HTTPError as err:
-        return err.code, _parse(err.read()), dict(err.headers)
-
-
-def _parse(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except ValueError:
-        return raw.decode()
-
-
-def proxy_path(node: EmulatedNode, path: str, *, port: int = 8082, scheme: str | None = None) -> str:
-    scheme = scheme or ("https" if node.is_tls else "http")
-    return f"/api/v1/namespaces/{node.namespace}/services/{scheme}:{node.service}:{port}/proxy{path}"
-
-
-def api(emu: KusciaEmulator, node: EmulatedNode, path: str, body: Any = None, **kw: Any) -> Reply:
-    headers = {"Token": node.token} if node.is_tls else {}
-    return call(emu, proxy_path(node, path), {} if body is None else body, headers=headers, **kw)
 
 
 def code(reply: Reply) -> int:

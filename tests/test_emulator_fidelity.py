@@ -22,9 +22,7 @@ from kuscia_components.peering.client import (
 )
 from kuscia_components.peering.provider import PartnerLinkProvider
 from tests.emulator import EmulatedNode, KusciaEmulator
-from tests.test_emulator import api, call, proxy_path
-from tests.test_kusciaapi import target_of
-from tests.test_peering import link_props
+from tests.helpers import api, call, link_props, proxy_path, target_of
 
 SHORT = RetryPolicy(
     attempts=4, base_seconds=0.05, cap_seconds=0.1, request_timeout_seconds=2, budget_seconds=2

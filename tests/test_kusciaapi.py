@@ -33,6 +33,7 @@ from kuscia_components.peering.client import (
     ValidationFailed,
 )
 from tests.emulator import KusciaEmulator
+from tests.helpers import target_of
 
 TOKEN = "tok-0123456789abcdef0123456789ab"
 TLS = NodeTarget("autonomy-alice", "kuscia-autonomy-alice", "alice", "TLS", token=TOKEN)
@@ -327,21 +328,6 @@ def emu() -> Iterator[KusciaEmulator]:
         emulator.add_node("alice", protocol="TLS")
         emulator.add_node("bob", protocol="NOTLS")
         yield emulator
-
-
-def target_of(emu: KusciaEmulator, domain_id: str, **changes: Any) -> NodeTarget:
-    node = emu.nodes[domain_id]
-    values: dict[str, Any] = {
-        "namespace": node.namespace,
-        "service": node.service,
-        "domain_id": node.domain_id,
-        "protocol": node.protocol,
-        "token": node.token,
-        "kube_context": emu.context,
-        "kubeconfig": emu.kubeconfig_path,
-        **changes,
-    }
-    return NodeTarget(**values)
 
 
 FAST = RetryPolicy(
