@@ -53,8 +53,10 @@ REPLACE_KEYS = ("domain_id", "partner_domain_id", "namespace", "service", "phase
 # Changing how we reach the partner, or our own token, is redone in place. Wait-policy changes
 # alone do not touch the node: they only matter during the next wait.
 UPDATE_KEYS = ("partner_endpoint", "partner_protocol", "protocol", "token")
-LINK_BACKOFF = Backoff(start=0.2, factor=1.5, cap=0.8)
-POLL_CAP_SECONDS = LINK_BACKOFF.cap  # bounds how late a Ready route is noticed (bench/peering.md)
+# Every 0.2 s for 6 s (a partner that registers soon is seen within 0.2 s), then backing off to
+# one poll every 6 s: about 85 polls in a 300 s wait (bench/peering.md).
+LINK_BACKOFF = Backoff(start=0.2, factor=1.5, cap=6.0, hold=6.0)
+POLL_CAP_SECONDS = 0.8  # how far past its deadline a wait may end (its last request and evidence)
 PROGRESS_EVERY_SECONDS = 30.0  # a long wait says it is still alive
 EVIDENCE_AFTER_SECONDS = 3.0  # a healthy handshake takes seconds; look closer only after that
 EVIDENCE_EVERY_SECONDS = 10.0
