@@ -86,13 +86,16 @@ class PartnerLinkProvider(ResourceProvider):
         changed = [k for k in UPDATE_KEYS if getattr(old, k) != getattr(new, k)]
         if key_changed(old.partner_cert, new.partner_cert):
             changed.append("partner_cert")
-        # A link that is not Ready yet (an output, so read from the state) is re-checked by the next `up`.
-        unfinished = new.phase != "domain" and olds.get("status") != "Ready"
+        # A link not Ready yet (an output, read from the state) is redone by this `up`. The engine
+        # shows that as an update without a property change (the SDK's host forwards no diff
+        # details), so say why. A route that broke after Ready is seen through the refresh that
+        # Pulumi.yaml's `options: refresh: always` runs before every `up` (`read`).
+        why = ""
+        if new.phase != "domain" and not (replaces or changed) and olds.get("status") != "Ready":
+            why = f"the state says {olds.get('status') or 'not Ready'}"
+            say(f"{old.route_name}: {why}; this `pulumi up` registers it again and waits for Ready")
         return DiffResult(
-            changes=bool(replaces or changed or unfinished),
-            replaces=replaces,
-            stables=["domain_id", "partner_domain_id"],
-            delete_before_replace=True,
+            changes=bool(replaces or changed or why), replaces=replaces, delete_before_replace=True
         )
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
