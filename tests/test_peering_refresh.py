@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,8 @@ def test_project_refreshes_before_every_up() -> None:
     assert project["options"]["refresh"] == "always"
 
 
-def test_emulated_route_broken_after_ready_is_redone_by_the_next_up(
-    capsys: pytest.CaptureFixture[str],
-) -> None:
+def test_emulated_route_broken_after_ready_is_redone_by_the_next_up(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
     with KusciaEmulator(handshake_delay=0.0) as emu:
         alice, bob = emu.add_node("alice"), emu.add_node("bob")
         provider = PartnerLinkProvider()
@@ -38,4 +38,4 @@ def test_emulated_route_broken_after_ready_is_redone_by_the_next_up(
         refreshed = provider.read("x", state)  # what `refresh: always` runs before the up
         assert refreshed.id == "x" and refreshed.outs["status"] != "Ready"
         assert provider.diff("x", refreshed.outs, props).changes
-        assert "this `pulumi up` registers it again" in capsys.readouterr().err
+        assert "this `pulumi up` registers it again" in caplog.text

@@ -91,7 +91,11 @@ class PartnerLinkProvider(ResourceProvider):
         # details), so say why. A route that broke after Ready is seen through the refresh that
         # Pulumi.yaml's `options: refresh: always` runs before every `up` (`read`).
         why = ""
-        if new.phase != "domain" and not (replaces or changed) and olds.get("status") != "Ready":
+        if (
+            new.phase != "domain"
+            and not (replaces or changed or new.defer_wait)
+            and olds.get("status") != "Ready"
+        ):
             why = f"the state says {olds.get('status') or 'not Ready'}"
             say(f"{old.route_name}: {why}; this `pulumi up` registers it again and waits for Ready")
         return DiffResult(
@@ -211,6 +215,10 @@ def reconcile(
                 return {**outs, **status_outputs("Ready", "", None)}
             outs["route_action"] = ensure_route(api, src, dst, endpoint, made)
             tell(f"{src}: route {src}-{dst} -> {link.partner_endpoint} {outs['route_action']}")
+            if link.defer_wait:  # one look; the stack's LinkReadiness waits for all links at once
+                status, reason = route_status(api, src, dst)
+                ready = status == "Succeeded"
+                return {**outs, **status_outputs("Ready" if ready else "WaitingForPartner", reason, None)}
             status, reason, diagnosis = wait_ready(api, link, clock=clock, sleep=sleep, say=tell)
         except (PeeringError, KusciaApiError) as err:
             if not (undo_on_failure and made):
