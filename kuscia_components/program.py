@@ -16,7 +16,7 @@ import pulumi_kubernetes as k8s
 
 from kuscia_components.config import PartyConfig, read_pulumi_config
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
-from kuscia_components.peering.component import link_partner, peer_bundle
+from kuscia_components.peering.component import link_partners, peer_bundle
 
 
 def party_program(
@@ -33,10 +33,8 @@ def party_program(
     opts = _kubernetes_opts(cfg)
     node = AutonomyNode(cfg.domain_id, AutonomyNodeArgs(config=cfg), opts=opts)
 
-    links: dict[str, Any] = {}
-    for peer in cfg.peers:
-        bundle = peer_bundle(peer, peer_bundles)
-        links[peer.domain_id] = link_partner(cfg, node, peer, bundle, opts)
+    peers = {peer.domain_id: (peer, peer_bundle(peer, peer_bundles)) for peer in cfg.peers}
+    links: dict[str, Any] = dict(link_partners(cfg, node, peers, opts))
 
     pulumi.export("domainId", node.domain_id)
     pulumi.export("namespace", node.namespace)

@@ -244,3 +244,19 @@ def proxy_path(node: EmulatedNode, path: str, *, port: int = 8082, scheme: str |
 def api(emu: KusciaEmulator, node: EmulatedNode, path: str, body: Any = None, **kw: Any) -> Reply:
     headers = {"Token": node.token} if node.is_tls else {}
     return call(emu, proxy_path(node, path), {} if body is None else body, headers=headers, **kw)
+
+
+class FakeTime:
+    """Deadlines without real waiting: sleeping advances the clock and lets the emulated nodes
+    run one handshake round, as they would have in that time."""
+
+    def __init__(self, emu: KusciaEmulator) -> None:
+        self.now = 1000.0
+        self.emu = emu
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+        self.emu.engine.run_once()

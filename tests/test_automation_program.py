@@ -200,6 +200,8 @@ def test_stack_references_give_the_same_links_as_inline_bundles(
         return [
             (t, n, p, json.dumps({**json.loads(i), "partner_stack": None}, sort_keys=True))
             if t.endswith("PartnerLink")
+            else (t, n, p, _links_without_stack_hint(i))
+            if t.endswith("LinkReadiness")  # it carries the links' inputs
             else (t, n, p, i)
             for t, n, p, i in rows
         ]
@@ -207,6 +209,12 @@ def test_stack_references_give_the_same_links_as_inline_bundles(
     assert without_stack_hint(registrations(inline, skip_types=ignore)) == without_stack_hint(
         registrations(by_ref, skip_types=ignore)
     )
+
+
+def _links_without_stack_hint(inputs: str) -> str:
+    given = json.loads(inputs)
+    given["links"] = [{**link, "partner_stack": None} for link in given["links"]]
+    return json.dumps(given, sort_keys=True)
 
 
 def test_a_phase_wait_changes_only_the_links_wait_inputs(bundles: dict[str, dict[str, str]]) -> None:
@@ -223,7 +231,11 @@ def test_a_phase_wait_changes_only_the_links_wait_inputs(bundles: dict[str, dict
             for k in a.plain_inputs
             if a.plain_inputs[k] != b.plain_inputs.get(k)
         }
-    assert differing == {("PartnerLink", "timeout_seconds"), ("PartnerLink", "require_ready")}
+    assert differing == {
+        ("PartnerLink", "timeout_seconds"),
+        ("PartnerLink", "require_ready"),
+        ("LinkReadiness", "links"),  # the one wait for all links, with their wait inputs
+    }
     waits = {
         (r.plain_inputs["timeout_seconds"], r.plain_inputs["require_ready"])
         for r in short.resources

@@ -21,28 +21,12 @@ from kuscia_components.peering.client import KusciaApiClient, NodeTarget, RetryP
 from kuscia_components.peering.provider import PartnerLinkProvider, PeeringError, reconcile
 from kuscia_components.peering.resource import SECRET_OUTPUTS
 from tests.emulator import KusciaEmulator
-from tests.helpers import link_props
+from tests.helpers import FakeTime, link_props
 
 UNROUTABLE = "https://203.0.113.10:31080"  # TEST-NET-3: nothing answers there
 
 
 pytestmark = pytest.mark.usefixtures("quick_evidence")
-
-
-class FakeTime:
-    """Deadlines without real waiting: sleeping advances the clock and lets the emulated nodes
-    run one handshake round, as they would have in that time."""
-
-    def __init__(self, emu: KusciaEmulator) -> None:
-        self.now = 1000.0
-        self.emu = emu
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += seconds
-        self.emu.engine.run_once()
 
 
 def partner_node(node: Any) -> dict[str, str]:

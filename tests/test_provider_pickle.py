@@ -27,6 +27,7 @@ from kuscia_components.node.passwords import GeneratedPassword, PasswordProps
 from kuscia_components.node.storage_guard import StorageGuard
 from kuscia_components.offline.mocks import OfflineMocks, run_offline
 from kuscia_components.peering.props import LinkProps
+from kuscia_components.peering.readiness import LinkReadiness
 from kuscia_components.peering.resource import PartnerLink
 from tests.helpers import parse_source
 
@@ -36,6 +37,7 @@ CLASS_PATHS = {
     "pulumi-python:dynamic/kuscia:DomainIdentity": "kuscia_components.node.identity.DomainIdentityProvider",
     "pulumi-python:dynamic/kuscia:GeneratedPassword": "kuscia_components.node.passwords.GeneratedPasswordProvider",
     "pulumi-python:dynamic/kuscia:StorageGuard": "kuscia_components.node.storage_guard.StorageGuardProvider",
+    "pulumi-python:dynamic/kuscia:LinkReadiness": "kuscia_components.peering.readiness.LinkReadinessProvider",
 }
 TOKEN = "token-in-the-program-0123456789abcdef"
 PARTNER_TOKEN = "partner-token-0123456789abcdef"
@@ -74,7 +76,7 @@ def mocks(rsa_key_pem: str, rsa_cert_b64: str) -> OfflineMocks:
             storage_size="10Gi",
             storage_class=None,
         )
-        PartnerLink(
+        link = PartnerLink(
             "alice-link-bob",
             domain_id="alice",
             namespace="autonomy-alice",
@@ -93,7 +95,9 @@ def mocks(rsa_key_pem: str, rsa_cert_b64: str) -> OfflineMocks:
                 "token": PARTNER_TOKEN,
             },
             kubeconfig="/home/alice/.kube/config",
+            defer_wait=True,
         )
+        LinkReadiness("alice-links-ready", [link])
 
     recorded = OfflineMocks(execute_dynamic=lambda provider: False)  # register only: nothing runs
     run_offline(program, recorded, stack="pickle")

@@ -10,14 +10,19 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class Backoff:
-    """Delays start, start*factor, ... never above cap. The cap bounds how late a change is seen."""
+    """Delays start (for the first `hold` seconds), then start*factor, ... never above cap.
+
+    The delay bounds how late a change is seen, the cap how many polls a long wait costs: most
+    changes come early (a partner registering within seconds), so a wait polls fast for `hold`
+    seconds, then backs off."""
 
     start: float = 0.2
     factor: float = 1.5
     cap: float = 0.8
+    hold: float = 0.0
 
     def __post_init__(self) -> None:
-        if not (self.start > 0 and self.factor >= 1 and self.cap >= self.start):
+        if not (self.start > 0 and self.factor >= 1 and self.cap >= self.start and self.hold >= 0):
             raise ValueError(
                 f"backoff needs start > 0, factor >= 1 and cap >= start, e.g. Backoff(0.2, 1.5, 0.8); got {self}"
             )
@@ -69,4 +74,5 @@ class Poll:
     def wait(self) -> None:
         """Sleep the next backoff step, never past the deadline."""
         self._sleep(min(self._delay, self.remaining()))
-        self._delay = self.backoff.next(self._delay)
+        if self.elapsed() >= self.backoff.hold:
+            self._delay = self.backoff.next(self._delay)

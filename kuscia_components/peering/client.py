@@ -158,7 +158,7 @@ class RetryPolicy:
     a node that is down costs a known amount of time before the caller's own deadline applies.
     """
 
-    attempts: int = 5
+    attempts: int | None = 5  # None: as many as `budget_seconds` allows (a link's own deadline)
     base_seconds: float = 0.25
     cap_seconds: float = 4.0
     request_timeout_seconds: float = 10.0
@@ -337,7 +337,7 @@ class KusciaApiClient:
         policy = self.retry
         started = self._clock()
         problem, attempts, not_ready = "", 0, False
-        while attempts < policy.attempts:
+        while policy.attempts is None or attempts < policy.attempts:
             remaining = policy.budget_seconds - (self._clock() - started)
             if attempts:
                 pause = policy.delay(attempts - 1, self._rng)

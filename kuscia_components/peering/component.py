@@ -80,6 +80,52 @@ def link_partner(
     )
 
 
+def link_partners(
+    cfg: PartyConfig,
+    node: AutonomyNode,
+    peers: Mapping[str, tuple[PeerSettings, pulumi.Output[Any]]],
+    opts: pulumi.ResourceOptions | None,
+) -> dict[str, pulumi.Output[dict[str, str]]]:
+    """The party program's half of every peering (domain ID -> (peer, bundle)), with one wait.
+
+    Each link registers and returns (`defer_wait`); one LinkReadiness waits for all their
+    routes together, so the provider host's 4 workers are not held one per link (readiness.py).
+    Returns each link's status for `links`, as `link_partner` does."""
+    from kuscia_components.peering.readiness import LinkReadiness
+
+    made = {
+        domain_id: PartnerLink(
+            f"{cfg.domain_id}-link-{peer.domain_id}",
+            **node_link_args(node, cfg),
+            partner=bundle,
+            partner_domain_id=peer.domain_id,
+            partner_stack=peer.stack,
+            defer_wait=True,
+            opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=[node])),
+        )
+        for domain_id, (peer, bundle) in peers.items()
+    }
+    if not made:
+        return {}
+    ready = LinkReadiness(f"{cfg.domain_id}-links-ready", list(made.values()), opts=opts)
+
+    def status(link: PartnerLink) -> pulumi.Output[dict[str, str]]:
+        def pick(v: list[Any]) -> dict[str, str]:
+            route, own = v[0] or "", {"status": v[1] or "", "reason": v[2] or "", "diagnosis": v[3] or ""}
+            waited = (v[4] or {}).get(route) or {}
+            return {
+                "routeName": route,
+                **own,
+                **{k: waited[k] for k in ("status", "reason", "diagnosis") if k in waited},
+            }
+
+        return pulumi.Output.all(
+            link.route_name, link.status, link.reason, link.diagnosis, ready.statuses
+        ).apply(pick)
+
+    return {domain_id: status(link) for domain_id, link in made.items()}
+
+
 def other_node_target(node: AutonomyNode) -> pulumi.Output[dict[str, Any]]:
     """How a route link reaches the partner's KusciaAPI for evidence (both nodes in one program)."""
     return pulumi.Output.all(node.namespace, node.service_name, node.protocol, node.kusciaapi_token).apply(

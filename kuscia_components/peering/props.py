@@ -52,6 +52,7 @@ class LinkProps:
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     require_ready: bool = False
     health_timeout_seconds: float | None = None  # None: the link's timeout_seconds
+    defer_wait: bool = False  # register only; a LinkReadiness waits for all links together
 
     @classmethod
     def from_props(cls, props: Mapping[str, Any]) -> LinkProps:
@@ -83,6 +84,7 @@ class LinkProps:
             timeout_seconds=_seconds(props.get("timeout_seconds")) or DEFAULT_TIMEOUT_SECONDS,
             require_ready=props.get("require_ready") not in (None, UNKNOWN) and bool(props["require_ready"]),
             health_timeout_seconds=_seconds(props.get("health_timeout_seconds")),
+            defer_wait=props.get("defer_wait") not in (None, UNKNOWN) and bool(props["defer_wait"]),
         )
 
     def to_props(self) -> dict[str, Any]:

@@ -53,8 +53,10 @@ REPLACE_KEYS = ("domain_id", "partner_domain_id", "namespace", "service", "phase
 # Changing how we reach the partner, or our own token, is redone in place. Wait-policy changes
 # alone do not touch the node: they only matter during the next wait.
 UPDATE_KEYS = ("partner_endpoint", "partner_protocol", "protocol", "token")
-LINK_BACKOFF = Backoff(start=0.2, factor=1.5, cap=0.8)
-POLL_CAP_SECONDS = LINK_BACKOFF.cap  # bounds how late a Ready route is noticed (bench/peering.md)
+# Every 0.2 s for 6 s (a partner that registers soon is seen within 0.2 s), then backing off to
+# one poll every 6 s: about 85 polls in a 300 s wait (bench/peering.md).
+LINK_BACKOFF = Backoff(start=0.2, factor=1.5, cap=6.0, hold=6.0)
+POLL_CAP_SECONDS = 0.8  # how far past its deadline a wait may end (its last request and evidence)
 PROGRESS_EVERY_SECONDS = 30.0  # a long wait says it is still alive
 EVIDENCE_AFTER_SECONDS = 3.0  # a healthy handshake takes seconds; look closer only after that
 EVIDENCE_EVERY_SECONDS = 10.0
@@ -72,7 +74,7 @@ class PartnerLinkProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         link = LinkProps.from_props(props)
-        return CreateResult(id_=link.link_id, outs=reconcile(link))
+        return CreateResult(id_=link.link_id, outs=reconcile(link, undo_on_failure=True))
 
     def update(self, _id: str, _olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         return UpdateResult(outs=reconcile(LinkProps.from_props(news)))
@@ -84,13 +86,20 @@ class PartnerLinkProvider(ResourceProvider):
         changed = [k for k in UPDATE_KEYS if getattr(old, k) != getattr(new, k)]
         if key_changed(old.partner_cert, new.partner_cert):
             changed.append("partner_cert")
-        # A link that is not Ready yet (an output, so read from the state) is re-checked by the next `up`.
-        unfinished = new.phase != "domain" and olds.get("status") != "Ready"
+        # A link not Ready yet (an output, read from the state) is redone by this `up`. The engine
+        # shows that as an update without a property change (the SDK's host forwards no diff
+        # details), so say why. A route that broke after Ready is seen through the refresh that
+        # Pulumi.yaml's `options: refresh: always` runs before every `up` (`read`).
+        why = ""
+        if (
+            new.phase != "domain"
+            and not (replaces or changed or new.defer_wait)
+            and olds.get("status") != "Ready"
+        ):
+            why = f"the state says {olds.get('status') or 'not Ready'}"
+            say(f"{old.route_name}: {why}; this `pulumi up` registers it again and waits for Ready")
         return DiffResult(
-            changes=bool(replaces or changed or unfinished),
-            replaces=replaces,
-            stables=["domain_id", "partner_domain_id"],
-            delete_before_replace=True,
+            changes=bool(replaces or changed or why), replaces=replaces, delete_before_replace=True
         )
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
@@ -169,8 +178,13 @@ def reconcile(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     progress: Callable[[str], None] | None = None,
+    undo_on_failure: bool = False,
 ) -> dict[str, Any]:
-    """Make the live node match `props` (Domain, then route), then wait; returns all outputs."""
+    """Make the live node match `props` (Domain, then route), then wait; returns all outputs.
+
+    A failed create leaves no state behind it, so nothing in `destroy` would ever remove what it
+    registered: with `undo_on_failure` it removes what this call created before raising, and the
+    error says what was done and undone (or what is left, if the node cannot be reached)."""
     link = props if isinstance(props, LinkProps) else LinkProps.from_props(props)
     tell = progress or say
     src, dst = link.domain_id, link.partner_domain_id
@@ -188,17 +202,52 @@ def reconcile(
         endpoint=link.partner_endpoint,
         protocol=link.partner_protocol,
     )
-    with _owned(client, link) as api:
-        wait_healthy(api, link, clock=clock, sleep=sleep, say=tell)
-        if link.phase != "route":
-            outs["domain_action"] = ensure_partner_domain(api, dst, str(link.partner_cert))
-            tell(f"{src}: partner Domain {dst} {outs['domain_action']}")
-        if link.phase == "domain":
-            return {**outs, **status_outputs("Ready", "", None)}
-        outs["route_action"] = ensure_route(api, src, dst, endpoint)
-        tell(f"{src}: route {src}-{dst} -> {link.partner_endpoint} {outs['route_action']}")
-        status, reason, diagnosis = wait_ready(api, link, clock=clock, sleep=sleep, say=tell)
+    from kuscia_components.peering.client import KusciaApiError
+
+    made: list[str] = []  # what this call created, in order
+    with _owned(client, link, budget_seconds=link.timeout_seconds) as api:
+        try:
+            wait_healthy(api, link, clock=clock, sleep=sleep, say=tell)
+            if link.phase != "route":
+                outs["domain_action"] = ensure_partner_domain(api, dst, str(link.partner_cert), made)
+                tell(f"{src}: partner Domain {dst} {outs['domain_action']}")
+            if link.phase == "domain":
+                return {**outs, **status_outputs("Ready", "", None)}
+            outs["route_action"] = ensure_route(api, src, dst, endpoint, made)
+            tell(f"{src}: route {src}-{dst} -> {link.partner_endpoint} {outs['route_action']}")
+            if link.defer_wait:  # one look; the stack's LinkReadiness waits for all links at once
+                status, reason = route_status(api, src, dst)
+                ready = status == "Succeeded"
+                return {**outs, **status_outputs("Ready" if ready else "WaitingForPartner", reason, None)}
+            status, reason, diagnosis = wait_ready(api, link, clock=clock, sleep=sleep, say=tell)
+        except (PeeringError, KusciaApiError) as err:
+            if not (undo_on_failure and made):
+                raise
+            raise PeeringError(f"{err} {undo(api, link, made)}") from None
     return {**outs, **status_outputs(status, reason, diagnosis)}
+
+
+def undo(client: KusciaApiClient, link: LinkProps, made: list[str]) -> str:
+    """Remove what a failed create registered (route first, as `delete`); says what happened."""
+    from kuscia_components.peering.client import DomainNotFound, KusciaApiError, RouteNotFound
+
+    src, dst = link.domain_id, link.partner_domain_id
+    names = {"domain": f"partner Domain {dst}", "route": f"route {src}-{dst}"}
+    removed, left = [], []
+    for what in reversed(made):
+        try:
+            with contextlib.suppress(RouteNotFound, DomainNotFound):
+                client.delete_route(src, dst) if what == "route" else client.delete_domain(dst)
+            removed.append(names[what])
+        except KusciaApiError as err:
+            left.append(f"{names[what]} ({err})")
+    said = f"This create had registered {' and '.join(names[w] for w in made)} on {src}'s node"
+    if not left:
+        return f"{said}; it removed them again, so nothing is left behind."
+    return (
+        f"{said}; removed: {', '.join(removed) or 'nothing'}; LEFT on the node, unknown to the state: "
+        f"{'; '.join(left)}. The next `pulumi up` takes them over; `pulumi destroy` does not know them."
+    )
 
 
 def wait_healthy(
@@ -234,17 +283,24 @@ def wait_healthy(
         poll.wait()
 
 
-def ensure_partner_domain(client: KusciaApiClient, partner_id: str, cert_b64: str) -> str:
-    """created | updated | unchanged. Compares public keys: cert bytes change on every restart."""
+def ensure_partner_domain(
+    client: KusciaApiClient, partner_id: str, cert_b64: str, made: list[str] | None = None
+) -> str:
+    """created | updated | unchanged. Compares public keys: cert bytes change on every restart.
+    `made` gets "domain" just before the create call: one that fails may still have been applied."""
     from kuscia_components.peering.client import DomainExists, DomainNotFound
 
     try:
         live = client.query_domain(partner_id)
     except DomainNotFound:
+        if made is not None:
+            made.append("domain")
         try:
             client.create_partner_domain(partner_id, cert_b64)
             return "created"
         except DomainExists:  # made meanwhile (another link of the same program)
+            if made is not None:
+                made.remove("domain")
             live = client.query_domain(partner_id)
     if live.get("role") == "partner" and not key_changed(str(live.get("cert") or ""), cert_b64):
         return "unchanged"
@@ -252,8 +308,11 @@ def ensure_partner_domain(client: KusciaApiClient, partner_id: str, cert_b64: st
     return "updated"
 
 
-def ensure_route(client: KusciaApiClient, source: str, destination: str, endpoint: Endpoint) -> str:
-    """created | replaced | unchanged. Kuscia has no route update: a changed endpoint is recreated."""
+def ensure_route(
+    client: KusciaApiClient, source: str, destination: str, endpoint: Endpoint, made: list[str] | None = None
+) -> str:
+    """created | replaced | unchanged. Kuscia has no route update: a changed endpoint is recreated.
+    `made` gets "route" just before a create of a route that did not exist."""
     from kuscia_components.peering.client import RouteExists, RouteNotFound
 
     def create() -> None:
@@ -269,10 +328,14 @@ def ensure_route(client: KusciaApiClient, source: str, destination: str, endpoin
     try:
         live = client.query_route(source, destination)
     except RouteNotFound:
+        if made is not None:
+            made.append("route")
         try:
             create()
             return "created"
         except RouteExists:
+            if made is not None:
+                made.remove("route")
             live = client.query_route(source, destination)
     if route_matches(live, endpoint):
         return "unchanged"
@@ -460,12 +523,13 @@ def route_matches(live: Mapping[str, Any], endpoint: Endpoint) -> bool:
     return same
 
 
-def node_client(link: LinkProps) -> KusciaApiClient:
-    """The client of the link's node; its retry budget follows the link's deadline, so a node
-    that is down cannot hold one call much past it."""
+def node_client(link: LinkProps, budget_seconds: float | None = None) -> KusciaApiClient:
+    """The client of the link's node. A call retries for as long as `budget_seconds` (the
+    link's own deadline while it reconciles: a node restart of a few seconds is ridden out),
+    by default a quarter of it, at most 30 s (refresh, delete: a node that is down fails soon)."""
     from kuscia_components.peering.client import KusciaApiClient, NodeTarget, RetryPolicy
 
-    budget = min(30.0, max(2.0, link.timeout_seconds / 4))
+    budget = budget_seconds or min(30.0, max(2.0, link.timeout_seconds / 4))
     return KusciaApiClient(
         NodeTarget(
             namespace=link.namespace,
@@ -476,17 +540,19 @@ def node_client(link: LinkProps) -> KusciaApiClient:
             kube_context=link.kube_context,
             kubeconfig=link.kubeconfig,
         ),
-        retry=RetryPolicy(budget_seconds=budget, request_timeout_seconds=min(10.0, budget)),
+        retry=RetryPolicy(attempts=None, budget_seconds=budget, request_timeout_seconds=min(10.0, budget)),
     )
 
 
 @contextlib.contextmanager
-def _owned(client: KusciaApiClient | None, link: LinkProps) -> Iterator[KusciaApiClient]:
+def _owned(
+    client: KusciaApiClient | None, link: LinkProps, budget_seconds: float | None = None
+) -> Iterator[KusciaApiClient]:
     """The caller's client as it is, or one of our own, closed after."""
     if client is not None:
         yield client
         return
-    with node_client(link) as own:
+    with node_client(link, budget_seconds) as own:
         yield own
 
 

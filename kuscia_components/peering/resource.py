@@ -19,6 +19,7 @@ from kuscia_components.peering.props import DEFAULT_TIMEOUT_SECONDS
 from kuscia_components.peering.provider import PartnerLinkProvider
 
 SECRET_OUTPUTS = ("token", "partner_node")
+STATUS_OUTPUTS = ("route_name", "status", "reason", "diagnosis", "checked_at")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
         own_stack: str | None = None,
         wait: WaitPolicy | None = None,
         phase: LinkPhase = "all",
+        defer_wait: bool = False,
         kube_context: str | None = None,
         kubeconfig: str | None = None,
         opts: pulumi.ResourceOptions | None = None,
@@ -86,11 +88,14 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
             "timeout_seconds": policy.timeout_seconds,
             "require_ready": policy.require_ready,
             "health_timeout_seconds": policy.health_timeout_seconds,
+            "defer_wait": defer_wait,
             "route_name": None,
             "status": None,
             "reason": None,
             "diagnosis": None,
             "checked_at": None,
         }
+        # What a LinkReadiness needs to wait for this link (`readiness.py`): its own inputs.
+        self.wait_inputs = {k: v for k, v in props.items() if k not in STATUS_OUTPUTS}
         secret_opts = pulumi.ResourceOptions(additional_secret_outputs=list(SECRET_OUTPUTS))
         super().__init__(PartnerLinkProvider(), name, props, pulumi.ResourceOptions.merge(opts, secret_opts))
