@@ -67,7 +67,7 @@ def readiness_latency(trials: int) -> tuple[list[float], list[float]]:
             thread.join()
             assert outs["status"] == "Ready", outs
             condition = alice.route_table["alice-bob"].condition  # when the emulator set Ready=True
-            ready_at = condition.last_update.astimezone(dt.timezone.utc).timestamp()
+            ready_at = condition.last_update.astimezone(dt.UTC).timestamp()
             from_ready.append(done - ready_at)
             from_registration.append(done - registered["registered"])
     return from_ready, from_registration

@@ -61,7 +61,7 @@ def self_signed_cert(
     key: CertificateIssuerPrivateKeyTypes, common_name: str, *, not_before: dt.datetime | None = None
 ) -> x509.Certificate:
     """A bare one-day self-signed certificate (no extensions), for keys pki does not make itself."""
-    start = not_before or dt.datetime.now(dt.timezone.utc)
+    start = not_before or dt.datetime.now(dt.UTC)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     return (
         x509.CertificateBuilder()

@@ -24,7 +24,7 @@ FIXED_KEY_FILE = Path(__file__).parent / "fixtures" / "test_only_domain_key.pem"
 #   echo "$(base64 -w0 test_only_domain_key.pem)" | base64 -d > /tmp/domain_key
 #   echo -n alice | openssl dgst -sha256 -sign /tmp/domain_key -out sig; base64 < sig | head -c 32
 GOLDEN_TOKENS = {"alice": "OAMVXV7mVmLIx+qhf5qoyU4duP4vBSDf", "bob": "GKooML+qPd/MqbDM/vaZOu7Wr2cwEUon"}
-NOW = dt.datetime(2026, 11, 25, 8, 0, 7, tzinfo=dt.timezone.utc)
+NOW = dt.datetime(2026, 11, 25, 8, 0, 7, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")
@@ -234,9 +234,9 @@ def test_openssl_accepts_the_cert_as_a_self_signed_ca(key_pem: str, tmp_path: Pa
 
 
 def test_cert_validity_starts_now_without_backdating(key_pem: str) -> None:
-    before = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     cert = x509.load_pem_x509_certificate(pki.build_domain_cert(key_pem, "bob").encode())
-    after = dt.datetime.now(dt.timezone.utc)
+    after = dt.datetime.now(dt.UTC)
     assert before <= cert.not_valid_before_utc <= after
     assert cert.not_valid_after_utc == cert.not_valid_before_utc.replace(
         year=cert.not_valid_before_utc.year + 50
@@ -244,9 +244,9 @@ def test_cert_validity_starts_now_without_backdating(key_pem: str) -> None:
 
 
 def test_cert_validity_from_feb_29_rolls_to_mar_1_like_go_add_date(key_pem: str) -> None:
-    leap = dt.datetime(2028, 2, 29, 12, 0, tzinfo=dt.timezone.utc)
+    leap = dt.datetime(2028, 2, 29, 12, 0, tzinfo=dt.UTC)
     cert = x509.load_pem_x509_certificate(pki.build_domain_cert(key_pem, "alice", leap).encode())
-    assert cert.not_valid_after_utc == dt.datetime(2078, 3, 1, 12, 0, tzinfo=dt.timezone.utc)
+    assert cert.not_valid_after_utc == dt.datetime(2078, 3, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def test_cert_is_regenerated_with_new_bytes_but_the_same_public_key(key_pem: str, cert_pem: str) -> None:

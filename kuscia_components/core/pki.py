@@ -68,7 +68,7 @@ def build_domain_cert(key_pem: str, domain_id: str, now: _dt.datetime | None = N
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     key = _private_key(key_pem)
-    start = (now or _dt.datetime.now(_dt.timezone.utc)).replace(microsecond=0)
+    start = (now or _dt.datetime.now(_dt.UTC)).replace(microsecond=0)
     end = _add_years(start, CERT_VALIDITY_YEARS)
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
     cert = (

@@ -507,7 +507,7 @@ def status_outputs(status: LinkStatus, reason: str, diagnosis: Diagnosis | None)
         "status": status,
         "reason": reason,
         "diagnosis": str(diagnosis) if diagnosis is not None else "",
-        "checked_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "checked_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
     }
 
 

@@ -72,7 +72,7 @@ class Timings:
 
 def go_time(when: dt.datetime) -> str:
     """metav1.Time printed with %s, as KusciaAPI's route status reason shows it."""
-    return when.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
+    return when.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S +0000 UTC")
 
 
 @dataclass
@@ -172,7 +172,7 @@ class Route:
 def _set_condition(route: Route, status: str, reason: str, message: str) -> None:
     current = route.condition
     if current is None or (current.status, current.reason, current.message) != (status, reason, message):
-        route.condition = Condition(status, reason, message, dt.datetime.now(dt.timezone.utc))
+        route.condition = Condition(status, reason, message, dt.datetime.now(dt.UTC))
 
 
 class HandshakeEngine:

@@ -54,7 +54,7 @@ def pubhash(public: rsa.RSAPublicKey) -> bytes:
 def kuscia_cert(key: rsa.RSAPrivateKey, domain_id: str, not_before: dt.datetime | None = None) -> str:
     """The shape of Kuscia's generated domain.crt (crypt.go ParseCertWithGenerated, NOTES §1.5)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
-    start = (not_before or dt.datetime.now(dt.timezone.utc)).replace(microsecond=0)
+    start = (not_before or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     usage = x509.KeyUsage(
         digital_signature=True,
         content_commitment=False,

@@ -169,7 +169,7 @@ class EmulatedNode:
             self.down_until = self.network.now() + downtime
             self.refusing_until = self.down_until + refusing
             # A real restart takes well over NotBefore's one-second resolution: move it on.
-            later = max(dt.datetime.now(dt.timezone.utc), not_before(self.cert_pem) + dt.timedelta(seconds=1))
+            later = max(dt.datetime.now(dt.UTC), not_before(self.cert_pem) + dt.timedelta(seconds=1))
             self._set_key(self.key, later)
             self.instance = f"{self.service}-{secrets.token_hex(5)}-{secrets.token_hex(3)}"
             for route in self.route_table.values():
