@@ -17,6 +17,7 @@ import json
 import sys
 from importlib import metadata
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -497,3 +498,24 @@ def test_a_failing_pulumi_command_is_one_short_error_emulated(
     assert str(err.value).startswith("destroy stuck: error: deleting urn:pulumi:stuck")
     assert "\n" not in str(err.value)
     assert NETWORK_KEY in runner.get_config("stuck")  # type: ignore[operator]
+
+
+def test_runner_up_refreshes_first_like_the_stack_file_path(
+    emulated_cli: tuple[WorkspaceSettings, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pulumi.yaml says `refresh: always`; the Automation API writes its own project settings, so
+    the runner passes refresh=True (pulumi/automation/_stack.py: `--refresh`) to see broken routes."""
+    from pulumi import automation as auto
+
+    settings, _state, _log = emulated_cli
+    runner = PulumiStackRunner(settings)
+    seen: dict[str, Any] = {}
+
+    class Handle:
+        def up(self, **kwargs: Any) -> Any:
+            seen.update(kwargs)
+            return SimpleNamespace(outputs={})
+
+    monkeypatch.setattr(auto.Stack, "select", staticmethod(lambda *_a, **_k: Handle()))
+    assert runner.up("alice") == {}
+    assert seen["refresh"] is True

@@ -412,8 +412,15 @@ class PulumiStackRunner:
         from pulumi import automation as auto
 
         handle = self._guarded(f"stack {stack}", auto.Stack.select, stack, self.workspace)
+        # refresh=True: what `options: refresh: always` in Pulumi.yaml does for the stack-file path
+        # (the workspace writes its own project settings), so a Ready link whose route broke is seen.
         result = self._guarded(
-            f"up {stack}", handle.up, program=inline_program(wait), on_output=on_output, color="never"
+            f"up {stack}",
+            handle.up,
+            program=inline_program(wait),
+            on_output=on_output,
+            color="never",
+            refresh=True,
         )
         return {k: SECRET_OUTPUT if v.secret else v.value for k, v in result.outputs.items()}
 
