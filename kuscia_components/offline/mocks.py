@@ -109,15 +109,22 @@ class OfflineMocks(Mocks):
         inputs = unwrap_secrets(args.inputs)
         serialized = inputs.pop("__provider")
         provider = dill.loads(base64.b64decode(serialized))
+        # The engine keeps an output secret when the input of the same name was secret
+        # (pulumi sdk/go/common/resource/plugin/provider_plugin.go, annotateSecrets).
+        secret_inputs = {k for k, v in args.inputs.items() if rpc.is_rpc_secret(v)} - {"__provider"}
+        resource_id = args.name
         if not self.execute_dynamic(provider):
-            return args.name, {**inputs, "__provider": serialized}
-        result = provider.create(inputs)
-        outs = dict(result.outs or {})
-        if self.on_dynamic_create is not None:
-            self.on_dynamic_create(args.name, outs)
+            outs = {**inputs}
+        else:
+            result = provider.create(inputs)
+            resource_id, outs = str(result.id), dict(result.outs or {})
+            if self.on_dynamic_create is not None:
+                self.on_dynamic_create(args.name, outs)
+        for key in secret_inputs & set(outs):
+            outs[key] = _secret(outs[key])
         # Keep the serialized provider in state like the engine does, so tests can inspect it.
         outs["__provider"] = serialized
-        return str(result.id), outs
+        return resource_id, outs
 
     # -- queries used by tests and render ---------------------------------------------------
 
@@ -284,3 +291,10 @@ def _metadata_name(state: Mapping[str, Any]) -> str | None:
     if isinstance(metadata, dict) and isinstance(metadata.get("name"), str):
         return str(metadata["name"])
     return None
+
+
+def _secret(value: Any) -> dict[str, Any]:
+    """A value wrapped as the RPC layer marks a secret (what `unwrap_secrets` strips)."""
+    if rpc.is_rpc_secret(value):
+        return dict(value)
+    return {rpc._special_sig_key: rpc._special_secret_sig, "value": value}
