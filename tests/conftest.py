@@ -3,7 +3,10 @@ EMULATED Kubernetes API server and Kuscia nodes, and the real MariaDB server (te
 
 from __future__ import annotations
 
+import ast
+import threading
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -12,6 +15,22 @@ from kuscia_components.peering import provider as peering
 from tests.emulator import KusciaEmulator
 
 pytest_plugins = ("tests.mariadb",)  # the real MariaDB fixture
+
+# CPython 3.11.7 (CI's interpreter) keeps one AST recursion counter per interpreter, not per thread
+# (fixed upstream by gh-106905), so two threads converting ASTs at once leave it off and every
+# later ast.parse raises "SystemError: AST constructor recursion depth mismatch". The emulator's
+# server threads format tracebacks, and 3.11's traceback module calls ast.parse for its carets,
+# while the main thread parses too (pytest's assertion rewriting and reports): one lock for all.
+_AST_LOCK = threading.RLock()
+_ast_parse = ast.parse
+
+
+def _serialized_parse(*args: Any, **kwargs: Any) -> Any:
+    with _AST_LOCK:
+        return _ast_parse(*args, **kwargs)
+
+
+ast.parse = _serialized_parse
 
 
 @pytest.fixture(scope="session")
