@@ -11,6 +11,7 @@ returned `Connection` only, which the transport drops on `close`.
 from __future__ import annotations
 
 import os
+import threading
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urlsplit, urlunsplit
@@ -53,8 +54,22 @@ class Connection:
     configuration: Configuration = field(repr=False)
 
 
+_IMPORT_LOCK = threading.Lock()
+
+
+def import_kubernetes() -> None:
+    """Import the official client once, under a lock. Its modules import each other, and the real
+    provider host runs up to 4 creates in threads at once: two threads importing it together made
+    Python's import machinery raise `_DeadlockError` on `kubernetes.client.api_client` (seen through
+    tests/provider_host.py). After the first call this is a lock and two dict look-ups."""
+    with _IMPORT_LOCK:
+        import kubernetes.client
+        import kubernetes.config  # noqa: F401
+
+
 def load(ref: KubeconfigRef) -> Connection:
     """Read the kubeconfig now and load the context; raises a KubeconfigError subclass."""
+    import_kubernetes()
     from kubernetes.client import Configuration
     from kubernetes.config import kube_config
 
@@ -101,6 +116,7 @@ def without_userinfo(url: str) -> str:
 
 def _read(path: str) -> ConfigNode:
     """The merged kubeconfig (the official merger: KUBECONFIG lists, later files add entries)."""
+    import_kubernetes()
     import yaml
     from kubernetes.config import kube_config
     from kubernetes.config.config_exception import ConfigException
@@ -132,6 +148,7 @@ def _value(node: object) -> dict[str, object]:
 def _reason(err: BaseException, otherwise: str = "") -> str:
     """The first line of the official client's reason; those name keys and files, not values.
     Anything else (whose text might quote a value) is `otherwise`, or named by its type only."""
+    import_kubernetes()
     from kubernetes.config.config_exception import ConfigException
 
     if isinstance(err, ConfigException | OSError):

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from kuscia_components.kube.errors import AnswerTooLarge, ApiServerUnreachable
-from kuscia_components.kube.kubeconfig import Connection, KubeconfigRef, load
+from kuscia_components.kube.kubeconfig import Connection, KubeconfigRef, import_kubernetes, load
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -113,6 +113,7 @@ class ApiServerTransport:
         """Load the kubeconfig now (once); raises a KubeconfigError subclass."""
         with self._lock:
             if self._connection is None:
+                import_kubernetes()
                 from kubernetes.client import ApiClient
 
                 connection = load(self.ref)
