@@ -12,8 +12,6 @@ import os
 from functools import cache
 from pathlib import Path
 
-from kuscia_components.core import pki
-
 
 def laughs(levels: int = 9, width: int = 9) -> str:
     """The billion-laughs document: each level a list of `width` aliases of the one below."""
@@ -126,7 +124,7 @@ def material(name: str, tmp: Path) -> str:
         "CERT_E3": lambda: _cert_b64(2048, 3, "bob"),
         "CERT_CN_CAROL": lambda: _cert_b64(2048, 65537, "carol"),
         "CERT_TWO_BLOCKS": lambda: base64.b64encode(
-            (base64.b64decode(_cert_b64(2048, 65537, "bob")) * 2)
+            base64.b64decode(_cert_b64(2048, 65537, "bob")) * 2
         ).decode(),
     }
     if name in certs:
