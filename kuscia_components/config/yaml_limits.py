@@ -62,13 +62,13 @@ class BoundedLoaderMixin:
             )
         return super().compose_node(parent, index)  # type: ignore[misc]
 
-    def compose_scalar_node(self, anchor: str | None) -> Any:
+    def compose_scalar_node(self, anchor: Any) -> Any:
         return self._named(super().compose_scalar_node(anchor), anchor)  # type: ignore[misc]
 
-    def compose_sequence_node(self, anchor: str | None) -> Any:
+    def compose_sequence_node(self, anchor: Any) -> Any:
         return self._named(super().compose_sequence_node(anchor), anchor)  # type: ignore[misc]
 
-    def compose_mapping_node(self, anchor: str | None) -> Any:
+    def compose_mapping_node(self, anchor: Any) -> Any:
         return self._named(super().compose_mapping_node(anchor), anchor)  # type: ignore[misc]
 
     def _named(self, node: Any, anchor: str | None) -> Any:
@@ -87,7 +87,7 @@ def compose(text: str, loader: type[yaml.SafeLoader] = BoundedSafeLoader) -> tup
     try:
         return instance.get_single_node(), instance
     finally:
-        instance.dispose()  # type: ignore[no-untyped-call]
+        instance.dispose()
 
 
 def safe_load(text: str, root: str = ANY) -> Any:
