@@ -558,6 +558,12 @@ def test_network_policy_settings() -> None:
 # -- peers -------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="module")
+def carol_cert_b64(rsa_key_pem: str) -> str:
+    """A certificate for partner carol: its CN must be the partner's domainId."""
+    return pki.cert_b64(pki.build_domain_cert(rsa_key_pem, "carol"))
+
+
 def _bundle(cert_b64: str, /, **changes: str) -> dict[str, str]:
     bundle = {
         "domainId": "carol",
@@ -568,22 +574,22 @@ def _bundle(cert_b64: str, /, **changes: str) -> dict[str, str]:
     return {**bundle, **changes}
 
 
-def test_peers_by_stack_and_inline(rsa_cert_b64: str) -> None:
+def test_peers_by_stack_and_inline(carol_cert_b64: str) -> None:
     cfg = parse(
         peers=[
             {"domainId": "bob", "stack": "acme/kuscia-p2p/bob"},
-            _bundle(rsa_cert_b64, endpoint="http://203.0.113.9:31080", protocol="notls"),
+            _bundle(carol_cert_b64, endpoint="http://203.0.113.9:31080", protocol="notls"),
         ]
     )
     assert [(p.domain_id, p.stack, p.protocol) for p in cfg.peers] == [
         ("bob", "acme/kuscia-p2p/bob", None),
         ("carol", None, "NOTLS"),
     ]
-    assert cfg.peers[1].cert == rsa_cert_b64
+    assert cfg.peers[1].cert == carol_cert_b64
 
 
-def test_a_partner_running_mtls_is_addressed_like_tls(rsa_cert_b64: str) -> None:
-    assert parse(peers=[_bundle(rsa_cert_b64, protocol="MTLS")]).peers[0].protocol == "TLS"
+def test_a_partner_running_mtls_is_addressed_like_tls(carol_cert_b64: str) -> None:
+    assert parse(peers=[_bundle(carol_cert_b64, protocol="MTLS")]).peers[0].protocol == "TLS"
 
 
 def _ec_cert_b64() -> str:
@@ -624,8 +630,10 @@ def test_peer_rules(peer: object, fragment: str) -> None:
         ({"cert": ""}, "cert", "must not be empty"),
     ],
 )
-def test_inline_bundle_rules(changes: dict[str, str], setting: str, fragment: str, rsa_cert_b64: str) -> None:
-    bundle = _bundle(rsa_cert_b64, **changes)
+def test_inline_bundle_rules(
+    changes: dict[str, str], setting: str, fragment: str, carol_cert_b64: str
+) -> None:
+    bundle = _bundle(carol_cert_b64, **changes)
     if bundle["cert"] == "EC":
         bundle["cert"] = _ec_cert_b64()
     line = only_problem(peers=[bundle])
@@ -696,7 +704,7 @@ def test_booleans_and_cluster_access() -> None:
 # -- unknown keys, wrong types, everything at once -------------------------------------------
 
 
-def test_unknown_keys_get_did_you_mean_at_every_level(rsa_cert_b64: str) -> None:
+def test_unknown_keys_get_did_you_mean_at_every_level(carol_cert_b64: str) -> None:
     found = problems(
         domainID="alice",
         service={"typ": "NodePort"},
@@ -908,7 +916,7 @@ def test_any_input_gives_a_config_or_a_config_error_and_never_shows_a_secret(see
     assert outcomes["error"] > 50 and outcomes["ok"] > 20, outcomes
 
 
-def test_random_valid_configs_parse(rsa_cert_b64: str) -> None:
+def test_random_valid_configs_parse(carol_cert_b64: str) -> None:
     """The other half of the property: many random *valid* combinations all parse."""
     rng = random.Random(7)
     for _ in range(200):
@@ -928,7 +936,7 @@ def test_random_valid_configs_parse(rsa_cert_b64: str) -> None:
                     {
                         "domainId": "carol",
                         "endpoint": "http://10.0.0.1:1080",
-                        "cert": rsa_cert_b64,
+                        "cert": carol_cert_b64,
                         "protocol": "NOTLS",
                     }
                 ]
@@ -984,13 +992,21 @@ def test_warnings_for_a_shared_external_database() -> None:
     )
 
 
-def test_warnings_for_mixed_up_bundles(rsa_cert_b64: str) -> None:
-    # rsa_cert_b64 is bob's certificate (CN=bob), pasted for carol and for dave.
-    peers = [_bundle(rsa_cert_b64, domainId="carol"), _bundle(rsa_cert_b64, domainId="dave")]
+def test_mixed_up_bundles_are_refused_or_warned(rsa_key_pem: str) -> None:
+    bob_cert = pki.cert_b64(pki.build_domain_cert(rsa_key_pem, "bob"))
+    # bob's certificate (CN=bob) pasted for carol: refused, naming both (it used to be a warning)
+    with pytest.raises(ConfigError) as err:
+        parse(peers=[_bundle(bob_cert, domainId="carol")])
+    assert "kuscia:peers[0].cert" in str(err.value) and "CN 'bob'" in str(err.value)
+    assert "domainId is 'carol'" in str(err.value)
+    # certificates with the right CNs but one key: still a warning
+    peers = [
+        _bundle(pki.cert_b64(pki.build_domain_cert(rsa_key_pem, name)), domainId=name)
+        for name in ("carol", "dave")
+    ]
     warnings = " ".join(config_warnings(parse(peers=peers, publicEndpoint="https://gw.example.com")))
-    assert "given for carol is Kuscia's certificate of 'bob'" in warnings
     assert "carol and dave carry the same public key" in warnings
-    pasted = config_warnings(parse(peers=[_bundle(rsa_cert_b64, domainId="bob")]))
+    pasted = config_warnings(parse(peers=[_bundle(bob_cert, domainId="bob")]))
     assert any("in-cluster address" in w for w in pasted)
 
 

@@ -487,7 +487,7 @@ def peer(r: Reader, where: str, ctx: Ctx) -> dict[str, Any] | None:
     ):
         endpoint = None
     cert = r.text(f"{where}.cert", item["cert"], CERT_EXAMPLE)
-    if cert is not None and not _certificate(r, f"{where}.cert", cert):
+    if cert is not None and not _certificate(r, f"{where}.cert", cert, item.get("domainId")):
         cert = None
     if proto is None or endpoint is None or cert is None:
         return None
@@ -508,11 +508,15 @@ def _peer_stack(r: Reader, key: str, value: object, stacks: dict[str, str]) -> d
     return {"stack": stack}
 
 
-def _certificate(r: Reader, key: str, cert: str) -> bool:
-    from kuscia_components.core.pki import CertFormatError, cert_public_key_pem
+def _certificate(r: Reader, key: str, cert: str, domain_id: object = None) -> bool:
+    from kuscia_components.core.pki import CertFormatError, cert_domain_problem, cert_public_key_pem
 
     try:
         cert_public_key_pem(cert)  # parses it (pki.load_certificate) and insists on an RSA key
+        mismatch = cert_domain_problem(cert, domain_id) if isinstance(domain_id, str) else None
+        if mismatch:
+            r.problem(key, mismatch, CERT_EXAMPLE)
+            return False
     except CertFormatError as err:
         r.problem(key, str(err), CERT_EXAMPLE)
         return False

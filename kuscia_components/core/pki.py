@@ -19,17 +19,21 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 MIN_RSA_BITS = 2048
+MAX_RSA_BITS = 8192  # checking an RSA-16384 key takes ~45 s; Kuscia generates 2048
+RSA_EXPONENT = 65537  # what Kuscia and OpenSSL generate; e=3 invites low-exponent attacks
+MAX_PEM_CHARS = 64 * 1024  # an RSA-8192 key is ~6.5 KB of PEM, base64 of it ~9 KB
 CERT_VALIDITY_YEARS = 50
 TOKEN_LENGTH = 32
 _PEM_BLOCK = re.compile(r"-----BEGIN ([A-Z0-9 ]+)-----")
 KEY_RULE = (
-    "the domain key must be an unencrypted RSA private key of at least 2048 bits, as PEM "
+    "the domain key must be one unencrypted RSA private key of at least 2048 bits and at most 8192, "
+    "with public exponent 65537, as PEM "
     "(PKCS#1 '-----BEGIN RSA PRIVATE KEY-----' or PKCS#8 '-----BEGIN PRIVATE KEY-----'), "
     "optionally base64-encoded as in kuscia.yaml's domainKeyData; for example the output of "
     "`openssl genrsa -traditional 2048`"
 )
 CERT_RULE = (
-    "expected a PEM certificate ('-----BEGIN CERTIFICATE-----...'), base64 of that PEM (as in "
+    "expected one PEM certificate ('-----BEGIN CERTIFICATE-----...'), base64 of that PEM (as in "
     "Domain.spec.cert or a peering bundle's cert), or the base64 body without the BEGIN/END lines"
 )
 
@@ -123,7 +127,11 @@ def load_certificate(data: str) -> x509.Certificate:
     text = (data or "").replace("\r", "").strip()
     if not text:
         raise CertFormatError(f"the certificate is empty: {CERT_RULE}")
+    if len(text) > MAX_PEM_CHARS:
+        raise CertFormatError(f"the certificate is longer than {MAX_PEM_CHARS} characters: {CERT_RULE}")
     decoded = _unwrap_base64(text, max_decodes=2)
+    if isinstance(decoded, str):
+        _one_pem_block(decoded, "certificate", CertFormatError, CERT_RULE)
     try:
         if isinstance(decoded, str):
             return x509.load_pem_x509_certificate(decoded.encode())
@@ -135,10 +143,17 @@ def load_certificate(data: str) -> x509.Certificate:
 
 
 def cert_public_key_pem(cert: str) -> str:
-    """The PKCS#1 public key PEM inside a certificate (what Kuscia's CDR controller uses)."""
+    """The PKCS#1 public key PEM inside a partner's certificate (what Kuscia's CDR controller uses);
+    CertFormatError unless it is RSA of MIN_RSA_BITS..MAX_RSA_BITS with exponent 65537."""
     from cryptography.hazmat.primitives import serialization
 
     public_key = _cert_rsa_public_key(cert)
+    problem = _rsa_strength(public_key.key_size, public_key.public_numbers().e)
+    if problem:
+        raise CertFormatError(
+            f"the certificate's RSA key {problem}: a partner's domain certificate must carry an RSA key of "
+            f"{MIN_RSA_BITS} to {MAX_RSA_BITS} bits with public exponent {RSA_EXPONENT}, as Kuscia generates"
+        )
     return public_key.public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.PKCS1).decode()
 
 
@@ -154,6 +169,23 @@ def public_key_sha256(cert_or_key_pem: str) -> str:
         public_key = _cert_rsa_public_key(cert_or_key_pem)
     der = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.PKCS1)
     return hashlib.sha256(der).hexdigest()
+
+
+def cert_domain_problem(cert: str, domain_id: str) -> str | None:
+    """Why a certificate is not partner `domain_id`'s, or None: Kuscia issues a domain's certificate
+    with CN=<domainID> (NOTES §1.5), so another CN is another domain's certificate."""
+    from cryptography.x509.oid import NameOID
+
+    names = load_certificate(cert).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    common_name = str(names[0].value) if names else None
+    if common_name == domain_id:
+        return None
+    shown = "no CN" if common_name is None else f"CN {common_name[:64]!r}"
+    return (
+        f"the certificate has {shown} but the partner's domainId is {domain_id!r}: a Kuscia domain "
+        "certificate's CN is its domain ID, so this one belongs to another domain (paste that "
+        "partner's own peeringBundle cert)"
+    )
 
 
 def same_public_key(cert_a: str, cert_b: str) -> bool:
@@ -224,11 +256,17 @@ def _private_key(data: str) -> rsa.RSAPrivateKey:
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
 
+    if len(data or "") > MAX_PEM_CHARS:
+        raise KeyFormatError(f"the key is longer than {MAX_PEM_CHARS} characters: {KEY_RULE}")
     pem = _as_pem_text(data)
     if pem is None:
         raise KeyFormatError(f"not a PEM private key: {KEY_RULE}")
+    _one_pem_block(pem, "key", KeyFormatError, KEY_RULE)
     try:
-        key = serialization.load_pem_private_key(pem.encode(), password=None)
+        # Size and exponent first: checking the key's numbers is the slow part (RSA-16384: ~45 s).
+        key = serialization.load_pem_private_key(
+            pem.encode(), password=None, unsafe_skip_rsa_key_validation=True
+        )
     except TypeError:
         raise KeyFormatError(f"the key is encrypted with a passphrase: {KEY_RULE}") from None
     except ValueError:
@@ -237,9 +275,41 @@ def _private_key(data: str) -> rsa.RSAPrivateKey:
         raise KeyFormatError(f"unsupported private key: {KEY_RULE}") from None
     if not isinstance(key, rsa.RSAPrivateKey):
         raise KeyFormatError(f"the key is not RSA ({type(key).__name__.lstrip('_')}): {KEY_RULE}")
-    if key.key_size < MIN_RSA_BITS:
-        raise KeyFormatError(f"the RSA key has {key.key_size} bits: {KEY_RULE}")
+    problem = _rsa_strength(key.key_size, key.public_key().public_numbers().e)
+    if problem:
+        raise KeyFormatError(f"the RSA key {problem}: {KEY_RULE}")
+    try:
+        return _validated(pem)
+    except ValueError:
+        raise KeyFormatError(f"the RSA key's numbers are inconsistent (a damaged key): {KEY_RULE}") from None
+
+
+def _validated(pem: str) -> rsa.RSAPrivateKey:
+    """The key parsed again with OpenSSL's consistency checks, now that its size is bounded."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    assert isinstance(key, rsa.RSAPrivateKey)  # the unchecked parse of the same bytes was RSA
     return key
+
+
+def _rsa_strength(bits: int, exponent: int) -> str | None:
+    if bits < MIN_RSA_BITS:
+        return f"has {bits} bits, fewer than {MIN_RSA_BITS}"
+    if bits > MAX_RSA_BITS:
+        return f"has {bits} bits, more than {MAX_RSA_BITS}"
+    if exponent != RSA_EXPONENT:
+        shown = exponent if exponent < 10**9 else f"of {exponent.bit_length()} bits"
+        return f"has public exponent {shown}, not {RSA_EXPONENT}"
+    return None
+
+
+def _one_pem_block(pem: str, what: str, error: type[ValueError], rule: str) -> None:
+    """A second block would be silently ignored by the parser: refuse it instead."""
+    count = len(_PEM_BLOCK.findall(pem))
+    if count > 1:
+        raise error(f"the {what} holds {count} PEM blocks, so all but the first would be ignored: {rule}")
 
 
 def _pkcs1_pem(key: rsa.RSAPrivateKey) -> str:

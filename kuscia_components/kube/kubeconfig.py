@@ -122,8 +122,10 @@ def _read(path: str) -> ConfigNode:
     from kubernetes.config.config_exception import ConfigException
 
     files = [os.path.expanduser(p) for p in path.split(kube_config.ENV_KUBECONFIG_PATH_SEPARATOR) if p]
-    if not any(os.path.isfile(f) for f in files):
+    if not any(os.path.exists(f) for f in files):
         raise KubeconfigNotFound(f"no usable kubeconfig at {path}: no such file", PATH_FIX)
+    for file in files:
+        _check_bounded(file)
     try:
         merged = kube_config.KubeConfigMerger(path).config
         if merged is None or not isinstance(merged.value, dict):
@@ -138,6 +140,25 @@ def _read(path: str) -> ConfigNode:
         raise KubeconfigNotFound(f"no usable kubeconfig at {path}: {reason}", PATH_FIX) from None
     node: ConfigNode = merged
     return node
+
+
+def _check_bounded(file: str) -> None:
+    """Each file of the list, refused before the official merger reads it without any limit:
+    /dev/zero, a FIFO, a huge or binary file, an alias bomb (kubectl's yaml.v2 refuses those too)."""
+    import yaml
+
+    from kuscia_components.config import limits, yaml_limits
+
+    try:
+        yaml_limits.safe_load(limits.read_text(file, limits.KUBECONFIG))
+    except FileNotFoundError:
+        return  # the merger skips missing entries of a KUBECONFIG list, as kubectl does
+    except limits.InputLimitError as err:
+        raise KubeconfigNotFound(f"no usable kubeconfig at {file}: it {err.reason}", PATH_FIX) from None
+    except yaml_limits.YamlLimitError as err:
+        raise KubeconfigNotFound(f"no usable kubeconfig at {file}: it {err}", PATH_FIX) from None
+    except (OSError, yaml.YAMLError, RecursionError):
+        return  # the merger's own error says it (never quoting the file's lines)
 
 
 def _value(node: object) -> dict[str, object]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from kuscia_components.config import CONFIG_NAMESPACE, ConfigError, Problem
+from kuscia_components.config import CONFIG_NAMESPACE, ConfigError, Problem, limits, yaml_limits
 from kuscia_components.network.planner import (
     DEFAULT_READY_TIMEOUT_SECONDS,
     SECRET_OUTPUT,
@@ -239,6 +239,12 @@ class WorkspaceSettings:
         return env
 
 
+def _project_file_error(path: Path, reason: str) -> ConfigError:
+    return ConfigError(
+        [Problem(str(path), f"must be a Pulumi project file: it {reason}", "name: kuscia-p2p")]
+    )
+
+
 def project_settings(settings: WorkspaceSettings) -> ProjectSettings:
     """The repo's Pulumi.yaml project (name, description, python runtime), pointed at this
     interpreter's virtualenv (dynamic providers must import this package) and at the backend."""
@@ -249,7 +255,16 @@ def project_settings(settings: WorkspaceSettings) -> ProjectSettings:
     project: dict[str, Any] = dict(DEFAULT_PROJECT)
     path = source / "Pulumi.yaml"
     if path.is_file():
-        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        try:
+            loaded = yaml_limits.safe_load(limits.read_text(path, limits.PROJECT_FILE)) or {}
+        except limits.InputLimitError as err:
+            raise _project_file_error(path, err.reason) from None
+        except yaml_limits.YamlLimitError as err:
+            raise _project_file_error(path, str(err)) from None
+        except (OSError, yaml.YAMLError, RecursionError):
+            raise _project_file_error(path, "cannot be read as YAML") from None
+        if not isinstance(loaded, dict):
+            loaded = {}
         project.update({k: loaded[k] for k in ("name", "description") if k in loaded})
     options: dict[str, Any] = {"toolchain": "pip"}
     if sys.prefix != sys.base_prefix:  # running in a virtualenv: the providers use the same one

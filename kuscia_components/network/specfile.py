@@ -13,6 +13,8 @@ from typing import Any
 from kuscia_components.config import (
     SECRET_SETTINGS,
     Problem,
+    limits,
+    yaml_limits,
 )
 
 __all__ = ["SpecFile", "load_network_spec"]
@@ -53,14 +55,33 @@ def load_network_spec(path: Path) -> SpecFile:
     path = Path(path)
     source = str(path)
     try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        document = yaml_limits.safe_load(limits.read_text(path, limits.NETWORK_SPEC))
     except FileNotFoundError:
         raise NetworkSpecError(
             [Problem("--spec", "must name an existing file", "network.yaml", source)], source
         ) from None
-    except (OSError, UnicodeDecodeError) as err:
+    except limits.InputLimitError as err:
         raise NetworkSpecError(
-            [Problem("--spec", f"must be a readable UTF-8 file ({err})", "network.yaml")], source
+            [Problem("--spec", f"must be a network spec: it {err.reason}", "network.yaml")], source
+        ) from None
+    except yaml_limits.YamlLimitError as err:
+        raise NetworkSpecError(
+            [Problem("(file)", str(err), "parties: [{domainId: alice}, {domainId: bob}]")], source
+        ) from None
+    except RecursionError:
+        raise NetworkSpecError(
+            [Problem("(file)", "is nested too deeply to read", "parties: [{domainId: alice}]")], source
+        ) from None
+    except OSError as err:
+        raise NetworkSpecError(
+            [
+                Problem(
+                    "--spec",
+                    f"must be a readable file ({err.strerror or type(err).__name__})",
+                    "network.yaml",
+                )
+            ],
+            source,
         ) from None
     except yaml.YAMLError as err:
         where = getattr(err, "problem_mark", None)
@@ -206,13 +227,22 @@ def _secret_value(
             return None
         return os.environ[ref]
     try:
-        return (base / ref).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        reason = getattr(err, "strerror", None) or type(err).__name__
+        return limits.read_text(base / ref, limits.SECRET_FILE)
+    except limits.InputLimitError as err:
         problems.append(
-            Problem(f"{where}.fromFile", f"must name a readable file ({reason})", "keys/alice.pem", ref)
+            Problem(
+                f"{where}.fromFile",
+                f"must name a small text file: it {err.reason}",
+                "keys/alice.pem",
+                ref[:200],
+            )
         )
-        return None
+    except OSError as err:
+        reason = err.strerror or type(err).__name__
+        problems.append(
+            Problem(f"{where}.fromFile", f"must name a readable file ({reason})", "keys/alice.pem", ref[:200])
+        )
+    return None
 
 
 def _env_word(key: str) -> str:

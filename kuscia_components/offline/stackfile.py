@@ -29,7 +29,7 @@ from typing import Any
 
 import yaml
 
-from kuscia_components.config import CONFIG_NAMESPACE, ENCRYPTED, SETTINGS
+from kuscia_components.config import CONFIG_NAMESPACE, ENCRYPTED, SETTINGS, limits, yaml_limits
 
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
@@ -79,8 +79,12 @@ def find_stack_file(stack_name: str, project_dir: Path) -> Path:
 def _stack_config_dir(project_dir: Path) -> Path:
     """Pulumi.yaml's `stackConfigDir` (relative to the project), or the project folder itself."""
     try:
-        project = yaml.safe_load((project_dir / "Pulumi.yaml").read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        project = yaml_limits.safe_load(limits.read_text(project_dir / "Pulumi.yaml", limits.PROJECT_FILE))
+    except limits.InputLimitError as err:
+        raise StackFileError(str(err)) from None
+    except yaml_limits.YamlLimitError as err:
+        raise StackFileError(f"project file {project_dir / 'Pulumi.yaml'} {err}") from None
+    except (OSError, yaml.YAMLError, RecursionError):
         return project_dir
     folder = project.get("stackConfigDir") if isinstance(project, dict) else None
     return project_dir / folder if isinstance(folder, str) and folder.strip() else project_dir
@@ -90,11 +94,11 @@ def load_stack_file(path: Path) -> StackFile:
     """Read one stack file; StackFileError for a missing file, bad YAML or no `config:` mapping."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = limits.read_text(path, limits.STACK_FILE)
     except FileNotFoundError:
         raise StackFileError(f"stack file {path} does not exist") from None
-    except UnicodeDecodeError:
-        raise StackFileError(f"stack file {path} is not UTF-8 text") from None
+    except limits.InputLimitError as err:
+        raise StackFileError(str(err)) from None
     except OSError as err:
         raise StackFileError(f"cannot read stack file {path}: {err.strerror}") from None
     root = _compose(text, path)
@@ -182,7 +186,7 @@ def _config_key(node: yaml.Node, path: Path) -> str:
     if len(parts) != 2:
         hint = _did_you_mean_setting(text.rsplit(":", 1)[-1])
         raise StackFileError(
-            f"config key {text!r} at line {line} of {path} is not of the form <namespace>:<name> "
+            f"config key {_clipped(text)} at line {line} of {path} is not of the form <namespace>:<name> "
             f"(Pulumi refuses it){hint}"
         )
     return str(text)
@@ -358,8 +362,8 @@ def _go_parse_int(plain: str) -> int | None:
     return None
 
 
-class _GoYamlLoader(yaml.SafeLoader):
-    """PyYAML composer and constructor, yaml.v2's scalar resolution."""
+class _GoYamlLoader(yaml_limits.BoundedLoaderMixin, yaml.SafeLoader):
+    """PyYAML composer and constructor, yaml.v2's scalar resolution, bounded node count."""
 
     def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
         if kind is yaml.ScalarNode and implicit[0]:
@@ -373,7 +377,10 @@ class _GoYamlLoader(yaml.SafeLoader):
         if node.tag == _FLOAT and tag == _INT:
             return float(value)
         raise yaml.constructor.ConstructorError(
-            None, None, f"cannot decode {node.value!r} as {node.tag.rsplit(':', 1)[-1]}", node.start_mark
+            None,
+            None,
+            f"cannot decode {_clipped(node.value)} as {node.tag.rsplit(':', 1)[-1]}",
+            node.start_mark,
         )
 
     def construct_go_binary(self, node: yaml.ScalarNode) -> str:
@@ -505,8 +512,14 @@ def _go_float(number: float, *, json_style: bool) -> str:
 
 
 def _compose(text: str, path: Path) -> yaml.Node | None:
+    """The root node, refused before any expansion where yaml.v2 would refuse its aliasing."""
     try:
-        return yaml.compose(text, Loader=_GoYamlLoader)
+        root, loader = yaml_limits.compose(text, _GoYamlLoader)
+        if root is not None:
+            yaml_limits.check_aliasing(root, yaml_limits.STACK, getattr(loader, "anchor_names", {}))
+        return root
+    except yaml_limits.YamlLimitError as err:
+        raise StackFileError(f"stack file {path} {err}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
@@ -534,4 +547,9 @@ def _plain_key(node: yaml.Node) -> str:
 def _node_kind(node: yaml.Node) -> str:
     if isinstance(node, yaml.SequenceNode):
         return "a list"
-    return f"the scalar {node.value!r}" if isinstance(node, yaml.ScalarNode) else "that"
+    return f"the scalar {_clipped(node.value)}" if isinstance(node, yaml.ScalarNode) else "that"
+
+
+def _clipped(text: str, limit: int = 60) -> str:
+    """repr of a value quoted in a message, cut short: a 1 MB key must not make a 1 MB error."""
+    return repr(text) if len(text) <= limit else f"{text[: limit - 3]!r}..."

@@ -87,7 +87,7 @@ def bundle_problems(
     protocol: str | None,
 ) -> list[BundleProblem]:
     """Everything wrong with a partner's bundle, checked without any network call."""
-    from kuscia_components.core.pki import CertFormatError, cert_public_key_pem
+    from kuscia_components.core.pki import CertFormatError, cert_domain_problem, cert_public_key_pem
 
     dst = partner_domain_id
     problems = []
@@ -101,6 +101,11 @@ def bundle_problems(
         )
     try:
         cert_public_key_pem(cert)
+        mismatch = cert_domain_problem(cert, dst)
+        if mismatch:
+            problems.append(
+                BundleProblem("partner_cert", f"the certificate in {dst}'s peering bundle: {mismatch}")
+            )
     except CertFormatError as err:
         problems.append(
             BundleProblem("partner_cert", f"the certificate in {dst}'s peering bundle is unusable: {err}")
