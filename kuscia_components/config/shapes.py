@@ -80,6 +80,7 @@ class PartySettings:
     runk_kubeconfig_secret: str | None = spec_field("runkKubeconfigSecret")
     resources: ResourcesSpec | None = spec_field("resources")
     network_policy: NetworkPolicySpec | None = spec_field("networkPolicy")
+    trusted_network: bool | None = spec_field("trustedNetwork")
     peers: tuple[PeerSpec, ...] | None = spec_field("peers")
     peering_timeout_seconds: int | None = spec_field("peeringTimeoutSeconds")
     require_peer_ready: bool | None = spec_field("requirePeerReady")
