@@ -45,6 +45,12 @@ def config_warnings(cfg: PartyConfig) -> list[str]:
             "runtime runp runs SecretFlow inside the Kuscia pod and needs the kuscia-secretflow image; the "
             "default image is the plain kuscia image. Set kuscia:image to a kuscia-secretflow tag."
         )
+    if cfg.pod_security == "rootless" and cfg.runtime == "runk":
+        add(
+            "podSecurity rootless with runtime runk: the Kuscia pod passes Pod Security restricted, but "
+            "the namespace keeps enforcing baseline, because runk's task pods run there without a "
+            "restricted securityContext."
+        )
     warnings.extend(_database_warnings(cfg))
     warnings.extend(_reachability_warnings(cfg))
     warnings.extend(_peer_warnings(cfg))

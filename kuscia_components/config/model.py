@@ -441,6 +441,33 @@ class PartyConfig:
         default_doc="generated",
         doc_example="see [Secrets](#secrets)",
     )
+    pod_security: str = setting(
+        "podSecurity",
+        choice("root", "rootless"),
+        "rootless",
+        default="root",
+        group="The node",
+        rule="`root` runs Kuscia as root, as upstream's default Deployment does (Pod Security `baseline`). "
+        "`rootless` runs it as uid/gid 1000 with every capability dropped but `NET_BIND_SERVICE`, as "
+        "upstream's rootless variant (`hack/k8s/autonomy/rootless`); the Kuscia pod then passes "
+        "`restricted`. It needs `clusterDnsServer`, and a container runtime that lets a non-root process "
+        "bind ports 53 and 80 (see [Pod security](#pod-security))",
+        default_doc="`root`",
+    )
+    cluster_dns_server: str | None = setting(
+        "clusterDnsServer",
+        TEXT,
+        "10.96.0.10",
+        default=None,
+        default_from=rules.cluster_dns_missing,
+        check=rules.cluster_dns_server,
+        group="The node",
+        rule="**rootless only, required**: the IP address of the cluster's DNS Service (`kubectl -n "
+        "kube-system get svc kube-dns -o jsonpath='{.spec.clusterIP}'`). As non-root, Kuscia's CoreDNS "
+        "cannot take over the pod's /etc/resolv.conf, so the pod resolves through it at 127.0.0.1 and "
+        "it forwards other names to this server",
+        default_doc="none",
+    )
     runk_kubeconfig_secret: str | None = setting(
         "runkKubeconfigSecret",
         TEXT,

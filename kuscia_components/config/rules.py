@@ -8,6 +8,7 @@ the value is refused; none raises.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -156,6 +157,36 @@ def runk_only(r: Reader, key: str, name: str, ctx: Ctx) -> str | None:
         r.problem(key, "only applies to runtime runk", "runk-kubeconfig", name)
         return None
     return name
+
+
+def cluster_dns_missing(r: Reader, key: str, ctx: Ctx) -> None:
+    if ctx.top.get("pod_security") == "rootless":
+        r.problem(
+            key,
+            "is required for podSecurity rootless: Kuscia's CoreDNS forwards the names it does not serve "
+            "to the cluster's DNS (kubectl -n kube-system get svc kube-dns -o jsonpath='{.spec.clusterIP}')",
+            "10.96.0.10",
+        )
+
+
+def cluster_dns_server(r: Reader, key: str, text: str, ctx: Ctx) -> str | None:
+    if ctx.top.get("pod_security") != "rootless":
+        r.problem(key, "only applies to podSecurity rootless", "10.96.0.10", text)
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        address = None
+    if address is None or "%" in text or address.is_unspecified or address.is_loopback:
+        r.problem(
+            key,
+            "must be the IP address of the cluster's DNS Service (a resolv.conf nameserver takes an address, "
+            "not a name; not a loopback or a zone)",
+            "10.96.0.10",
+            text,
+        )
+        return None
+    return str(address)
 
 
 def domain_key(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> str | None:

@@ -77,6 +77,8 @@ class PartySettings:
     public_endpoint: str | None = spec_field("publicEndpoint")
     database: DatabaseSpec | None = spec_field("database")
     domain_key_data: str | None = spec_field("domainKeyData", secret=True)
+    pod_security: Literal["root", "rootless"] | None = spec_field("podSecurity")
+    cluster_dns_server: str | None = spec_field("clusterDnsServer")
     runk_kubeconfig_secret: str | None = spec_field("runkKubeconfigSecret")
     resources: ResourcesSpec | None = spec_field("resources")
     network_policy: NetworkPolicySpec | None = spec_field("networkPolicy")
