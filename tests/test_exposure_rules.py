@@ -270,3 +270,24 @@ def test_loopback_hosts(host: str, loopback: bool) -> None:
 def test_has_zone() -> None:
     assert has_zone("fe80::1%eth0") and has_zone("fe80::%1/64")
     assert not has_zone("fe80::1") and not has_zone("10.0.0.0/8")
+
+
+def test_network_plan_exits_2_for_a_notls_party_behind_a_load_balancer(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from kuscia_components.cli.main import main
+
+    spec = tmp_path / "network.yaml"
+    spec.write_text(
+        "name: demo\ntopology: mesh\n"
+        "defaults: {capacity: {cpu: '4', memory: 4Gi, storage: 100Gi}, database: {mode: in-cluster}}\n"
+        "parties:\n  - domainId: alice\n"
+        "  - {domainId: carol, protocol: NOTLS, service: {type: LoadBalancer}}\n"
+    )
+    assert main(["network", "plan", "--spec", str(spec)]) == 2
+    err = capsys.readouterr().err
+    assert "(carol) kuscia:service.type" in err and "trustedNetwork" in err
+    spec.write_text(
+        spec.read_text().replace("type: LoadBalancer}", "type: LoadBalancer}, trustedNetwork: true")
+    )
+    assert main(["network", "plan", "--spec", str(spec)]) == 0

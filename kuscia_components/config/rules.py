@@ -3,7 +3,8 @@
 Each is named in the setting's declaration (`model.py`) as its `check` (a value already read),
 `read` (a raw value), `default_from` (a default that depends on other settings) or its object's
 `FINISH` (rules across the keys of one object). Each records a `Problem` and returns None when
-the value is refused; none raises.
+the value is refused; none raises. The rules of reaching the node (Service, endpoints,
+NetworkPolicy, NOTLS exposure) are in `exposure.py`.
 """
 
 from __future__ import annotations
