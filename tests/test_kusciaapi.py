@@ -30,6 +30,7 @@ from kuscia_components.peering.client import (
     RouteNotFound,
     ServiceNotFound,
     Unauthorized,
+    UnexpectedAnswer,
     ValidationFailed,
 )
 from tests.emulator import KusciaEmulator
@@ -237,10 +238,14 @@ def test_api_server_refusals_are_told_apart_from_kuscias() -> None:
     assert len(denied.sent) == len(missing.sent) == 1
 
 
-def test_other_4xx_and_non_json_answers_are_validation_errors_not_retried() -> None:
-    for answer in (RawResponse(400, b"invalid json", {}), RawResponse(200, b"<html>proxy</html>", {})):
+def test_other_4xx_are_validation_errors_and_non_json_successes_unexpected_none_retried() -> None:
+    cases = (
+        (RawResponse(400, b"invalid json", {}), ValidationFailed),
+        (RawResponse(200, b"<html>x</html>", {}), UnexpectedAnswer),
+    )
+    for answer, error in cases:
         script = Script(answer)
-        with pytest.raises(ValidationFailed):
+        with pytest.raises(error):
             client_with(script).health()
         assert len(script.sent) == 1
 

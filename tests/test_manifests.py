@@ -35,6 +35,10 @@ VARIANTS = {
     "loadbalancer": party(service=ServiceSettings(type="LoadBalancer")),
     "runp": party(runtime="runp", capacity=None),
     "runk-kubeconfig-secret": party(runk_kubeconfig_secret="runk-kubeconfig"),
+    "rootless": party(pod_security="rootless", cluster_dns_server="10.96.0.10"),
+    "rootless-runp": party(
+        pod_security="rootless", cluster_dns_server="10.96.0.10", runtime="runp", runk_kubeconfig_secret=None
+    ),
     "netpol-ranges": party(
         network_policy=NetworkPolicySettings(kusciaapi_from=("10.0.0.1/32", "10.0.0.2/32"))
     ),

@@ -173,3 +173,78 @@ def test_the_namespace_enforces_baseline_and_warns_and_audits_restricted() -> No
     assert labels["pod-security.kubernetes.io/enforce"] == "baseline"
     assert labels["pod-security.kubernetes.io/warn"] == "restricted"
     assert labels["pod-security.kubernetes.io/audit"] == "restricted"
+
+
+# -- podSecurity: rootless (upstream hack/k8s/autonomy/rootless/deployment.yaml) ----------------
+
+ROOTLESS = {"podSecurity": "rootless", "clusterDnsServer": "10.96.0.10"}
+EXTERNAL_DB = {"mode": "external", "endpoint": "mysql.example.com:3306", "adminUser": "root"}
+
+
+def rootless(**values: Any) -> Any:
+    base = {"domainId": "alice", "capacity": {"cpu": "4", "memory": "4Gi", "storage": "100Gi"}}
+    secret = {"databaseAdminPassword"} if "databaseAdminPassword" in values else set()
+    return parse_party_config({**base, **ROOTLESS, **values}, secret)
+
+
+@pytest.mark.parametrize("runtime", ["runk", "runp"])
+def test_the_rootless_kuscia_pod_passes_restricted(runtime: str) -> None:
+    pod = manifests.deployment(rootless(runtime=runtime), "checksum")["spec"]["template"]["spec"]
+    assert failing(pod, RESTRICTED) == []
+    (container,) = pod["containers"]
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]}
+    assert container["securityContext"]["runAsUser"] == 1000 and pod["securityContext"]["fsGroup"] == 1000
+
+
+def test_rootless_resolves_through_kusciasown_coredns_and_forwards_to_the_cluster_dns() -> None:
+    cfg = rootless()
+    pod = manifests.deployment(cfg, "checksum")["spec"]["template"]["spec"]
+    assert pod["dnsPolicy"] == "None" and pod["dnsConfig"] == {"nameservers": ["127.0.0.1"]}
+    mounts = {m["mountPath"]: m for m in pod["containers"][0]["volumeMounts"]}
+    assert mounts["/home/kuscia/var/tmp/resolv.conf"]["subPath"] == "resolv.conf"
+    secret = manifests.config_secret(cfg, "kuscia.yaml", "cert")["stringData"]
+    assert secret["resolv.conf"].splitlines()[0] == "nameserver 10.96.0.10"
+    assert "autonomy-alice.svc.cluster.local" in secret["resolv.conf"]
+    # the uid 1000 process reads the Secret's files through its group (fsGroup), never others
+    modes = {v["name"]: v["secret"]["defaultMode"] for v in pod["volumes"] if "secret" in v}
+    assert modes == {"kuscia-config": 0o440}
+
+
+def test_root_keeps_upstreams_default_and_no_resolv_conf() -> None:
+    cfg = party()
+    pod = manifests.deployment(cfg, "checksum")["spec"]["template"]["spec"]
+    assert "dnsPolicy" not in pod and "fsGroup" not in pod["securityContext"]
+    assert "resolv.conf" not in manifests.config_secret(cfg, "k", "c")["stringData"]
+
+
+def test_the_namespace_enforces_restricted_only_when_every_pod_in_it_passes() -> None:
+    def enforced(cfg: Any) -> str:
+        return str(manifests.namespace(cfg)["metadata"]["labels"]["pod-security.kubernetes.io/enforce"])
+
+    alone = rootless(runtime="runp", database=EXTERNAL_DB, databaseAdminPassword="pw")
+    assert enforced(alone) == "restricted"
+    assert enforced(rootless(runtime="runk", database=EXTERNAL_DB, databaseAdminPassword="pw")) == "baseline"
+    assert enforced(rootless(runtime="runp")) == "baseline"  # the in-cluster MySQL shares the namespace
+    assert enforced(party(runtime="runp")) == "baseline"
+
+
+def test_the_in_cluster_mysql_pod_fails_restricted_so_it_keeps_the_namespace_at_baseline() -> None:
+    pod = mysql_statefulset(party(), namespace="autonomy-alice")["spec"]["template"]["spec"]
+    assert "run_as_non_root" in failing(pod, RESTRICTED)
+
+
+def test_cluster_dns_server_is_required_by_rootless_and_refused_without_it() -> None:
+    from kuscia_components.config import ConfigError
+
+    base = {"domainId": "alice", "capacity": {"cpu": "4", "memory": "4Gi", "storage": "100Gi"}}
+    cases = [
+        ({"podSecurity": "rootless"}, "is required for podSecurity rootless"),
+        ({"clusterDnsServer": "10.96.0.10"}, "only applies to podSecurity rootless"),
+        ({**ROOTLESS, "clusterDnsServer": "kube-dns.kube-system"}, "IP address"),
+        ({**ROOTLESS, "clusterDnsServer": "127.0.0.1"}, "not a loopback"),
+    ]
+    for values, fragment in cases:
+        with pytest.raises(ConfigError) as err:
+            parse_party_config({**base, **values}, set())
+        (problem,) = err.value.problems
+        assert problem.setting == "kuscia:clusterDnsServer" and fragment in str(problem)

@@ -8,6 +8,7 @@ import io
 import json
 import os
 import re
+import socket
 import stat
 from pathlib import Path
 from typing import Any
@@ -362,6 +363,20 @@ def test_wrong_admin_password_fails_and_skips_the_rest(mariadb: MariaDB) -> None
 # -- the command, and where the admin password comes from -----------------------------------------------
 
 
+TEST_DB_NAME = "mysql.preflight.test"  # RFC 2606's .test: never a real name
+
+
+@pytest.fixture
+def resolve_test_name(mariadb: MariaDB, monkeypatch: pytest.MonkeyPatch) -> None:
+    """TEST_DB_NAME resolves to the test server, as a DNS name of a real server would."""
+    real = socket.getaddrinfo
+
+    def getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
+        return real(mariadb.host if host == TEST_DB_NAME else host, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+
+
 def stack_file(tmp_path: Path, emu: KusciaEmulator, server: MariaDB, database: str) -> Path:
     path = tmp_path / "Pulumi.alice.yaml"
     path.write_text(
@@ -374,7 +389,9 @@ def stack_file(tmp_path: Path, emu: KusciaEmulator, server: MariaDB, database: s
                     "kuscia:kubeContext": emu.context,
                     "kuscia:database": {
                         "mode": "external",
-                        "endpoint": f"{server.host}:{server.port}",
+                        # a loopback endpoint is refused (inside the pod it is the pod itself):
+                        # the test server is named as a real one would be (see resolve_test_name)
+                        "endpoint": f"{TEST_DB_NAME}:{server.port}",
                         "adminUser": ADMIN_USER,
                         "name": database,
                         "user": database,
@@ -403,7 +420,7 @@ def run_cli(argv: list[str], env: dict[str, str]) -> tuple[int, str, str]:
 
 
 def test_emulated_cli_takes_the_admin_password_from_the_environment(
-    emu: KusciaEmulator, mariadb: MariaDB, tmp_path: Path
+    emu: KusciaEmulator, mariadb: MariaDB, tmp_path: Path, resolve_test_name: None
 ) -> None:
     path = stack_file(tmp_path, emu, mariadb, "pf_cli")
     code, out, _ = run_cli(["--config", str(path), "--json"], {"PATH": ""})

@@ -104,6 +104,7 @@ def test_the_same_config_from_a_stack_file_and_from_pulumi_parses_the_same(tmp_p
             requirePeerReady="true",
             capacity="{cpu: 4, memory: 4Gi, storage: 1e3}",
             service="{type: NodePort, nodePort: 31080, annotations: {example.com/lb: internal}}",
+            trustedNetwork="true",  # NOTLS behind a NodePort needs it
             networkPolicy="{enabled: yes, kusciaApiFrom: [172.18.0.2/32]}",
             peers="[{domainId: dave, stack: dave}]",
         ),
@@ -115,6 +116,7 @@ def test_the_same_config_from_a_stack_file_and_from_pulumi_parses_the_same(tmp_p
         "requirePeerReady": "true",
         "capacity": '{"cpu":4,"memory":"4Gi","storage":1000}',
         "service": '{"annotations":{"example.com/lb":"internal"},"nodePort":31080,"type":"NodePort"}',
+        "trustedNetwork": "true",
         "networkPolicy": '{"enabled":true,"kusciaApiFrom":["172.18.0.2/32"]}',
         "peers": '[{"domainId":"dave","stack":"dave"}]',
     }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 from typing import Any
 
 from kuscia_components.config.constants import DEFAULT_IMAGE, GATEWAY_PORT, gateway_scheme
@@ -19,6 +18,11 @@ def config_warnings(cfg: PartyConfig) -> list[str]:
             "protocol NOTLS: KusciaAPI (8082) answers anyone who reaches it without any authentication, and "
             "partners talk to the gateway in plain HTTP; use it only inside a trusted network and narrow "
             "networkPolicy.kusciaApiFrom."
+            + (
+                " trustedNetwork is true: you have declared the network between the parties trusted."
+                if cfg.trusted_network
+                else ""
+            )
         )
     if not cfg.network_policy.enabled:
         add(
@@ -40,6 +44,12 @@ def config_warnings(cfg: PartyConfig) -> list[str]:
         add(
             "runtime runp runs SecretFlow inside the Kuscia pod and needs the kuscia-secretflow image; the "
             "default image is the plain kuscia image. Set kuscia:image to a kuscia-secretflow tag."
+        )
+    if cfg.pod_security == "rootless" and cfg.runtime == "runk":
+        add(
+            "podSecurity rootless with runtime runk: the Kuscia pod passes Pod Security restricted, but "
+            "the namespace keeps enforcing baseline, because runk's task pods run there without a "
+            "restricted securityContext."
         )
     warnings.extend(_database_warnings(cfg))
     warnings.extend(_reachability_warnings(cfg))
@@ -68,11 +78,6 @@ def _database_warnings(cfg: PartyConfig) -> list[str]:
         warnings.append(
             "database.user is kuscia: every party on a shared MySQL server would manage the same "
             f"user and overwrite its password. Give each party its own, e.g. kuscia_{cfg.domain_id.replace('-', '_')}."
-        )
-    if db.host is not None and _is_loopback(db.host):
-        warnings.append(
-            f"database host {db.host} is the Kuscia pod itself once it runs in Kubernetes (upstream issue "
-            "#721); use an address the pod can reach, e.g. the server's IP or a Service DNS name."
         )
     return warnings
 
@@ -129,10 +134,3 @@ def _common_name_oid() -> Any:
     from cryptography.x509.oid import NameOID
 
     return NameOID.COMMON_NAME
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host.lower().rstrip(".") == "localhost"

@@ -1,7 +1,7 @@
 """The `kuscia:` namespace: every setting declared once, as a field of the typed config it fills.
 
 Each `setting(...)` names the stack-file key, how its value is read (a kind from `schema.py`,
-plus a rule from `rules.py` where one is special), an example of a good value, and the rule and
+plus a rule from `rules.py` or `exposure.py` where one is special), an example of a good value, and the rule and
 default as docs/configuration.md states them. Parsing (`parse.py`), that doc's settings table
 (`docs.py`) and the Automation API's `PartySpec` (`shapes.py`) all come from here.
 
@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from kuscia_components.config import rules
+from kuscia_components.config import exposure, rules
 from kuscia_components.config.constants import (
     DEFAULT_IMAGE,
     DEFAULT_MYSQL_IMAGE,
@@ -101,13 +101,13 @@ class ServiceSettings:
         integer(30000, 32767),
         "31080",
         default=None,
-        check=rules.node_port,
+        check=exposure.node_port,
         rule="from 30000 to 32767, for the gateway (1080). Only valid with `NodePort` or `LoadBalancer`",
         default_doc="chosen by Kubernetes",
     )
     annotations: Mapping[str, str] = setting(
         "annotations",
-        custom(rules.annotation_map, "object of strings", "dict[str, str]"),
+        custom(exposure.annotation_map, "object of strings", "dict[str, str]"),
         '{"service.beta.kubernetes.io/aws-load-balancer-type": "nlb"}',
         default_factory=dict,
         rule="keys are annotation names (`[prefix/]name`), values are strings",
@@ -127,7 +127,7 @@ class NetworkPolicySettings:
     # because peering reaches KusciaAPI through the API server's service proxy.
     kusciaapi_from: tuple[str, ...] = setting(
         "kusciaApiFrom",
-        custom(rules.cidrs, "list of strings", "list[str]"),
+        custom(exposure.cidrs, "list of strings", "list[str]"),
         '["172.18.0.2/32"]',
         default=("0.0.0.0/0",),
         rule="a non-empty list of CIDRs with no host bits set. A bare IP counts as `/32`. It must include "
@@ -313,6 +313,7 @@ class PeerSettings:
 
 @dataclass(frozen=True)
 class PartyConfig:
+    FINISH: ClassVar[FinishFn] = exposure.exposure  # NOTLS only inside the cluster, or trusted
     INPUTS: ClassVar[tuple[Setting, ...]] = (
         Setting(
             "databaseAdminPassword",
@@ -410,13 +411,13 @@ class PartyConfig:
     )
     public_endpoint: str = setting(  # parse fills the default from the Service DNS name and protocol
         "publicEndpoint",
-        custom(rules.public_endpoint),
+        custom(exposure.public_endpoint),
         "https://203.0.113.10:31080",
         default="",
-        default_from=rules.default_endpoint,
+        default_from=exposure.default_endpoint,
         group="Reaching the node",
-        rule="the URL partners dial: `http(s)://host[:port][/path-prefix]`. The host is a DNS name or an IP, "
-        "and IPv6 goes in brackets. No user info, query or fragment. The scheme must follow `protocol`: "
+        rule="the URL partners dial: `http(s)://host[:port][/path-prefix]`. The host is a DNS name or an IPv4 "
+        "address (a Kuscia route takes no IPv6 address). No user info, query or fragment. The scheme must follow `protocol`: "
         "`https` for TLS, `http` for NOTLS",
         default_doc="`https://kuscia-autonomy-<domainId>.<namespace>.svc.cluster.local:1080` (`http://` for "
         "`NOTLS`)",
@@ -439,6 +440,33 @@ class PartyConfig:
         "PKCS#8) or base64 of the PEM. It is stored as PKCS#1. It must be set as a secret",
         default_doc="generated",
         doc_example="see [Secrets](#secrets)",
+    )
+    pod_security: str = setting(
+        "podSecurity",
+        choice("root", "rootless"),
+        "rootless",
+        default="root",
+        group="The node",
+        rule="`root` runs Kuscia as root, as upstream's default Deployment does (Pod Security `baseline`). "
+        "`rootless` runs it as uid/gid 1000 with every capability dropped but `NET_BIND_SERVICE`, as "
+        "upstream's rootless variant (`hack/k8s/autonomy/rootless`); the Kuscia pod then passes "
+        "`restricted`. It needs `clusterDnsServer`, and a container runtime that lets a non-root process "
+        "bind ports 53 and 80 (see [Pod security](#pod-security))",
+        default_doc="`root`",
+    )
+    cluster_dns_server: str | None = setting(
+        "clusterDnsServer",
+        TEXT,
+        "10.96.0.10",
+        default=None,
+        default_from=rules.cluster_dns_missing,
+        check=rules.cluster_dns_server,
+        group="The node",
+        rule="**rootless only, required**: the IP address of the cluster's DNS Service (`kubectl -n "
+        "kube-system get svc kube-dns -o jsonpath='{.spec.clusterIP}'`). As non-root, Kuscia's CoreDNS "
+        "cannot take over the pod's /etc/resolv.conf, so the pod resolves through it at 127.0.0.1 and "
+        "it forwards other names to this server",
+        default_doc="none",
     )
     runk_kubeconfig_secret: str | None = setting(
         "runkKubeconfigSecret",
@@ -470,6 +498,18 @@ class PartyConfig:
         '{"enabled": true, "kusciaApiFrom": ["172.18.0.2/32"]}',
         default=NetworkPolicySettings(),
         group="Reaching the node",
+    )
+    trusted_network: bool = setting(
+        "trustedNetwork",
+        BOOLEAN,
+        "true",
+        default=False,
+        group="Reaching the node",
+        rule="`true` declares the network between the parties trusted (one you control: a private link, a "
+        "VPN). Only then may `protocol: NOTLS` go with `service.type` `NodePort`/`LoadBalancer` or with a "
+        "`publicEndpoint` outside the cluster (not `<service>.<namespace>.svc[.cluster.local]`); without it "
+        "that is refused, because NOTLS carries partner traffic and its route tokens in plain HTTP",
+        default_doc="`false`",
     )
     peers: tuple[PeerSettings, ...] = setting(
         "peers",

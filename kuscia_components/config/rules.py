@@ -3,7 +3,8 @@
 Each is named in the setting's declaration (`model.py`) as its `check` (a value already read),
 `read` (a raw value), `default_from` (a default that depends on other settings) or its object's
 `FINISH` (rules across the keys of one object). Each records a `Problem` and returns None when
-the value is refused; none raises.
+the value is refused; none raises. The rules of reaching the node (Service, endpoints,
+NetworkPolicy, NOTLS exposure) are in `exposure.py`.
 """
 
 from __future__ import annotations
@@ -15,20 +16,20 @@ from typing import Any
 
 from kuscia_components.config.constants import (
     ENCRYPTED,
-    GATEWAY_PORT,
     MAX_DOMAIN_ID_LENGTH,
     RESERVED_DOMAIN_IDS,
     SYSTEM_NAMESPACES,
     gateway_scheme,
 )
-from kuscia_components.config.read import DNS_NAME, Reader, type_name
+from kuscia_components.config.exposure import route_host
+from kuscia_components.config.read import DNS_NAME, Reader
 from kuscia_components.config.schema import Ctx, ReadFn, Setting
+from kuscia_components.core.hostport import is_loopback_host
 
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _DB_NAME = re.compile(r"[A-Za-z0-9_]{1,64}")
 _DB_USER = re.compile(r"[A-Za-z0-9_]{1,32}")
 _STACK_REF = re.compile(r"[A-Za-z0-9_.-]{1,100}(/[A-Za-z0-9_.-]{1,100}){0,2}")
-_ANNOTATION_NAME = re.compile(r"[A-Za-z0-9]([A-Za-z0-9_.-]{0,61}[A-Za-z0-9])?")
 # Container image reference (distribution/reference grammar, simplified): lowercase path
 # components, optional registry host[:port], then :tag and/or @algorithm:hex.
 _IMAGE = re.compile(
@@ -159,6 +160,36 @@ def runk_only(r: Reader, key: str, name: str, ctx: Ctx) -> str | None:
     return name
 
 
+def cluster_dns_missing(r: Reader, key: str, ctx: Ctx) -> None:
+    if ctx.top.get("pod_security") == "rootless":
+        r.problem(
+            key,
+            "is required for podSecurity rootless: Kuscia's CoreDNS forwards the names it does not serve "
+            "to the cluster's DNS (kubectl -n kube-system get svc kube-dns -o jsonpath='{.spec.clusterIP}')",
+            "10.96.0.10",
+        )
+
+
+def cluster_dns_server(r: Reader, key: str, text: str, ctx: Ctx) -> str | None:
+    if ctx.top.get("pod_security") != "rootless":
+        r.problem(key, "only applies to podSecurity rootless", "10.96.0.10", text)
+        return None
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:
+        address = None
+    if address is None or "%" in text or address.is_unspecified or address.is_loopback:
+        r.problem(
+            key,
+            "must be the IP address of the cluster's DNS Service (a resolv.conf nameserver takes an address, "
+            "not a name; not a loopback or a zone)",
+            "10.96.0.10",
+            text,
+        )
+        return None
+    return str(address)
+
+
 def domain_key(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> str | None:
     how = s.example
     if key in r.encrypted:
@@ -181,82 +212,6 @@ def domain_key(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> str 
     except Exception:  # any other library failure: still no traceback and no key material
         r.problem(key, "does not parse as an RSA private key", how)
     return None
-
-
-# -- reaching the node ------------------------------------------------------------------------
-
-
-def node_port(r: Reader, key: str, port: int, ctx: Ctx) -> int | None:
-    if ctx.here.get("type") == "ClusterIP":
-        r.problem(
-            key,
-            "only applies to service.type NodePort or LoadBalancer",
-            '{"type": "NodePort", "nodePort": 31080}',
-            port,
-        )
-        return None
-    return port
-
-
-def annotation_map(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> dict[str, str] | None:
-    raw = r.obj(key, value, s.example)
-    if raw is None:
-        return None
-    result: dict[str, str] = {}
-    for name, text in raw.items():
-        if not isinstance(text, str):
-            r.problem(f"{key}.{name}", f"must be a string, not {type_name(text)}", s.example, text)
-        elif not _annotation_key_ok(str(name)):
-            r.problem(
-                key,
-                "keys must be Kubernetes annotation names ([prefix/]name, name at most 63 characters)",
-                s.example,
-                name,
-            )
-        else:
-            result[str(name)] = text
-    return result
-
-
-def default_endpoint(r: Reader, key: str, ctx: Ctx) -> str | None:
-    domain, ns, proto = (ctx.top.get(k) for k in ("domain_id", "namespace", "protocol"))
-    if domain and ns and proto:
-        return f"{gateway_scheme(proto)}://kuscia-autonomy-{domain}.{ns}.svc.cluster.local:{GATEWAY_PORT}"
-    return None
-
-
-def public_endpoint(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> str | None:
-    proto = ctx.here.get("protocol")
-    example = f"{gateway_scheme(proto)}://203.0.113.10:31080"
-    text = r.text(key, value, example)
-    if text is None or proto is None:
-        return None
-    return text if r.url(key, text, proto, example) else None
-
-
-def cidrs(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> tuple[str, ...] | None:
-    ranges = r.array(key, value, s.example)
-    if ranges is not None and not ranges:
-        r.problem(
-            key,
-            "must not be empty: peering reaches KusciaAPI through the API server, which must be allowed",
-            s.example,
-        )
-    found: list[str] = []
-    for index, item in enumerate(ranges or []):
-        text = r.text(f"{key}[{index}]", item, "172.18.0.2/32")
-        if text is None:
-            continue
-        try:
-            found.append(str(ipaddress.ip_network(text, strict=True)))
-        except ValueError:
-            r.problem(
-                f"{key}[{index}]",
-                "must be an IP range in CIDR form without host bits set",
-                "10.0.0.0/24",
-                text,
-            )
-    return None if ranges is None else tuple(dict.fromkeys(found))
 
 
 # -- resources --------------------------------------------------------------------------------
@@ -398,6 +353,16 @@ def _external_server(r: Reader, raw: Mapping[Any, object]) -> dict[str, Any]:
     where = "database.endpoint" if "endpoint" in raw else "database.host"
     if host is not None and not r.hostname(where, host, example):
         host = None
+    elif host is not None and is_loopback_host(host):
+        r.problem(
+            where,
+            f"is {host}, a loopback address: inside the Kuscia pod that is the pod itself, not your "
+            "MySQL server (kuscia#721). Give an address the pod can reach: the server's IP, its DNS name "
+            "or a Service name",
+            example,
+            host,
+        )
+        host = None
     port = r.integer("database.port" if "port" in raw else where, port_value, "3306", 1, 65535)
     return {"host": host, "port": port or 3306}
 
@@ -480,12 +445,9 @@ def peer(r: Reader, where: str, ctx: Ctx) -> dict[str, Any] | None:
     proto = _protocol(r, f"{where}.protocol", item["protocol"], peer=True)
     example = f"{gateway_scheme(proto)}://203.0.113.10:31080"
     endpoint = r.text(f"{where}.endpoint", item["endpoint"], example)
-    if (
-        endpoint is not None
-        and proto is not None
-        and not r.url(f"{where}.endpoint", endpoint, proto, example)
-    ):
-        endpoint = None
+    if endpoint is not None and proto is not None:
+        ok = r.url(f"{where}.endpoint", endpoint, proto, example)
+        endpoint = endpoint if ok and route_host(r, f"{where}.endpoint", endpoint, example) else None
     cert = r.text(f"{where}.cert", item["cert"], CERT_EXAMPLE)
     if cert is not None and not _certificate(r, f"{where}.cert", cert, item.get("domainId")):
         cert = None
@@ -573,8 +535,3 @@ def _split_host_port(endpoint: str) -> tuple[str, str | None] | None:
     if match is None:
         return None
     return (match[1], match[2]) if match[1] else (match[3], match[4])
-
-
-def _annotation_key_ok(key: str) -> bool:
-    prefix, _, name = key.rpartition("/")
-    return bool(_ANNOTATION_NAME.fullmatch(name)) and (not prefix or bool(DNS_NAME.fullmatch(prefix)))

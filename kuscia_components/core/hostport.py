@@ -137,3 +137,27 @@ def is_ipv6(host: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def has_zone(text: str) -> bool:
+    """A scoped IPv6 literal or range ('fe80::1%eth0', 'fe80::%eth0/64').
+
+    Python's ipaddress accepts zones (3.9+); Go's net.ParseIP and net.ParseCIDR, which Kubernetes
+    validation parses with (k8s.io/utils/net ParseIPSloppy/ParseCIDRSloppy), do not. No host name
+    or IPv4 address contains '%', so any '%' is a zone (or a URL escape of one, RFC 6874's %25)."""
+    return "%" in text
+
+
+def is_loopback_host(host: str) -> bool:
+    """A host that, dialled from inside a pod, is that pod itself: localhost (and *.localhost,
+    RFC 6761 §6.3), 127.0.0.0/8, ::1, an IPv4-mapped loopback, or the unspecified 0.0.0.0 / ::
+    (Linux connects those to the local host)."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        return False
+    mapped = address.ipv4_mapped if isinstance(address, ipaddress.IPv6Address) else None
+    return any(a.is_loopback or a.is_unspecified for a in (address, mapped) if a is not None)

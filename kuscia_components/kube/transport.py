@@ -45,7 +45,7 @@ class Response:
         """The body as JSON, or None when it is not JSON."""
         try:
             return json.loads(self.body or b"null")
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: nesting deeper than the parser's stack
             return None
 
     def text(self, limit: int = 300) -> str:

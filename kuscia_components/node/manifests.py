@@ -69,20 +69,35 @@ def metadata(cfg: PartyConfig, name: str, *, namespaced: bool = True, **extra: A
     return meta
 
 
-# Pod Security Admission: Kuscia runs as root (k3s, envoy), so "restricted" (runAsNonRoot,
-# drop ALL) would reject it; "baseline" it passes, as does the in-cluster MySQL. Warn and audit
-# at "restricted" so a stricter pod (or a runk task pod that is worse) is visible. Checked in
-# tests/test_pod_security.py against upstream's rules.
+# Pod Security Admission: as root (k3s, envoy), Kuscia fails "restricted" (runAsNonRoot, drop
+# ALL) and passes "baseline", as does the in-cluster MySQL. `podSecurity: rootless` passes
+# "restricted"; the namespace enforces it only when nothing else runs there: runk's task pods
+# (Kuscia copies them from its app images, with no such securityContext) and the in-cluster
+# MySQL (its entrypoint starts as root) would be refused. Warn and audit are always
+# "restricted", so a pod below it is visible. Checked in tests/test_pod_security.py.
 POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/enforce": "baseline",
     "pod-security.kubernetes.io/warn": "restricted",
     "pod-security.kubernetes.io/audit": "restricted",
 }
+# upstream's rootless variant (hack/k8s/autonomy/rootless/deployment.yaml): the image's `kuscia`
+# user (build/dockerfile/kuscia-anolis.Dockerfile: useradd, chown -R /home/kuscia)
+ROOTLESS_UID = 1000
+RESOLV_CONF_PATH = f"{KUSCIA_HOME}/var/tmp/resolv.conf"  # CoreDNS's `forward` file (etc/conf/corefile)
+
+
+def pod_security_labels(cfg: PartyConfig) -> dict[str, str]:
+    """Enforce the strictest level every pod of the namespace passes (see above)."""
+    alone = cfg.pod_security == "rootless" and cfg.runtime == "runp" and cfg.database.mode == "external"
+    return {
+        **POD_SECURITY_LABELS,
+        "pod-security.kubernetes.io/enforce": "restricted" if alone else "baseline",
+    }
 
 
 def namespace(cfg: PartyConfig) -> Manifest:
     meta = metadata(cfg, cfg.namespace, namespaced=False)
-    meta["labels"] = {**meta.get("labels", {}), **POD_SECURITY_LABELS}
+    meta["labels"] = {**meta.get("labels", {}), **pod_security_labels(cfg)}
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": meta}
 
 
@@ -174,13 +189,44 @@ def _port(name: str, port: int, protocol: str = "TCP") -> Manifest:
 
 
 def config_secret(cfg: PartyConfig, kuscia_yaml: Any, cert_pem: Any) -> Manifest:
-    """kuscia.yaml holds the private key and the DB password, so it lives in a Secret."""
+    """kuscia.yaml holds the private key and the DB password, so it lives in a Secret (with the
+    resolv.conf a rootless node's CoreDNS forwards to)."""
+    data: dict[str, Any] = {"kuscia.yaml": kuscia_yaml, "domain.crt": cert_pem}
+    if cfg.pod_security == "rootless":
+        data["resolv.conf"] = resolv_conf(cfg)
     return {
         "apiVersion": "v1",
         "kind": "Secret",
         "metadata": metadata(cfg, names(cfg)["config_secret"]),
         "type": "Opaque",
-        "stringData": {"kuscia.yaml": kuscia_yaml, "domain.crt": cert_pem},
+        "stringData": data,
+    }
+
+
+def resolv_conf(cfg: PartyConfig) -> str:
+    """As root, Kuscia copies the pod's /etc/resolv.conf here and points /etc/resolv.conf at its
+    CoreDNS (cmd/kuscia/modules/coredns.go prepareResolvConf); as non-root it cannot, so the
+    cluster's DNS is written here and the pod's DNS is 127.0.0.1 (dnsPolicy None)."""
+    ns = cfg.namespace
+    return (
+        f"nameserver {cfg.cluster_dns_server}\n"
+        f"search {ns}.svc.cluster.local svc.cluster.local cluster.local\n"
+        "options ndots:5\n"
+    )
+
+
+def container_security(cfg: PartyConfig) -> Manifest:
+    """Root as upstream's Deployment (unprivileged, no escalation), or upstream's rootless variant
+    narrowed: uid/gid 1000, every capability dropped but NET_BIND_SERVICE (envoy binds 80 and
+    1080, CoreDNS 53)."""
+    if cfg.pod_security != "rootless":
+        return {"allowPrivilegeEscalation": False}
+    return {
+        "allowPrivilegeEscalation": False,
+        "runAsNonRoot": True,
+        "runAsUser": ROOTLESS_UID,
+        "runAsGroup": ROOTLESS_UID,
+        "capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE"]},
     }
 
 
@@ -214,9 +260,20 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
         {"name": "kuscia-config", "mountPath": CONFIG_PATH, "subPath": "kuscia.yaml", "readOnly": True},
         {"name": "kuscia-config", "mountPath": CERT_PATH, "subPath": "domain.crt", "readOnly": True},
     ]
+    rootless = cfg.pod_security == "rootless"
+    mode = 0o440 if rootless else 0o400  # rootless reads them through fsGroup
+    if rootless:
+        mounts.append(
+            {
+                "name": "kuscia-config",
+                "mountPath": RESOLV_CONF_PATH,
+                "subPath": "resolv.conf",
+                "readOnly": True,
+            }
+        )
     volumes: list[Manifest] = [
         {"name": "kuscia-var-tmp", "emptyDir": {}},
-        {"name": "kuscia-config", "secret": {"secretName": n["config_secret"], "defaultMode": 0o400}},
+        {"name": "kuscia-config", "secret": {"secretName": n["config_secret"], "defaultMode": mode}},
     ]
     if cfg.runtime == "runk" and cfg.runk_kubeconfig_secret is not None:
         mounts.append(
@@ -230,7 +287,7 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
         volumes.append(
             {
                 "name": "runk-kubeconfig",
-                "secret": {"secretName": cfg.runk_kubeconfig_secret, "defaultMode": 0o400},
+                "secret": {"secretName": cfg.runk_kubeconfig_secret, "defaultMode": mode},
             }
         )
     # Kuscia's k3s must come up within 30 s and the node needs a little more for envoy and
@@ -253,7 +310,7 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
         # Kuscia's own autonomy Deployment (hack/k8s/autonomy/deployment.yaml) runs the image as
         # root, unprivileged, with no added capabilities: k3s (runk: no kubelet, no containerd),
         # envoy and runp's processes need no setuid binary, so no privilege escalation either.
-        "securityContext": {"allowPrivilegeEscalation": False},
+        "securityContext": container_security(cfg),
         "startupProbe": {
             "tcpSocket": {"port": KUSCIAAPI_HTTP_PORT},
             "periodSeconds": 10,
@@ -273,6 +330,11 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
             "failureThreshold": 6,
         },
     }
+    pod_security_context: Manifest = {"seccompProfile": {"type": "RuntimeDefault"}}
+    dns: Manifest = {}
+    if rootless:
+        pod_security_context["fsGroup"] = ROOTLESS_UID
+        dns = {"dnsPolicy": "None", "dnsConfig": {"nameservers": ["127.0.0.1"]}}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -289,9 +351,10 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
                 "spec": {
                     "serviceAccountName": n["service_account"],
                     "automountServiceAccountToken": needs_runk_rbac(cfg),
-                    "securityContext": {"seccompProfile": {"type": "RuntimeDefault"}},
+                    "securityContext": pod_security_context,
                     "containers": [container],
                     "volumes": volumes,
+                    **dns,
                 },
             },
         },

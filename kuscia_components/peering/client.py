@@ -23,19 +23,24 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, gateway_scheme
 from kuscia_components.kube import errors as kube_errors
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.transport import ApiServerTransport, Response, Transport
+from kuscia_components.peering import answers
 
 if TYPE_CHECKING:
     from types import TracebackType
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 PARTNER_AUTH_CENTER = {"authentication_type": "Token", "token_gen_method": "RSA-GEN"}
+# Kuscia's largest answer here is a route status batch or a Domain with its certificate: a few
+# KiB. 4 MiB bounds what a broken or hostile answer can cost (memory, parse time).
+ANSWER_LIMIT_BYTES = 4 * 1024 * 1024
 # API-server refusals that mean "the pod does not serve yet": retried, never read as "gone".
 NOT_READY = ("endpoints_missing", "no_ready_endpoint", "unreachable")
 
@@ -95,6 +100,12 @@ class NodeNotReady(ApiUnavailable):
 class ServicePortMissing(KusciaApiError):
     """The Service has no such port (503 `no service port N found`): a configuration error that
     no retry fixes."""
+
+
+class UnexpectedAnswer(KusciaApiError):
+    """A success (HTTP 2xx) whose body is not what Kuscia sends for that call (its proto,
+    proto/api/v1alpha1/kusciaapi/*.proto), or longer than ANSWER_LIMIT_BYTES: something other than
+    the Kuscia we know answered. The message names the node, the call and what was wrong."""
 
 
 class KubeconfigError(KusciaApiError):
@@ -180,14 +191,16 @@ def send(
     body: bytes | None,
     timeout: float,
 ) -> Response:
-    """One request; a kubeconfig problem becomes KubeconfigError, a too long answer
-    ValidationFailed; ConnectionError (an OSError) when no answer came."""
+    """One request; a kubeconfig problem becomes KubeconfigError, an answer above
+    ANSWER_LIMIT_BYTES UnexpectedAnswer; ConnectionError (an OSError) when no answer came."""
     try:
-        return transport.request(method, path, body=body, headers=headers, timeout=timeout)
+        return transport.request(
+            method, path, body=body, headers=headers, timeout=timeout, max_bytes=ANSWER_LIMIT_BYTES
+        )
     except kube_errors.KubeconfigError as err:
         raise KubeconfigError(str(err)) from err
     except kube_errors.AnswerTooLarge as err:
-        raise ValidationFailed(str(err)) from None
+        raise UnexpectedAnswer(f"{err}; no KusciaAPI answer is that long") from None
 
 
 def kubernetes_transport(
@@ -277,7 +290,7 @@ class KusciaApiClient:
 
     def health(self) -> bool:
         data = self.call("/healthZ", {})
-        return bool((data or {}).get("ready"))
+        return self._read("/healthZ", lambda: answers.flag(answers.message(data, "data"), "ready", "data"))
 
     def create_partner_domain(self, domain_id: str, cert_b64: str) -> None:
         self.call("/api/v1/domain/create", _partner_domain(domain_id, cert_b64))
@@ -287,7 +300,13 @@ class KusciaApiClient:
         self.call("/api/v1/domain/update", _partner_domain(domain_id, cert_b64))
 
     def query_domain(self, domain_id: str) -> dict[str, Any]:
-        return dict(self.call("/api/v1/domain/query", {"domain_id": domain_id}) or {})
+        """The Domain (QueryDomainResponseData); the strings we read are checked to be strings."""
+        path = "/api/v1/domain/query"
+        data = self.call(path, {"domain_id": domain_id})
+        return self._read(
+            path,
+            lambda: answers.with_texts(answers.message(data, "data"), "data", "domain_id", "role", "cert"),
+        )
 
     def delete_domain(self, domain_id: str) -> None:
         self.call("/api/v1/domain/delete", {"domain_id": domain_id})
@@ -310,22 +329,34 @@ class KusciaApiClient:
         )
 
     def query_route(self, source: str, destination: str) -> dict[str, Any]:
-        return dict(self.call("/api/v1/route/query", {"source": source, "destination": destination}) or {})
+        """The route (QueryDomainRouteResponseData), its endpoint and ports checked."""
+        path = "/api/v1/route/query"
+        data = self.call(path, {"source": source, "destination": destination})
+        return self._read(path, lambda: answers.route(answers.message(data, "data")))
 
     def delete_route(self, source: str, destination: str) -> None:
         self.call("/api/v1/route/delete", {"source": source, "destination": destination})
 
     def route_status(self, pairs: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
         """{"alice-bob": {"status": "Succeeded"|"Failed", "reason": ...}} for each (source, dest)."""
-        data = self.call(
-            "/api/v1/route/status/batchQuery",
-            {"route_keys": [{"source": s, "destination": d} for s, d in pairs]},
+        path = "/api/v1/route/status/batchQuery"
+        data = self.call(path, {"route_keys": [{"source": s, "destination": d} for s, d in pairs]})
+        return self._read(path, lambda: answers.statuses(answers.message(data, "data")))
+
+    def _read(self, api_path: str, read: Callable[[], _T]) -> _T:
+        """`read()` (a shape check of an answer's `data`), its BadShape as UnexpectedAnswer."""
+        try:
+            return read()
+        except answers.BadShape as err:
+            raise self._unexpected(api_path, str(err)) from None
+
+    def _unexpected(self, api_path: str, why: str) -> UnexpectedAnswer:
+        return UnexpectedAnswer(
+            f"KusciaAPI {api_path} at {self.target.describe()} answered with success, but {why}: this is "
+            "not an answer Kuscia sends. Check that the Service's port "
+            f"{self.target.port} reaches Kuscia (kubectl -n {self.target.namespace} get endpoints "
+            f"{self.target.service}) and that the image is a Kuscia release"
         )
-        routes = (data or {}).get("routes") or []
-        return {
-            str(r.get("name") or f"{r.get('source')}-{r.get('destination')}"): dict(r.get("status") or {})
-            for r in routes
-        }
 
     # -- one call ------------------------------------------------------------------------------
 
@@ -388,7 +419,7 @@ class KusciaApiClient:
         )
 
     def _decode(self, api_path: str, response: RawResponse) -> Any:
-        document = response.json()
+        document = answers.parse_json(response.body)
         refusal = kube_errors.api_error(response, api_path, proxied=True)  # the API server's own
         where = self.target.describe()
         if isinstance(refusal, kube_errors.Unauthenticated | kube_errors.Forbidden):
@@ -417,15 +448,16 @@ class KusciaApiClient:
             raise ValidationFailed(
                 f"KusciaAPI {api_path} at {where}: HTTP {response.status}: {text}", response.status
             )
+        if document is answers.NOT_JSON:
+            raise self._unexpected(api_path, f"the body is not JSON: {_body_text(response.body)[:100]!r}")
         if not isinstance(document, dict):
-            raise ValidationFailed(
-                f"KusciaAPI {api_path} at {where}: answer is not JSON: {_body_text(response.body)}"
-            )
-        status = document.get("status") or {}
-        code = int(status.get("code") or 0)
+            raise self._unexpected(api_path, f"the body is {answers.kind_of(document)}, not an object")
+        status = self._read(api_path, lambda: answers.message(document.get("status"), "status"))
+        code = self._read(api_path, lambda: answers.whole(status, "code", "status"))
+        message = self._read(api_path, lambda: answers.text(status, "message", "status"))
         if code != 0:
             error = _CODES.get(code, ValidationFailed)
-            raise error(f"KusciaAPI {api_path} at {where}: {code} {status.get('message', '')}".strip(), code)
+            raise error(f"KusciaAPI {api_path} at {where}: {code} {message[:300]}".strip(), code)
         return document.get("data")
 
 

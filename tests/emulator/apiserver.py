@@ -247,6 +247,10 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         if status is not None:
             self._send(status, {"Content-Type": "text/plain"}, f"emulated fault: HTTP {status}".encode())
             return
+        injected = node.take_answer()
+        if injected is not None:
+            self._send(injected[0], JSON, injected[1])
+            return
         self._send(*node.kusciaapi(method, rest, headers, body))
 
     def _object(self, path: str, query: dict[str, list[str]]) -> None:

@@ -72,6 +72,7 @@ class EmulatedNode:
         self.pod_ip = f"10.42.0.{len(network.nodes) + 10}"
         self._drops = 0
         self._fail: deque[int] = deque()
+        self._answers: deque[tuple[int, bytes]] = deque()
         self._delay: deque[float] = deque()
         self._set_key(key or new_key())
 
@@ -119,6 +120,16 @@ class EmulatedNode:
         """The next `n` KusciaAPI calls answer HTTP `status` (through the API server's proxy)."""
         with self.lock:
             self._fail.extend([status] * n)
+
+    def answer_next(self, body: bytes, n: int = 1, status: int = 200) -> None:
+        """The next `n` KusciaAPI calls get exactly `body` (JSON content type) with `status`:
+        an answer of a shape no Kuscia sends, or a huge one, as a broken or hostile node would."""
+        with self.lock:
+            self._answers.extend([(status, body)] * n)
+
+    def take_answer(self) -> tuple[int, bytes] | None:
+        with self.lock:
+            return self._answers.popleft() if self._answers else None
 
     def delay_next(self, n: int, seconds: float) -> None:
         """The next `n` KusciaAPI calls wait `seconds` before answering (client timeouts)."""
