@@ -52,7 +52,8 @@ def pubhash(public: rsa.RSAPublicKey) -> bytes:
 
 
 def kuscia_cert(key: rsa.RSAPrivateKey, domain_id: str, not_before: dt.datetime | None = None) -> str:
-    """The shape of Kuscia's generated domain.crt (crypt.go ParseCertWithGenerated, NOTES §1.5)."""
+    """The shape of Kuscia's generated domain.crt and ca.crt (crypt.go ParseCertWithGenerated, NOTES
+    §1.5). Go's CreateCertificate gives a CA template without one a SubjectKeyId (crypto/x509)."""
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
     start = (not_before or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     usage = x509.KeyUsage(
@@ -80,6 +81,7 @@ def kuscia_cert(key: rsa.RSAPrivateKey, domain_id: str, not_before: dt.datetime 
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
             critical=False,
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()
