@@ -12,9 +12,14 @@ its own, so handing the client credential to a tool never hands out the domain k
 from __future__ import annotations
 
 import datetime as _dt
+import re
 import secrets
+from typing import TYPE_CHECKING
 
 from kuscia_components.core import pki
+
+if TYPE_CHECKING:
+    from cryptography import x509
 
 # `kusciaAPISanDNSName` (upstream cmd/kuscia/modules/kusciaapi.go): the one DNS SAN Kuscia always
 # writes into kusciaapi-server.crt besides the pod's hostname (which changes with every pod) and
@@ -25,6 +30,9 @@ CLIENT_COMMON_NAME = "KusciaAPIClient"  # init_kusciaapi_client_certs.sh: -subj 
 # The script signs for 1000 days; a cert that lives in Pulumi state and is only re-minted with the
 # identity gets the 10 years Kuscia gives its own server certificate (tls_server_config.go).
 CLIENT_VALIDITY_DAYS = 3650
+# Go's asn1 writes a string as PrintableString when every character is in this set, else UTF8String
+# (encoding/asn1 marshal.go, isPrintable without '*' and '&').
+_GO_PRINTABLE = re.compile(r"[A-Za-z0-9'()+,\-./:=? ]*")
 # Backdated so a pod whose clock runs behind ours does not see a certificate "not yet valid".
 CLIENT_BACKDATE = _dt.timedelta(hours=1)
 
@@ -46,7 +54,7 @@ def build_client_cert(
     cert = (
         x509.CertificateBuilder()
         .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, CLIENT_COMMON_NAME)]))
-        .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)]))
+        .issuer_name(go_common_name(domain_id))
         .public_key(client_key.public_key())
         .serial_number(secrets.randbits(63) | 1)
         .not_valid_before(start)
@@ -80,14 +88,25 @@ def build_client_cert(
     return cert.public_bytes(serialization.Encoding.PEM).decode(), key_pem
 
 
+def go_common_name(common_name: str) -> x509.Name:
+    """`CN=<name>` encoded as Go's pkix.Name marshals it. Go finds a certificate's parent by the
+    exact bytes of its issuer (x509 CertPool byName[RawIssuer]), so a client certificate must name
+    Kuscia's ca.crt in Go's string type: PrintableString for a domain ID, not cryptography's
+    default UTF8String, or KusciaAPI answers "certificate signed by unknown authority"."""
+    from cryptography import x509
+    from cryptography.x509.name import _ASN1Type
+    from cryptography.x509.oid import NameOID
+
+    kind = _ASN1Type.PrintableString if _GO_PRINTABLE.fullmatch(common_name) else _ASN1Type.UTF8String
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name, _type=kind)])
+
+
 def client_cert_matches(client_cert_pem: str, domain_cert: str, domain_id: str) -> bool:
     """Was this client certificate issued by this domain (its name and its key)? One minted for an
     earlier key or another domain ID would be refused by KusciaAPI, so the caller mints anew."""
-    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import padding
-    from cryptography.x509.oid import NameOID
 
-    issuer = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
+    issuer = go_common_name(domain_id)
     try:
         cert = pki.load_certificate(client_cert_pem)
         algorithm = cert.signature_hash_algorithm

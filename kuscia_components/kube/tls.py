@@ -147,9 +147,11 @@ def wrap_socket(
     sock: socket.socket, tls: KusciaApiTls, *, context: ssl.SSLContext | None = None
 ) -> ssl.SSLSocket:
     """Handshake on a connected socket (a port-forward's, a pod IP's); failures become typed errors.
-    Under TLS 1.3 a refused client certificate only shows on the first read: `classify` that."""
+    Under TLS 1.3 a refused client certificate only shows on the first read: `classify` that. A
+    close without TLS's close_notify raises (Go's server always sends one) instead of reading as
+    a clean end, so a cut answer is never taken for a whole one."""
     wrapped = (context or client_context(tls)).wrap_socket(
-        sock, server_hostname=tls.server_name, do_handshake_on_connect=False
+        sock, server_hostname=tls.server_name, do_handshake_on_connect=False, suppress_ragged_eofs=False
     )
     try:
         wrapped.do_handshake()
@@ -202,9 +204,15 @@ def classify(err: BaseException, tls: KusciaApiTls) -> KusciaApiTlsError:
             "Set kuscia:protocol to MTLS and `pulumi up`"
         )
     if isinstance(err, ssl.SSLEOFError | ConnectionResetError | ssl.SSLZeroReturnError):
+        # A refused client certificate often arrives as a bare close: the server's alert is lost
+        # when it closes with our request still unread (TCP reset).
+        why = (
+            "it most likely refused our client certificate (not signed by the key the pod runs with)"
+            if tls.protocol == "MTLS"
+            else "the node may run protocol NOTLS, or MTLS, which wants a client certificate"
+        )
         return KusciaApiTlsError(
-            f"{node} closed the connection during the TLS handshake: the node may run protocol NOTLS, or "
-            f"(under MTLS) refused the client certificate ({type(err).__name__})"
+            f"{node} closed the connection during the TLS handshake: {why} ({type(err).__name__})"
         )
     return KusciaApiTlsError(f"TLS to {node} failed: {type(err).__name__}: {str(err)[:200]}")
 

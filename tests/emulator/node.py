@@ -12,6 +12,8 @@ import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
 
+from cryptography import x509
+
 from . import kusciaapi
 from .handshake import Route
 from .identity import (
@@ -137,7 +139,11 @@ class EmulatedNode:
 
     def wrap_server_stream(self, sock: socket.socket) -> socket.socket | None:
         """Terminate :8082's TLS on one connection (see tls_server.wrap_server_stream)."""
-        return wrap_server_stream(sock, self.kusciaapi_tls_context())
+        ca_subject = None
+        if self.protocol == "MTLS":
+            ca = x509.load_pem_x509_certificate(self.kusciaapi_server_tls().ca_cert_pem.encode())
+            ca_subject = ca.subject.public_bytes()
+        return wrap_server_stream(sock, self.kusciaapi_tls_context(), ca_subject=ca_subject)
 
     def serve_kusciaapi_connection(self, sock: socket.socket) -> None:
         """Serve KusciaAPI on one connection (TLS per protocol) until it closes; for a relay."""

@@ -20,6 +20,7 @@ import os
 import secrets
 import socket
 import ssl
+import struct
 import tempfile
 import threading
 from collections.abc import Iterator
@@ -134,11 +135,16 @@ def server_context(material: ServerTls, *, require_client_cert: bool) -> ssl.SSL
 
 
 def wrap_server_stream(
-    sock: socket.socket, context: ssl.SSLContext | None, *, timeout: float = 5.0
+    sock: socket.socket,
+    context: ssl.SSLContext | None,
+    *,
+    ca_subject: bytes | None = None,
+    timeout: float = 5.0,
 ) -> socket.socket | None:
     """The server end of one KusciaAPI connection: `sock` itself for NOTLS, the TLS socket after a
     successful handshake, or None when the handshake failed (a plain-HTTP client got Go's 400
-    first). The caller closes `sock` on None."""
+    first). Under MTLS `ca_subject` (ca.crt's subject DER) adds Go's issuer-name rule. The caller
+    closes `sock` on None."""
     if context is None:
         return sock
     sock.settimeout(timeout)
@@ -154,19 +160,47 @@ def wrap_server_stream(
     try:
         wrapped = context.wrap_socket(sock, server_side=True)
     except (ssl.SSLError, OSError):
+        _drain(sock)
+        return None
+    if ca_subject is not None and not _issued_by_name(wrapped, ca_subject):
+        # Go fails the handshake ("x509: certificate signed by unknown authority", alert bad
+        # certificate); OpenSSL has already finished it, so the nearest is to reset the connection.
+        wrapped.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        wrapped.close()
         return None
     return wrapped
 
 
+def _drain(sock: socket.socket) -> None:
+    """Read what the client already sent, so closing sends FIN and the client reads our alert
+    rather than a reset (a bounded 50 ms, 64 KiB)."""
+    try:
+        sock.settimeout(0.05)
+        sock.recv(65536)
+    except OSError:
+        pass
+
+
+def _issued_by_name(stream: ssl.SSLSocket, ca_subject: bytes) -> bool:
+    """Go finds a client certificate's parent by the exact bytes of its issuer name (x509
+    CertPool.findPotentialParents, byName[RawIssuer]); OpenSSL, which verified the chain, compares
+    names canonically. A CN in another string type passes OpenSSL and fails Go."""
+    der = stream.getpeercert(binary_form=True)
+    return der is not None and x509.load_der_x509_certificate(der).issuer.public_bytes() == ca_subject
+
+
 def serve_connection(node: EmulatedNode, sock: socket.socket) -> None:
     """Serve KusciaAPI HTTP/1.1 on one accepted (or port-forwarded) connection until it closes."""
-    stream = wrap_server_stream(sock, node.kusciaapi_tls_context())
+    stream = node.wrap_server_stream(sock)
     if stream is None:
         sock.close()
         return
     try:
         stream.settimeout(30)
         _Handler(stream, ("127.0.0.1", 0), node)
+        if isinstance(stream, ssl.SSLSocket):
+            stream.settimeout(1)
+            stream.unwrap()  # close_notify, as Go's tls.Conn.Close sends
     except OSError:
         pass
     finally:
