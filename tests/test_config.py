@@ -758,7 +758,7 @@ def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as err:
         parse(
             domainId="Bad_ID",
-            protocol="mtls",
+            protocol="ssl",
             image="kuscia:latest",
             peeringTimeoutSeconds="5",
             capacity={"cpu": "x"},
