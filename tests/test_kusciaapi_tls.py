@@ -16,6 +16,7 @@ import pickle
 import socket
 import ssl
 import subprocess
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -189,6 +190,41 @@ def test_tls_and_mtls_emulated_verify_the_server_and_answer(emu: KusciaEmulator,
     with serve_kusciaapi(node) as address:
         assert _health(address, _material(node), node.token) == (200, _healthy())
         assert _health(address, _material(node), "wrong-token")[0] == 401  # the Token still counts
+
+
+@pytest.mark.parametrize("protocol", ["NOTLS", "TLS", "MTLS"])
+def test_tls_emulated_over_a_socket_pair_as_a_port_forward_hands_one_over(
+    emu: KusciaEmulator, protocol: str
+) -> None:
+    """The kubernetes client's port-forward gives a socket (one end of a socketpair); the relay
+    hands the other end to the node. The client side is `for_node` + `wrap_socket` on it."""
+    node = emu.add_node(f"pair-{protocol.lower()}", protocol=protocol)
+    outs = identity_outputs(pki.load_domain_key(node.key_pem), node.domain_id)
+    material = tls.for_node(
+        protocol,
+        node.domain_id,
+        outs["cert_pem"],
+        outs["kusciaapi_client_cert_pem"],
+        outs["kusciaapi_client_key_pem"],
+    )
+    assert (material is None) is (protocol == "NOTLS")
+    assert material is None or (material.client_key_pem is not None) is (protocol == "MTLS")
+    ours, theirs = socket.socketpair()
+    server = threading.Thread(target=node.serve_kusciaapi_connection, args=(theirs,), daemon=True)
+    server.start()
+    stream: socket.socket = tls.wrap_socket(ours, material) if material else ours
+    stream.settimeout(5)
+    headers = f"Token: {node.token}\r\n" if material else ""
+    stream.sendall(
+        f"POST /healthZ HTTP/1.1\r\nHost: kusciaapi\r\n{headers}Content-Length: 2\r\n"
+        "Connection: close\r\n\r\n{}".encode()
+    )
+    data = b""
+    while chunk := stream.recv(65536):
+        data += chunk
+    stream.close()
+    server.join(5)
+    assert data.startswith(b"HTTP/1.1 200") and json.loads(data.partition(b"\r\n\r\n")[2]) == _healthy()
 
 
 def test_tls_emulated_server_cert_survives_a_restart_not_a_new_key(emu: KusciaEmulator) -> None:

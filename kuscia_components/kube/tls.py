@@ -124,6 +124,27 @@ class KusciaApiTls:
         raise TypeError("KusciaApiTls holds a client key and is never pickled")
 
 
+def for_node(
+    protocol: str,
+    domain_id: str,
+    ca_cert_pem: str,
+    client_cert_pem: str | None = None,
+    client_key_pem: str | None = None,
+) -> KusciaApiTls | None:
+    """The TLS material for a node's protocol from its identity's outputs; None under NOTLS
+    (plain HTTP). The client certificate is used under MTLS only."""
+    if protocol == "NOTLS":
+        return None
+    mtls = protocol == "MTLS"
+    return KusciaApiTls(
+        protocol,
+        domain_id,
+        ca_cert_pem,
+        client_cert_pem if mtls else None,
+        client_key_pem if mtls else None,
+    )
+
+
 def client_context(tls: KusciaApiTls) -> ssl.SSLContext:
     """A client context that trusts only the node's CA, checks the host name `tls.server_name`
     (pass it as `server_hostname`) and, under MTLS, presents the client certificate."""
