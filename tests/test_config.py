@@ -173,11 +173,11 @@ def test_pinned_images_are_accepted(image: str) -> None:
     assert parse(image=image).image == image
 
 
-def test_protocol_any_case_is_stored_uppercase_and_mtls_is_not_supported_yet() -> None:
+def test_protocol_any_case_is_stored_uppercase_and_mtls_is_our_nodes_choice() -> None:
     assert parse(protocol="notls").protocol == "NOTLS"
     assert parse(protocol=" Tls ").protocol == "TLS"
-    assert "not supported yet" in only_problem(protocol="mtls")
-    assert "must be one of NOTLS, TLS (did you mean TLS?)" in only_problem(protocol="TSL")
+    assert parse(protocol="mtls").protocol == "MTLS"
+    assert "must be one of NOTLS, TLS, MTLS (did you mean TLS?)" in only_problem(protocol="TSL")
 
 
 def test_runtime_choices() -> None:
@@ -764,7 +764,7 @@ def test_all_problems_are_reported_together() -> None:
     with pytest.raises(ConfigError) as err:
         parse(
             domainId="Bad_ID",
-            protocol="mtls",
+            protocol="ssl",
             image="kuscia:latest",
             peeringTimeoutSeconds="5",
             capacity={"cpu": "x"},

@@ -17,8 +17,8 @@ from kuscia_components.core import pki
 from kuscia_components.node.identity import DERIVED_OUTPUTS, DomainIdentity, DomainIdentityProvider
 from kuscia_components.offline.mocks import OfflineMocks, contains_secret, run_offline
 
-SECRET_DERIVED = ("private_key_pem", "domain_key_data", "kusciaapi_token")
-PUBLIC = ("domain_id", "cert_pem", "cert_b64", "public_key_sha256")
+SECRET_DERIVED = ("private_key_pem", "domain_key_data", "kusciaapi_token", "kusciaapi_client_key_pem")
+PUBLIC = ("domain_id", "cert_pem", "cert_b64", "public_key_sha256", "kusciaapi_client_cert_pem")
 
 
 @pytest.fixture(scope="module")

@@ -317,8 +317,8 @@ def test_cli_render_writes_files_and_a_summary(tmp_path: Path) -> None:
     ("content", "expected"),
     [
         (
-            "config:\n  kuscia:domainId: Bad_Id\n  kuscia:protocol: mtls\n",
-            ["kuscia:domainId", "not supported yet"],
+            "config:\n  kuscia:domainId: Bad_Id\n  kuscia:protocol: ssl\n",
+            ["kuscia:domainId", "kuscia:protocol", "must be one of NOTLS, TLS, MTLS"],
         ),
         ("config:\n  kuscia:domainId: [\n", ["not valid YAML"]),
         ("config:\n  kuscia:domainID: alice\n", ["did you mean 'domainId'"]),

@@ -5,7 +5,7 @@ Both stacks run under the offline mocks in four variants: as committed, with a k
 (bearer token, client key), with an external database and its admin password, and with the
 domain key supplied. Every registered input and state, and every output, is searched for each
 secret value: the key (PEM and base64), database passwords, the token, the kubeconfig's
-credentials.
+credentials, the KusciaAPI MTLS client key.
 """
 
 from __future__ import annotations
@@ -114,6 +114,8 @@ def secret_values(mocks: OfflineMocks, cfg: PartyConfig) -> dict[str, str]:
         "key PEM body": "".join(key.splitlines()[1:-1])[:64],
         "key base64": state["domain_key_data"],
         "token": state["kusciaapi_token"],
+        "KusciaAPI client key": state["kusciaapi_client_key_pem"],
+        "KusciaAPI client key body": "".join(state["kusciaapi_client_key_pem"].splitlines()[1:-1])[:64],
         "kubeconfig bearer token": BEARER,
         "kubeconfig client key": CLIENT_KEY,
         "admin password": ADMIN_PASSWORD,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-Protocol = Literal["NOTLS", "TLS"]
+Protocol = Literal["NOTLS", "TLS"]  # how a partner's gateway is addressed
+NodeProtocol = Literal["NOTLS", "TLS", "MTLS"]  # what our node runs (MTLS: KusciaAPI client certs)
 Runtime = Literal["runk", "runp"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer"]
 DatabaseMode = Literal["in-cluster", "external"]

@@ -20,6 +20,7 @@ from kuscia_components.config.constants import (
     DEFAULT_MYSQL_IMAGE,
     DatabaseMode,
     LogLevel,
+    NodeProtocol,
     Protocol,
     Runtime,
     ServiceType,
@@ -361,14 +362,15 @@ class PartyConfig:
         default_doc=f"`{DEFAULT_IMAGE}`",
         doc_example="registry.example.com/kuscia:1.1.0b0",
     )
-    protocol: Protocol = setting(
+    protocol: NodeProtocol = setting(
         "protocol",
-        custom(rules.protocol, py='Literal["TLS", "NOTLS"]'),
+        custom(rules.protocol, py='Literal["TLS", "NOTLS", "MTLS"]'),
         "TLS",
         default="TLS",
         group="The node",
-        rule="`NOTLS` or `TLS`, in any case. It is always written uppercase, because Kuscia treats a "
-        "lowercase `notls` as TLS. `MTLS` is refused: not supported yet",
+        rule="`NOTLS`, `TLS` or `MTLS`, in any case. It is always written uppercase, because Kuscia treats a "
+        "lowercase `notls` as TLS. `MTLS` also makes KusciaAPI require a client certificate, which the "
+        "stack mints from the domain key (docs/identity.md)",
         default_doc="`TLS`",
     )
     runtime: Runtime = setting(

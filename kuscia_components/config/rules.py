@@ -118,16 +118,10 @@ def protocol(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> str | 
 
 
 def _protocol(r: Reader, key: str, value: object, *, peer: bool) -> str | None:
-    if isinstance(value, str) and value.strip().upper() == "MTLS":
-        if peer:  # a partner's MTLS gateway is server-only HTTPS: addressed like TLS (NOTES §1.6)
-            return "TLS"
-        r.problem(
-            key,
-            "MTLS is not supported yet (client certificates for KusciaAPI are not automated); use TLS",
-            "TLS",
-        )
-        return None
-    return r.choice(key, value, ("NOTLS", "TLS"), "TLS")
+    if peer and isinstance(value, str) and value.strip().upper() == "MTLS":
+        return "TLS"  # a partner's MTLS gateway is server-only HTTPS: addressed like TLS (NOTES §1.6)
+    # Our own node under MTLS: KusciaAPI gets the client certificate minted from the domain key.
+    return r.choice(key, value, ("NOTLS", "TLS") if peer else ("NOTLS", "TLS", "MTLS"), "TLS")
 
 
 def runtime(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> str | None:

@@ -69,7 +69,7 @@ class PartySettings:
     domain_id: str = field(metadata={"key": "domainId"})
     namespace: str | None = spec_field("namespace")
     image: str | None = spec_field("image")
-    protocol: Literal["TLS", "NOTLS"] | None = spec_field("protocol")
+    protocol: Literal["TLS", "NOTLS", "MTLS"] | None = spec_field("protocol")
     runtime: Literal["runk", "runp"] | None = spec_field("runtime")
     capacity: CapacitySpec | None = spec_field("capacity")
     log_level: Literal["DEBUG", "INFO", "WARN", "ERROR"] | None = spec_field("logLevel")

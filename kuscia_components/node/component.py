@@ -42,6 +42,9 @@ class AutonomyNode(pulumi.ComponentResource):
     public_endpoint: pulumi.Output[str]
     cert_b64: pulumi.Output[str]
     kusciaapi_token: pulumi.Output[str]  # secret
+    cert_pem: pulumi.Output[str]  # trust anchor for KusciaAPI's server certificate (kube/tls.py)
+    kusciaapi_client_cert_pem: pulumi.Output[str]  # presented under MTLS
+    kusciaapi_client_key_pem: pulumi.Output[str]  # secret
     peering_bundle: pulumi.Output[dict[str, str]]
 
     def __init__(self, name: str, args: AutonomyNodeArgs, opts: pulumi.ResourceOptions | None = None) -> None:
@@ -129,6 +132,9 @@ class AutonomyNode(pulumi.ComponentResource):
         self.public_endpoint = pulumi.Output.from_input(cfg.public_endpoint)
         self.cert_b64 = self.identity.cert_b64
         self.kusciaapi_token = pulumi.Output.secret(self.identity.kusciaapi_token)
+        self.cert_pem = self.identity.cert_pem
+        self.kusciaapi_client_cert_pem = self.identity.kusciaapi_client_cert_pem
+        self.kusciaapi_client_key_pem = pulumi.Output.secret(self.identity.kusciaapi_client_key_pem)
         self.peering_bundle = pulumi.Output.unsecret(self.cert_b64).apply(
             lambda cert: {
                 "domainId": cfg.domain_id,

@@ -1,4 +1,5 @@
-"""DomainIdentity: a Kuscia domain's key, certificate and KusciaAPI token, held in Pulumi state.
+"""DomainIdentity: a Kuscia domain's key, certificate, KusciaAPI token and MTLS client certificate,
+held in Pulumi state.
 
 Generating the key ourselves (instead of letting the pod do it) is what removes `kubectl cp` from
 peering: the certificate is known before the pod exists, it is mounted so its bytes survive
@@ -33,8 +34,16 @@ DERIVED_OUTPUTS = (
     "private_key_pem",
     "domain_key_data",
     "kusciaapi_token",
+    "kusciaapi_client_cert_pem",
+    "kusciaapi_client_key_pem",
 )
-SECRET_OUTPUTS = ("private_key_pem", "domain_key_data", "kusciaapi_token", "supplied_key")
+SECRET_OUTPUTS = (
+    "private_key_pem",
+    "domain_key_data",
+    "kusciaapi_token",
+    "kusciaapi_client_key_pem",
+    "supplied_key",
+)
 
 
 @dataclass(frozen=True)
@@ -98,14 +107,15 @@ class DomainIdentityProvider(ResourceProvider):
             replaces.append("domain_id")
         if _key_changes(olds, new.supplied_key):
             replaces.append("supplied_key")
-        changes = bool(replaces) or old != new
+        # A state from before the MTLS client certificate: `update` mints one, keeping the key.
+        changes = bool(replaces) or old != new or not olds.get("kusciaapi_client_cert_pem")
         return DiffResult(changes=changes, replaces=replaces, delete_before_replace=False)
 
     def update(self, _id: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         """Only reached when the key and domain ID stay the same: keep the derived values (so the
         cert bytes, and with them the pod, stay put) and record the new inputs."""
         inputs = IdentityProps.from_props(news).to_props()
-        return UpdateResult(outs={**inputs, **{k: olds[k] for k in DERIVED_OUTPUTS}})
+        return UpdateResult(outs={**inputs, **kept_outputs(olds)})
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Nothing outside the state to refresh from: the identity exists only here."""
@@ -114,9 +124,10 @@ class DomainIdentityProvider(ResourceProvider):
 
 def identity_outputs(key_pem: str, domain_id: str) -> dict[str, str]:
     """Everything derived from a key: the cert Kuscia would make, the token it would write."""
-    from kuscia_components.core import pki
+    from kuscia_components.core import kusciaapi_certs, pki
 
     cert_pem = pki.build_domain_cert(key_pem, domain_id)
+    client_cert, client_key = kusciaapi_certs.build_client_cert(key_pem, domain_id)
     return {
         "private_key_pem": key_pem,
         "domain_key_data": pki.domain_key_data(key_pem),
@@ -124,7 +135,26 @@ def identity_outputs(key_pem: str, domain_id: str) -> dict[str, str]:
         "cert_b64": pki.cert_b64(cert_pem),
         "public_key_sha256": pki.public_key_sha256(cert_pem),
         "kusciaapi_token": pki.kusciaapi_token(key_pem, domain_id),
+        "kusciaapi_client_cert_pem": client_cert,  # MTLS: signed by the domain key (its ca.crt)
+        "kusciaapi_client_key_pem": client_key,
     }
+
+
+def kept_outputs(olds: Mapping[str, Any]) -> dict[str, Any]:
+    """The derived outputs of an unchanged key, as in state. A state written before the MTLS client
+    certificate existed (or one holding a client cert of another key) gets one minted now."""
+    from kuscia_components.core import kusciaapi_certs
+
+    kept = {k: olds.get(k) for k in DERIVED_OUTPUTS}
+    domain_id, client_cert = str(olds.get("domain_id") or ""), kept["kusciaapi_client_cert_pem"]
+    if not (
+        client_cert
+        and kept["kusciaapi_client_key_pem"]
+        and kusciaapi_certs.client_cert_matches(client_cert, kept["cert_pem"] or "", domain_id)
+    ):
+        minted = kusciaapi_certs.build_client_cert(str(kept["private_key_pem"] or ""), domain_id)
+        kept["kusciaapi_client_cert_pem"], kept["kusciaapi_client_key_pem"] = minted
+    return kept
 
 
 def _key_changes(olds: dict[str, Any], new_supplied: str | None) -> bool:
@@ -151,7 +181,8 @@ class DomainIdentity(Resource, module="kuscia", name="DomainIdentity"):
     """Key (PKCS#1, RSA-2048), Kuscia-shaped self-signed cert and KusciaAPI token of one domain.
 
     Replaced only when the domain ID or the supplied key changes; a generated key is kept for
-    the life of the stack. Secret outputs: private_key_pem, domain_key_data, kusciaapi_token.
+    the life of the stack. Secret outputs: private_key_pem, domain_key_data, kusciaapi_token,
+    kusciaapi_client_key_pem.
     """
 
     domain_id: pulumi.Output[str]
@@ -161,6 +192,8 @@ class DomainIdentity(Resource, module="kuscia", name="DomainIdentity"):
     private_key_pem: pulumi.Output[str]  # secret
     domain_key_data: pulumi.Output[str]  # secret: base64 of the PKCS#1 PEM, for kuscia.yaml
     kusciaapi_token: pulumi.Output[str]  # secret
+    kusciaapi_client_cert_pem: pulumi.Output[str]  # MTLS client cert, CN KusciaAPIClient
+    kusciaapi_client_key_pem: pulumi.Output[str]  # secret: its key (PKCS#8)
 
     def __init__(
         self,

@@ -12,11 +12,13 @@ apart (the seed's curl that must answer 401).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Literal
 
 from kuscia_components.config import gateway_scheme
+from kuscia_components.peering.probe import ProbeResult
 
 Kind = Literal[
     "ready",
@@ -83,6 +85,9 @@ class Evidence:
     node_key_matches: bool | None = None  # our node runs with the key this stack holds
     gateway_reachable: bool | None = None  # the partner's gateway answers our node (401, NOTES §4.4)
     gateway_detail: str = ""  # what the gateway check found, in words
+    # The seed's `curl -kvvv <endpoint>` run inside our Kuscia pod (peering/probe.py): the one
+    # check that shares the route's network path (egress IP, DNS, NetworkPolicy).
+    pod_probe: ProbeResult | None = None
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ class Diagnosis:
     summary: str
     next_step: str
     hard: bool  # True: waiting longer will not help, fail the deployment
+    answered_in_pod: bool | None = None  # did the partner's endpoint answer our pod's probe?
 
     def __str__(self) -> str:
         return f"{self.summary} Next: {self.next_step}" if self.next_step else self.summary
@@ -101,13 +107,23 @@ def diagnose(status: str, reason: str, ctx: LinkContext, evidence: Evidence | No
     if status == "Succeeded":
         return Diagnosis("ready", f"Route {_route(ctx)} is Ready: the token handshake succeeded.", "", False)
     ev = evidence or Evidence()
+    found = _diagnose(status, reason, ctx, ev)
+    if ev.pod_probe is None:
+        return found
+    return dataclasses.replace(found, answered_in_pod=ev.pod_probe.reachable)
+
+
+def _diagnose(status: str, reason: str, ctx: LinkContext, ev: Evidence) -> Diagnosis:
     parsed = parse_reason(reason)
+    probed = ev.pod_probe
     text = f"{parsed.reason} {parsed.message}".lower()
     # Most specific first: facts we checked ourselves, then Kuscia's reason, then its silence.
     if ev.node_key_matches is False:
         return _node_runs_another_key(ctx)
     if _scheme_mismatch(ctx) or any(s in text for s in _PROTOCOL_SIGNS):
         return _protocol_mismatch(ctx)
+    if probed is not None and probed.verdict == "protocol_mismatch":
+        return _protocol_mismatch(ctx, probed)
     if ev.our_partner_domain_present is False:
         return _our_side_incomplete(ctx)
     if ev.partner_has_us is False:
@@ -116,6 +132,8 @@ def diagnose(status: str, reason: str, ctx: LinkContext, evidence: Evidence | No
         return _stale_cert(ctx, holder=ctx.destination, of=ctx.source)
     if ev.our_copy_matches is False or "may be not correct" in text:
         return _stale_cert(ctx, holder=ctx.source, of=ctx.destination)
+    if probed is not None and probed.reachable is False:
+        return _unreachable_from_pod(ctx, probed)
     if ev.gateway_reachable is False or parsed.reason == "DestinationUnreachable" or _says_unreachable(text):
         return _unreachable(
             ctx, after_token=parsed.reason == "DestinationUnreachable", detail=ev.gateway_detail
@@ -192,12 +210,13 @@ def _scheme_mismatch(ctx: LinkContext) -> bool:
     return scheme != gateway_scheme(ctx.partner_protocol)
 
 
-def _protocol_mismatch(ctx: LinkContext) -> Diagnosis:
+def _protocol_mismatch(ctx: LinkContext, probed: ProbeResult | None = None) -> Diagnosis:
     protocol = ctx.partner_protocol or "its protocol"
+    seen = f" From inside {ctx.source}'s pod: {probed.evidence or probed.summary}." if probed else ""
     return Diagnosis(
         "protocol_mismatch",
         f"http/https mismatch on {_route(ctx)}: {ctx.destination}'s gateway at {ctx.endpoint} does not speak the "
-        f"scheme the route uses ({ctx.destination} runs {protocol}).",
+        f"scheme the route uses ({ctx.destination} runs {protocol}).{seen}",
         f"Use https:// for a partner running protocol TLS and http:// for NOTLS: fix {ctx.destination}'s endpoint "
         "or protocol in kuscia:peers (or ask them to re-export their peeringBundle), then `pulumi up`; the route "
         "is recreated with the right scheme (kuscia#450).",
@@ -274,13 +293,63 @@ def _unreachable(ctx: LinkContext, *, after_token: bool, detail: str = "") -> Di
     )
 
 
+def _unreachable_from_pod(ctx: LinkContext, probed: ProbeResult) -> Diagnosis:
+    """The probe from our pod failed: say what it saw and what fixes that kind of failure."""
+    fix = {
+        "not_allow_listed": f"{ctx.destination} must allow-list {ctx.source}'s egress IP (the address your "
+        "cluster's traffic leaves from), and any firewall or egress NetworkPolicy in between must let TCP to "
+        f"{ctx.endpoint} out.",
+        "no_answer": f"A proxy or firewall between the clusters holds the request: it must pass {ctx.endpoint} "
+        f"through with {PROXY_RULES}.",
+        "refused": f"{ctx.destination}'s gateway Service or port is down, or the port in the endpoint is wrong: "
+        f"{ctx.destination} checks their Kuscia pod and the Service exposing 1080.",
+        "no_route": f"{ctx.source}'s cluster has no route to that address: use an endpoint reachable from it.",
+        "dns": f"Use an address that resolves from {ctx.source}'s pod (a public name or IP, not another "
+        f"cluster's *.svc name), or fix the DNS the pod uses; then update {ctx.destination}'s endpoint.",
+        "tls_error": f"{ctx.destination}'s gateway or a proxy in front of it breaks the TLS handshake; check "
+        "what terminates TLS at that address.",
+        "other_answer": f"Point the endpoint at {ctx.destination}'s Kuscia gateway itself, or make the proxy at "
+        f"that address forward to it with {PROXY_RULES}.",
+    }.get(probed.verdict, "")
+    found = f" Found: {probed.evidence}." if probed.evidence else ""
+    return Diagnosis(
+        "unreachable",
+        f"{ctx.destination}'s gateway did not answer {ctx.source}'s pod: {probed.summary}.{found}",
+        fix,
+        False,
+    )
+
+
+def _probe_sentence(ctx: LinkContext, ev: Evidence) -> str:
+    """What the in-pod probe adds to a 'waiting' diagnosis, in one sentence (or nothing)."""
+    probed = ev.pod_probe
+    if probed is None:
+        return ""
+    if probed.reachable:
+        return (
+            f" {ctx.endpoint} answered from inside {ctx.source}'s pod (401 from a Kuscia gateway), so the network "
+            "path is fine."
+        )
+    return f" The in-pod probe could not tell whether {ctx.endpoint} answers: {probed.summary}."
+
+
 def _waiting_for_partner(ctx: LinkContext, ev: Evidence, *, definite: bool, reason: str = "") -> Diagnosis:
+    seen = _probe_sentence(ctx, ev)
     if definite:
         return Diagnosis(
             "waiting_for_partner",
             f"{ctx.destination} has not registered {ctx.source} yet: its node has no partner Domain for "
-            f"{ctx.source}.",
+            f"{ctx.source}.{seen}",
             _partner_command(ctx),
+            False,
+        )
+    if ev.pod_probe is not None and ev.pod_probe.reachable:
+        return Diagnosis(
+            "waiting_for_partner",
+            f"{ctx.destination} has not completed the handshake with {ctx.source} (Kuscia: {reason}).{seen} So "
+            f"{ctx.destination} has not registered {ctx.source} yet, or holds a stale certificate of {ctx.source}.",
+            f"{_partner_command(ctx)} If they already have: their partner Domain {ctx.source} must hold the "
+            f"certificate in {ctx.source}'s current peeringBundle.",
             False,
         )
     network = (
@@ -292,7 +361,8 @@ def _waiting_for_partner(ctx: LinkContext, ev: Evidence, *, definite: bool, reas
         "waiting_for_partner",
         f"{ctx.destination} has not completed the handshake with {ctx.source} "
         f"(Kuscia: {reason}). Kuscia reports this when {ctx.destination} has not registered "
-        f"{ctx.source} yet, holds a stale certificate of {ctx.source}, or cannot be reached at {ctx.endpoint}.",
+        f"{ctx.source} yet, holds a stale certificate of {ctx.source}, or cannot be reached at {ctx.endpoint}."
+        f"{seen}",
         f"{_partner_command(ctx)} If they already have: {network}, and their partner Domain {ctx.source} must "
         f"hold the certificate in {ctx.source}'s current peeringBundle.",
         False,

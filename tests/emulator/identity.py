@@ -15,6 +15,7 @@ import hashlib
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.x509.name import _ASN1Type
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 BEGIN, END = "-----BEGIN CERTIFICATE-----", "-----END CERTIFICATE-----"
@@ -51,9 +52,18 @@ def pubhash(public: rsa.RSAPublicKey) -> bytes:
     return hashlib.sha256(public_pem(public)).digest()
 
 
+def go_name(common_name: str) -> x509.Name:
+    """CN=<name> as Go's pkix.Name marshals it: PrintableString when every character allows it,
+    else UTF8String (encoding/asn1 marshal.go). Go compares issuer names byte for byte."""
+    printable = all(c.isascii() and (c.isalnum() or c in "'()+,-./:=? ") for c in common_name)
+    kind = _ASN1Type.PrintableString if printable else _ASN1Type.UTF8String
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name, _type=kind)])
+
+
 def kuscia_cert(key: rsa.RSAPrivateKey, domain_id: str, not_before: dt.datetime | None = None) -> str:
-    """The shape of Kuscia's generated domain.crt (crypt.go ParseCertWithGenerated, NOTES §1.5)."""
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, domain_id)])
+    """The shape of Kuscia's generated domain.crt and ca.crt (crypt.go ParseCertWithGenerated, NOTES
+    §1.5). Go's CreateCertificate gives a CA template without one a SubjectKeyId (crypto/x509)."""
+    name = go_name(domain_id)
     start = (not_before or dt.datetime.now(dt.UTC)).replace(microsecond=0)
     usage = x509.KeyUsage(
         digital_signature=True,
@@ -80,6 +90,7 @@ def kuscia_cert(key: rsa.RSAPrivateKey, domain_id: str, not_before: dt.datetime 
             x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH, ExtendedKeyUsageOID.SERVER_AUTH]),
             critical=False,
         )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM).decode()

@@ -6,9 +6,13 @@ import copy
 import datetime as dt
 import json
 import secrets
+import socket
+import ssl
 import threading
 from collections import deque
 from typing import TYPE_CHECKING, Any
+
+from cryptography import x509
 
 from . import kusciaapi
 from .handshake import Route
@@ -22,6 +26,7 @@ from .identity import (
     not_before,
     private_pem,
 )
+from .tls_server import ServerTls, serve_connection, server_context, server_tls, wrap_server_stream
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -74,6 +79,8 @@ class EmulatedNode:
         self._fail: deque[int] = deque()
         self._answers: deque[tuple[int, bytes]] = deque()
         self._delay: deque[float] = deque()
+        self.kusciaapi_sans: tuple[str, ...] = ()  # kuscia.yaml kusciaAPISans
+        self._server_tls: ServerTls | None = None
         self._set_key(key or new_key())
 
     # -- identity --------------------------------------------------------------------------------
@@ -89,6 +96,7 @@ class EmulatedNode:
             {"role": "", "auth_center": None, "interConnProtocols": [], "master_domain_id": ""},
         )
         own["cert"] = b64(self.cert_pem)
+        self._server_tls = None  # a (re)start signs a fresh kusciaapi-server.crt (NOTES §1.5)
 
     @property
     def key_pem(self) -> str:
@@ -108,6 +116,39 @@ class EmulatedNode:
     def endpoint(self) -> str:
         scheme = "https" if self.is_tls else "http"
         return f"{scheme}://{self.service}.{self.namespace}.svc.cluster.local:1080"
+
+    # -- KusciaAPI's TLS listener (tls_server.py) -------------------------------------------------
+
+    def kusciaapi_server_tls(self) -> ServerTls:
+        """This pod start's kusciaapi-server.crt/key and ca.crt (made on first use: RSA is slow)."""
+        with self.lock:
+            if self._server_tls is None:
+                self._server_tls = server_tls(
+                    self.key,
+                    self.domain_id,
+                    hostname=self.instance,
+                    pod_ip=self.pod_ip,
+                    sans=self.kusciaapi_sans,
+                )
+            return self._server_tls
+
+    def kusciaapi_tls_context(self) -> ssl.SSLContext | None:
+        """The server context of :8082: None under NOTLS, client certs required under MTLS."""
+        if not self.is_tls:
+            return None
+        return server_context(self.kusciaapi_server_tls(), require_client_cert=self.protocol == "MTLS")
+
+    def wrap_server_stream(self, sock: socket.socket) -> socket.socket | None:
+        """Terminate :8082's TLS on one connection (see tls_server.wrap_server_stream)."""
+        ca_subject = None
+        if self.protocol == "MTLS":
+            ca = x509.load_pem_x509_certificate(self.kusciaapi_server_tls().ca_cert_pem.encode())
+            ca_subject = ca.subject.public_bytes()
+        return wrap_server_stream(sock, self.kusciaapi_tls_context(), ca_subject=ca_subject)
+
+    def serve_kusciaapi_connection(self, sock: socket.socket) -> None:
+        """Serve KusciaAPI on one connection (TLS per protocol) until it closes; for a relay."""
+        serve_connection(self, sock)
 
     def own_fingerprint(self) -> str:
         """The public key in the node's own Domain cert (normally its key's; a client may change it)."""
