@@ -10,7 +10,11 @@ and the ratio is the median of the per-pair ratios, so machine noise hits both s
                skips the ~130 ms of full-GC passes of interpreter shutdown): the floor on equal
                footing, so the ratio against it is render's own work over the imports;
 - render:      `python -m kuscia_components render --stack alice --out <tmp>`.
-Growth: render of a stack with N partners given inline (endpoint and a real certificate each).
+Growth: render of a party with N partners given inline (endpoint and a real certificate each),
+  - through the CLI, `render --config Pulumi.nN.yaml`, while that stack file fits the stack-file
+    size limit (1 MiB once #10's bounded reader is in: 1 000 partners are 1.5 MB), and
+  - through the library in a fresh process, for every N: the same config handed to
+    `offline.render.render` as `cli/render.py` does, without reading a stack file.
 
 Every process runs with a bytecode cache (PYTHONPYCACHEPREFIX in the temporary directory, nothing
 written into the repo), as an installed or once-run package has one: a machine that sets
@@ -58,6 +62,25 @@ def paired(floor: list[str], render: list[str], runs: int) -> tuple[float, float
         renders.append(timed(render))
     ratios = [r / f for f, r in zip(floors, renders, strict=True)]
     return statistics.median(floors), statistics.median(renders), statistics.median(ratios)
+
+
+STACK_FILE_LIMIT = 1024 * 1024  # config/limits.py STACK_FILE on main since #10
+LIBRARY_RENDER = """
+import json, sys
+from pathlib import Path
+from kuscia_components.cli.render import skip_final_collections
+from kuscia_components.config import parse_party_config
+from kuscia_components.core import pki
+
+config = json.loads(Path(sys.argv[1]).read_text())["config"]
+values = {k.removeprefix("kuscia:"): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+cfg = parse_party_config(values, frozenset())
+pki.prepare_domain_key()  # what run_render does before pulumi loads
+skip_final_collections()
+from kuscia_components.offline.render import render
+
+render(cfg, Path(sys.argv[2]), stack=cfg.domain_id)
+"""
 
 
 def partners_stack(path: Path, count: int) -> Path:
@@ -114,7 +137,8 @@ def main() -> int:
             )
         for count in (int(n) for n in args.partners.split(",")):
             stack_file = partners_stack(Path(tmp), count)
-            cmd = [
+            repeat = 3 if count < 1000 else 1
+            cli = [
                 py,
                 "-m",
                 "kuscia_components",
@@ -122,10 +146,17 @@ def main() -> int:
                 "--config",
                 str(stack_file),
                 "--out",
-                f"{tmp}/n{count}",
+                f"{tmp}/c{count}",
             ]
-            seconds = statistics.median(timed(cmd) for _ in range(3 if count < 1000 else 1))
-            print(f"{count:5d} inline partners: render {seconds:6.2f} s")
+            library = [py, "-c", LIBRARY_RENDER, str(stack_file), f"{tmp}/l{count}"]
+            size = stack_file.stat().st_size
+            by_cli = (
+                f"{statistics.median(timed(cli) for _ in range(repeat)):6.2f} s"
+                if size <= STACK_FILE_LIMIT
+                else f"  (stack file {size / 1e6:.1f} MB > 1 MiB)"
+            )
+            by_library = statistics.median(timed(library) for _ in range(repeat))
+            print(f"{count:5d} inline partners: render --config {by_cli}   library {by_library:6.2f} s")
     return 0
 
 
