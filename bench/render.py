@@ -6,8 +6,20 @@ and the ratio is the median of the per-pair ratios, so machine noise hits both s
 - bare floor:  `import pulumi, pulumi_kubernetes` (pulumi_kubernetes is lazy: it loads nothing);
 - typed floor: pulumi plus the pulumi_kubernetes API groups and classes the program uses, which any
                Pulumi program creating those objects pays;
+- typed floor, no exit GC: the same, ending with `gc.freeze()` as render's process does (cli/render.py
+               skips the ~130 ms of full-GC passes of interpreter shutdown): the floor on equal
+               footing, so the ratio against it is render's own work over the imports;
 - render:      `python -m kuscia_components render --stack alice --out <tmp>`.
-Growth: render of a stack with N partners given inline (endpoint and a real certificate each).
+Growth: render of a party with N partners given inline (endpoint and a real certificate each),
+  - through the CLI, `render --config Pulumi.nN.yaml`, while that stack file fits the stack-file
+    size limit (1 MiB once #10's bounded reader is in: 1 000 partners are 1.5 MB), and
+  - through the library in a fresh process, for every N: the same config handed to
+    `offline.render.render` as `cli/render.py` does, without reading a stack file.
+
+Every process runs with a bytecode cache (PYTHONPYCACHEPREFIX in the temporary directory, nothing
+written into the repo), as an installed or once-run package has one: a machine that sets
+PYTHONDONTWRITEBYTECODE (this one does) otherwise recompiles this package's ~55 modules from
+source on every render (~50 ms), which no user pays twice. `--no-bytecode-cache` measures that too.
 
 Usage: python bench/render.py [--runs 11] [--partners 1,10,100,1000]
 """
@@ -16,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -32,9 +45,12 @@ TYPED_FLOOR = (
 )
 
 
+ENV: dict[str, str] = dict(os.environ)
+
+
 def timed(cmd: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run(cmd, cwd=ROOT, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(cmd, cwd=ROOT, env=ENV, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
@@ -46,6 +62,25 @@ def paired(floor: list[str], render: list[str], runs: int) -> tuple[float, float
         renders.append(timed(render))
     ratios = [r / f for f, r in zip(floors, renders, strict=True)]
     return statistics.median(floors), statistics.median(renders), statistics.median(ratios)
+
+
+STACK_FILE_LIMIT = 1024 * 1024  # config/limits.py STACK_FILE on main since #10
+LIBRARY_RENDER = """
+import json, sys
+from pathlib import Path
+from kuscia_components.cli.render import skip_final_collections
+from kuscia_components.config import parse_party_config
+from kuscia_components.core import pki
+
+config = json.loads(Path(sys.argv[1]).read_text())["config"]
+values = {k.removeprefix("kuscia:"): v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+cfg = parse_party_config(values, frozenset())
+pki.prepare_domain_key()  # what run_render does before pulumi loads
+skip_final_collections()
+from kuscia_components.offline.render import render
+
+render(cfg, Path(sys.argv[2]), stack=cfg.domain_id)
+"""
 
 
 def partners_stack(path: Path, count: int) -> Path:
@@ -76,25 +111,34 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=11)
     parser.add_argument("--partners", default="1,10,100,1000")
+    parser.add_argument(
+        "--no-bytecode-cache", action="store_true", help="as PYTHONDONTWRITEBYTECODE=1 leaves it"
+    )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
+        if not args.no_bytecode_cache:
+            ENV.pop("PYTHONDONTWRITEBYTECODE", None)
+            ENV["PYTHONPYCACHEPREFIX"] = f"{tmp}/pycache"
         render = [py, "-m", "kuscia_components", "render", "--stack", "alice", "--out", f"{tmp}/out"]
         floors = {
             "bare floor": [py, "-c", "import pulumi, pulumi_kubernetes"],
             "typed floor": [py, "-c", TYPED_FLOOR],
+            "typed floor, no exit GC": [py, "-c", TYPED_FLOOR + "; import gc; gc.freeze()"],
         }
-        timed(render)  # warm the page cache
-        print(f"paired runs per floor: {args.runs}")
+        for cmd in (render, *floors.values()):
+            timed(cmd)  # warm the page cache (and fill the bytecode cache)
+        print(f"paired runs per floor: {args.runs}; bytecode cache: {not args.no_bytecode_cache}")
         for name, cmd in floors.items():
             floor_s, render_s, ratio = paired(cmd, render, args.runs)
             print(
-                f"{name:12s} {floor_s * 1000:6.0f} ms   render {render_s * 1000:6.0f} ms   render/floor {ratio:4.2f}"
+                f"{name:24s} {floor_s * 1000:6.0f} ms   render {render_s * 1000:6.0f} ms   render/floor {ratio:4.2f}"
             )
         for count in (int(n) for n in args.partners.split(",")):
             stack_file = partners_stack(Path(tmp), count)
-            cmd = [
+            repeat = 3 if count < 1000 else 1
+            cli = [
                 py,
                 "-m",
                 "kuscia_components",
@@ -102,10 +146,17 @@ def main() -> int:
                 "--config",
                 str(stack_file),
                 "--out",
-                f"{tmp}/n{count}",
+                f"{tmp}/c{count}",
             ]
-            seconds = statistics.median(timed(cmd) for _ in range(3 if count < 1000 else 1))
-            print(f"{count:5d} inline partners: render {seconds:6.2f} s")
+            library = [py, "-c", LIBRARY_RENDER, str(stack_file), f"{tmp}/l{count}"]
+            size = stack_file.stat().st_size
+            by_cli = (
+                f"{statistics.median(timed(cli) for _ in range(repeat)):6.2f} s"
+                if size <= STACK_FILE_LIMIT
+                else f"  (stack file {size / 1e6:.1f} MB > 1 MiB)"
+            )
+            by_library = statistics.median(timed(library) for _ in range(repeat))
+            print(f"{count:5d} inline partners: render --config {by_cli}   library {by_library:6.2f} s")
     return 0
 
 

@@ -15,6 +15,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from kuscia_components.config import PartyConfig, read_pulumi_config
+from kuscia_components.kube.kubeconfig import project_path
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
 from kuscia_components.peering.component import link_partners, peer_bundle
 
@@ -57,10 +58,7 @@ def with_absolute_kubeconfig(cfg: PartyConfig, project_dir: str | None = None) -
     """
     if not cfg.kubeconfig:
         return cfg
-    path = os.path.expanduser(cfg.kubeconfig)
-    if not os.path.isabs(path):
-        path = os.path.join(project_dir or _project_dir(), path)
-    return dataclasses.replace(cfg, kubeconfig=os.path.normpath(path))
+    return dataclasses.replace(cfg, kubeconfig=project_path(cfg.kubeconfig, project_dir or _project_dir()))
 
 
 def _project_dir() -> str:

@@ -30,6 +30,7 @@ from tests.provider_host import (
     Secret,
     peering_api,
     plain,
+    provider_value,
 )
 
 link = peering_api()
@@ -380,3 +381,88 @@ def test_emulated_many_links_partners_register_later(emu: KusciaEmulator, link_h
     late = sorted(start for start, _ in run["spans"].values())[HOST_WORKERS:]
     assert min(late) >= delay  # queued links start only after the first batch is Ready
     assert run["wall"] < delay + 10.0
+
+
+# -- LinkReadiness: one wait for all links, through the same host --------------------------------------
+
+READINESS_SECRETS = ("token", "partner_node")  # what LinkReadiness passes as its secret input
+STATUS_KEYS = ("route_name", "status", "reason", "diagnosis", "checked_at")
+
+
+def readiness_inputs(links: list[dict[str, Any]]) -> dict[str, Any]:
+    """LinkReadiness's inputs as `LinkReadiness.__init__` registers them: each link's own inputs
+    without its status outputs, the secret ones apart in one secret list. The provider rides in
+    the props, so the host that serves the links serves it too, as the engine's one
+    pulumi-python host serves every dynamic resource of a stack."""
+    from kuscia_components.peering.readiness import LinkReadinessProvider
+
+    waits = [{k: v for k, v in plain(i).items() if k not in STATUS_KEYS} for i in links]
+    return {
+        PROVIDER_KEY: provider_value(LinkReadinessProvider()),
+        "links": [{k: v for k, v in w.items() if k not in READINESS_SECRETS} for w in waits],
+        "secrets": Secret([{k: w[k] for k in READINESS_SECRETS} for w in waits]),
+        "routes": None,
+        "statuses": None,
+    }
+
+
+def _host_lines(host: ProviderHost, *, until: str) -> list[str]:
+    """The host's progress lines (stderr, `info: ` dropped) once one starts with `until`: the
+    reader threads may still be behind the gRPC answer that followed the line."""
+    deadline = time.monotonic() + 10
+    while True:
+        said = [d.text.removeprefix("info: ") for d in list(host.diagnostics)]
+        if any(t.startswith(until) for t in said) or time.monotonic() > deadline:
+            return said
+        time.sleep(0.05)
+
+
+def test_emulated_link_readiness_through_the_real_host_waits_for_every_link(
+    emu: KusciaEmulator, link_host: ProviderHost
+) -> None:
+    alice = emu.add_node("alice")
+    bob, carol = emu.add_node("bob", protocol="NOTLS"), emu.add_node("carol", protocol="NOTLS")
+    links = [link_inputs(alice, p, emu, defer_wait=True, timeout_seconds=4) for p in (bob, carol)]
+    made = [link_host.create(inputs, name=f"alice-link-{i}") for i, inputs in enumerate(links)]
+    assert [m.state["status"] for m in made] == ["WaitingForPartner"] * 2  # registered and returned
+
+    def polls() -> int:
+        return sum(1 for r in list(emu.requests) if r.path.endswith("route/status/batchQuery"))
+
+    before = polls()  # the links' own one look each
+
+    def bob_registers_once_the_wait_polls() -> None:
+        """bob's own `up` comes after the wait saw its route not Ready; carol never comes."""
+        while polls() == before:
+            time.sleep(0.02)
+        register_in_process(bob, alice, emu)
+
+    late = threading.Thread(target=bob_registers_once_the_wait_polls, daemon=True)
+    late.start()
+    ready = link_host.create(readiness_inputs(links), name="alice-links-ready")
+    late.join(timeout=30)
+    statuses = ready.state["statuses"]
+    assert sorted(statuses) == ["alice-bob", "alice-carol"]
+    assert statuses["alice-bob"]["status"] == "Ready"  # waited past the first poll, for bob
+    carol_status = statuses["alice-carol"]
+    assert carol_status["status"] == "WaitingForPartner"
+    assert "DestinationIsNotAuthrized" in carol_status["reason"]  # Kuscia's spelling
+    assert "carol" in carol_status["diagnosis"] and carol_status["diagnosis"] != carol_status["reason"]
+    said = _host_lines(link_host, until="warning: alice-carol is not Ready after 4 s")
+    bob_lines = [i for i, text in enumerate(said) if text.startswith("alice-bob: ")]
+    assert (
+        said[bob_lines[0]].startswith("alice-bob: not Ready after")
+        and said[bob_lines[-1]] == "alice-bob: Ready"
+    )
+    assert any(t.startswith("warning: alice-carol is not Ready after 4 s") for t in said)
+    assert sorted(ready.wire) == [PROVIDER_KEY, "routes", "statuses"]  # the links' secrets stay inputs
+    assert alice.token not in str(ready.wire)
+    assert _leaks(link_host, alice.token, emu.bearer_token) == []
+
+    strict = [link_inputs(alice, carol, emu, defer_wait=True, timeout_seconds=2, require_ready=True)]
+    with pytest.raises(grpc.RpcError) as failed:
+        link_host.create(readiness_inputs(strict), name="alice-links-ready")
+    assert "PeeringError" in failed.value.details()
+    assert "route alice-carol not Ready after 2 s" in failed.value.details()
+    assert carol_status["diagnosis"].split(":")[0] in failed.value.details()  # with the diagnosis
+    assert alice.token not in failed.value.details() and link_host.alive

@@ -6,6 +6,7 @@ SelfSubjectAccessReview for every kind the program creates and for the service p
 uses. For `database.mode: external`, a real connection with the ADMIN credentials: the server is
 MySQL and reachable, the login works (without TLS, as the provider and kine connect), the version,
 what the admin may create, and whether the database and the kine user are free or already ours.
+Last, each `{stack: X}` partner's stack must exist in the backend (checks/partner_stacks.py).
 
 The admin password is usually a `secure:` value in the stack file, which only Pulumi can decrypt:
 it is taken from the environment (`KUSCIA_DATABASE_ADMIN_PASSWORD`), else from
@@ -31,6 +32,7 @@ from kuscia_components.checks.kube import (
     check_runk_role_grants,
     check_service_proxy,
 )
+from kuscia_components.checks.partner_stacks import StackLookup, partner_stack_checks
 from kuscia_components.checks.report import CheckResult, Report, Step, passed, run_steps, skipped
 from kuscia_components.config import ENCRYPTED, PartyConfig
 from kuscia_components.core.redact import Redactor
@@ -47,9 +49,11 @@ def run_preflight(
     timeout: float = 5.0,
     admin_password: PasswordSource | None = None,
     redactor: Redactor | None = None,
+    partner_stacks: StackLookup | None = None,
 ) -> Report:
     """Every pre-deploy check of one party. `admin_password` is asked only when the stack's own
-    value is encrypted (see `admin_password_source`)."""
+    value is encrypted (see `admin_password_source`); `partner_stacks` answers whether each
+    `{stack: X}` peer's stack exists (checks/partner_stacks.py; None: nobody to ask, SKIP)."""
     redactor = redactor if redactor is not None else Redactor()
     report = Report("preflight", cfg.domain_id, cfg.domain_id)
     report.checks.append(
@@ -73,6 +77,7 @@ def run_preflight(
     report.checks += database_preflight(
         cfg, timeout=timeout, admin_password=admin_password, redactor=redactor
     )
+    report.checks += partner_stack_checks(cfg, partner_stacks)
     return report
 
 

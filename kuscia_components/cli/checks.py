@@ -8,10 +8,12 @@ and JSON field is scrubbed with the run's `Redactor` before it is printed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
 from kuscia_components.cli.args import (
@@ -110,13 +112,23 @@ def verify_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def project_dir(args: argparse.Namespace) -> Path:
+    """Where Pulumi.yaml lives: --project-dir, or the directory of the --config stack file."""
+    path: Path = args.config.parent if args.config is not None else args.project_dir
+    return path.absolute()
+
+
 def preflight_runner(cfg: PartyConfig, args: argparse.Namespace, redactor: Redactor) -> Report:
+    from kuscia_components.checks.partner_stacks import pulumi_stack_lookup
     from kuscia_components.checks.preflight import admin_password_source, run_preflight
 
-    project = args.config.parent if args.config is not None else args.project_dir
+    project = project_dir(args)
     stack = args.stack or stack_name_from_path(args.config)
     source = admin_password_source(stack, project)
-    return run_preflight(cfg, timeout=args.request_timeout, admin_password=source, redactor=redactor)
+    stacks = pulumi_stack_lookup(project)
+    return run_preflight(
+        cfg, timeout=args.request_timeout, admin_password=source, redactor=redactor, partner_stacks=stacks
+    )
 
 
 def verify_runner(cfg: PartyConfig, args: argparse.Namespace, redactor: Redactor) -> Report:
@@ -178,6 +190,10 @@ def run_checks(
     if isinstance(loaded, int):
         return loaded
     stack, cfg, warnings = loaded
+    if cfg.kubeconfig:  # relative to the project, as the program reads it, whatever the cwd
+        from kuscia_components.kube.kubeconfig import project_path
+
+        cfg = dataclasses.replace(cfg, kubeconfig=project_path(cfg.kubeconfig, str(project_dir(args))))
     redactor = party_redactor(cfg)
     for warning in warnings:
         print(redactor.scrub(f"warning: {warning}"), file=err)

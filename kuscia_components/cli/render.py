@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import gc
 import sys
 from pathlib import Path
 from typing import Any
@@ -53,10 +55,15 @@ def register(subparsers: Any) -> None:
 
 @with_input_errors
 def run_render(args: argparse.Namespace) -> int:
+    stack, cfg, warnings = load_party(args)
+    if not cfg.domain_key_data:  # the program will generate the key: start it while pulumi imports
+        from kuscia_components.core import pki
+
+        pki.prepare_domain_key()
+    skip_final_collections()
     from kuscia_components.offline.outdir import OutputDirError
     from kuscia_components.offline.render import render
 
-    stack, cfg, warnings = load_party(args)
     redactor = party_redactor(cfg)
     for warning in warnings:
         print(redactor.scrub(f"warning: {warning}"), file=sys.stderr)
@@ -77,6 +84,15 @@ def run_render(args: argparse.Namespace) -> int:
     else:
         print("Secret values are redacted; --show-secrets writes them.")
     return EXIT_OK
+
+
+def skip_final_collections() -> None:
+    """At exit, leave the heap the program built (pulumi_kubernetes' thousands of classes, the mock
+    runtime) to the OS. Interpreter shutdown otherwise runs full cyclic-GC passes over all of it
+    (110-130 ms, a fifth of the whole render); reference counting still frees what it frees, only
+    the scans are skipped. atexit runs before those passes; registered once per process."""
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 @with_input_errors

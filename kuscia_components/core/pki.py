@@ -12,9 +12,12 @@ import binascii
 import datetime as _dt
 import hashlib
 import re
+import threading
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import rsa
 
@@ -38,6 +41,9 @@ CERT_RULE = (
 )
 
 
+_PREPARED: dict[int, Future[rsa.RSAPrivateKey]] = {}  # bits -> a key being generated (prepare_domain_key)
+
+
 class KeyFormatError(ValueError):
     """A private key that Kuscia cannot use; the message explains the rule, never the key."""
 
@@ -50,8 +56,34 @@ def generate_domain_key(bits: int = MIN_RSA_BITS) -> str:
     """A new RSA key as PKCS#1 PEM, the format Kuscia documents for `domainKeyData`."""
     from cryptography.hazmat.primitives.asymmetric import rsa
 
-    key = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+    prepared = _PREPARED.pop(bits, None)  # each prepared key is handed out once
+    key = prepared.result() if prepared else rsa.generate_private_key(public_exponent=65537, key_size=bits)
     return _remember(_pkcs1_pem(key), key)
+
+
+def prepare_domain_key(bits: int = MIN_RSA_BITS) -> None:
+    """Start generating the next key in a background thread, for a process that will need one
+    soon (`render`): OpenSSL's RSA generation runs without the GIL, so it overlaps the imports."""
+    from concurrent.futures import Future
+
+    # Imported on this thread, not the generator's; and the certificate and PEM encoding that
+    # follow the key need these two, which would otherwise load on the program's critical path.
+    from cryptography import x509  # noqa: F401
+    from cryptography.hazmat.primitives import serialization  # noqa: F401
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if bits in _PREPARED:
+        return
+    future: Future[rsa.RSAPrivateKey] = Future()
+
+    def generate() -> None:
+        try:
+            future.set_result(rsa.generate_private_key(public_exponent=65537, key_size=bits))
+        except BaseException as err:  # handed to whoever takes the key
+            future.set_exception(err)
+
+    _PREPARED[bits] = future
+    threading.Thread(target=generate, name="prepare-domain-key", daemon=True).start()
 
 
 def load_domain_key(data: str) -> str:

@@ -45,6 +45,15 @@ class KubeconfigRef:
         return self.kubeconfig or os.environ.get("KUBECONFIG") or DEFAULT_PATH
 
 
+def project_path(path: str, project_dir: str) -> str:
+    """`kuscia:kubeconfig` as every reader takes it: `~` expanded, and a relative path taken from
+    the project directory (where Pulumi.yaml lives), never from the reader's working directory:
+    the program, the provider host (started elsewhere by the engine) and the CLI commands run in
+    different ones. Absolute and normalized."""
+    expanded = os.path.expanduser(path)
+    return os.path.normpath(os.path.join(os.path.abspath(project_dir), expanded))
+
+
 @dataclass(frozen=True)
 class Connection:
     """A loaded context: where the API server is and the client configuration (credentials)."""

@@ -19,8 +19,9 @@ from typing import Any
 
 import pulumi
 from pulumi.runtime import rpc
-from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.mocks import MockCallArgs, MockMonitor, MockResourceArgs, Mocks, _resolve_callbacks
+from pulumi.runtime.proto import resource_pb2
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 CLUSTER_IP_PLACEHOLDER = "<ClusterIP: assigned by Kubernetes at deploy>"
 DYNAMIC_TYPE_PREFIX = "pulumi-python:dynamic"
@@ -166,25 +167,35 @@ class OfflineMonitor(MockMonitor):
         super().__init__(mocks)
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)  # type: ignore[no-untyped-call]  # pulumi ships it unannotated
+        """MockMonitor's registration, done once: the inputs are decoded and the state encoded a
+        single time (calling the base class and then re-doing both cost ~1 ms per resource)."""
+        urn = self.make_urn(request.parent, request.type, request.name)
         if request.type == "pulumi:pulumi:Stack":
-            return response
-        registration = self.resources[response.urn]
-        state = dict(registration.state)
-        for key in request.additionalSecretOutputs:
+            return resource_pb2.RegisterResourceResponse(urn=urn)
+        _ensure_event_loop()  # deserializing resource references needs a loop on this thread
+        inputs = rpc.deserialize_properties(request.object)
+        resource_args = MockResourceArgs(
+            typ=request.type,
+            name=request.name,
+            inputs=inputs,
+            provider=request.provider,
+            resource_id=request.importId,
+            custom=request.custom or False,
+            transforms=_resolve_callbacks(request.transforms),
+        )
+        new_id, state = self.mocks.new_resource(resource_args)
+        resource_id, state = new_id or "", dict(state)
+        for key in request.additionalSecretOutputs:  # what the engine does with this option
             if key in state and not rpc.is_rpc_secret(state[key]):
                 state[key] = rpc.wrap_rpc_secret(state[key])
-        self.resources[response.urn] = MockMonitor.ResourceRegistration(
-            registration.urn, registration.id, state
-        )
-        inputs = rpc.deserialize_properties(request.object)
+        self.resources[urn] = MockMonitor.ResourceRegistration(urn, resource_id, state)
         self.mocks.resources.append(
             RecordedResource(
                 type=request.type,
                 name=request.name,
-                urn=response.urn,
+                urn=urn,
                 parent_urn=request.parent,
-                id=registration.id,
+                id=resource_id,
                 inputs=inputs,
                 state=state,
                 dependencies=list(request.dependencies),
@@ -195,10 +206,8 @@ class OfflineMonitor(MockMonitor):
                 },
             )
         )
-        from pulumi.runtime.proto import resource_pb2
-
         obj = _sync_await(rpc.serialize_properties(state, {}))
-        return resource_pb2.RegisterResourceResponse(urn=response.urn, id=registration.id, object=obj)
+        return resource_pb2.RegisterResourceResponse(urn=urn, id=resource_id, object=obj)
 
 
 def install(mocks: OfflineMocks, *, project: str = "kuscia-p2p", stack: str = "dev") -> OfflineMonitor:
