@@ -109,7 +109,8 @@ def load_stack_file(path: Path, project: str | None = None) -> StackFile:
     try:
         root = goyaml.Decoder(root_node).decode(root_node) if root_node is not None else None
     except goyaml.GoYamlError as err:
-        raise StackFileError(f"stack file {path}: {err} (the Pulumi CLI refuses it too)") from None
+        setting = _setting_at(root_node, str(err))
+        raise StackFileError(f"stack file {path}{setting}: {err} (the Pulumi CLI refuses it too)") from None
     except RecursionError:
         raise StackFileError(f"stack file {path} is nested too deeply to read") from None
     if root is None:
@@ -161,6 +162,15 @@ def _project_name(folder: Path) -> str | None:
             name = project.get("name") if isinstance(project, dict) else None
             return name if isinstance(name, str) and name else None
     return None
+
+
+def _setting_at(root: yaml.Node | None, message: str) -> str:
+    """The config key an error at a line inside a config value belongs to, as " (in <key>)"."""
+    line = re.match(r"line ([0-9]+):", message)
+    if line is None:
+        return ""
+    before = [(at, key) for key, at in _config_key_lines(root).items() if at <= int(line[1])]
+    return f" (in {_clipped(max(before)[1])[1:-1]})" if before else ""
 
 
 def _config_key_lines(root: yaml.Node | None) -> dict[str, int]:
