@@ -1,9 +1,11 @@
-"""Bounded input: the file reader's refusals and the alias rule compared with yaml.v2 itself.
+"""Bounded input: the file reader's refusals and the alias rule compared with yaml.v3 itself.
 
-yaml.v2's rule is in decode.go (gopkg.in/yaml.v2, Debian's golang-gopkg-yaml.v2-dev):
-`allowedAliasRatio` and the check at the top of `decoder.unmarshal`. tests/go_pulumi_config decodes
-a stack file with yaml.v2 the way the Pulumi CLI does; every document below gets the same verdict
-from kuscia_components.config.yaml_limits as from it.
+yaml.v3's rule is in decode.go (gopkg.in/yaml.v3, Debian's golang-gopkg-yaml.v3-dev):
+`allowedAliasRatio` and the check at the top of `decoder.unmarshal`, counted while the Pulumi
+CLI decodes the whole stack file into `any` (workspace.LoadProjectStackBytes; merge keys decode
+the mapping's own keys again, decoder.merge). tests/go_pulumi_config decodes a stack file with
+yaml.v3 the way the CLI does; every document below gets the same verdict from
+kuscia_components.config.yaml_limits as from it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import pytest
 
 from kuscia_components.config import limits, yaml_limits
 from kuscia_components.core import pki
+from kuscia_components.offline import goyaml
 from tests.gobuild import build_go_program
 from tests.hostile.generate import fake_rsa_pem
 
@@ -26,20 +29,20 @@ GO_SOURCE = Path(__file__).parent / "go_pulumi_config" / "main.go"
 
 
 @pytest.fixture(scope="module")
-def go_yaml_v2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def go_yaml_v3(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_go_program(
         GO_SOURCE,
         tmp_path_factory.mktemp("go"),
-        library="gopkg.in/yaml.v2",
-        debian_package="golang-gopkg-yaml.v2-dev",
+        library="gopkg.in/yaml.v3",
+        debian_package="golang-gopkg-yaml.v3-dev",
     )
 
 
 def _ours(text: str) -> str:
     try:
-        node, loader = yaml_limits.compose(text)
+        node, loader = yaml_limits.compose(text, goyaml.V3Loader)
         assert node is not None
-        yaml_limits.check_aliasing(node, yaml_limits.STACK, getattr(loader, "anchor_names", {}))
+        yaml_limits.check_aliasing(node, getattr(loader, "anchor_names", {}), goyaml.key_identity)
     except yaml_limits.YamlLimitError as err:
         return "alias" if "excessive aliasing" in str(err) else "other"
     return "ok"
@@ -47,7 +50,7 @@ def _ours(text: str) -> str:
 
 def _go(binary: Path, text: str) -> str:
     out = json.loads(
-        subprocess.run([str(binary), "X"], input=text.encode(), capture_output=True, check=True).stdout
+        subprocess.run([str(binary), "X", "p"], input=text.encode(), capture_output=True, check=True).stdout
     )
     error = out.get("error", "")
     return "alias" if "excessive aliasing" in error else ("ok" if not error else "other")
@@ -84,7 +87,7 @@ def _random_stack(rng: random.Random) -> str:
 
 
 def _near_threshold() -> list[str]:
-    """yaml.v2 counts >100 aliased and >1000 decode steps before the 99% ratio applies."""
+    """yaml.v3 counts >100 aliased and >1000 decode steps before the 99% ratio applies."""
     docs = []
     for plain in (0, 3, 8, 20, 60):
         for size in (90, 200, 480, 500, 520, 1000):
@@ -98,11 +101,11 @@ def _near_threshold() -> list[str]:
     return docs
 
 
-def test_alias_verdicts_match_yaml_v2(go_yaml_v2: Path) -> None:
+def test_alias_verdicts_match_yaml_v3(go_yaml_v3: Path) -> None:
     rng = random.Random(10)
     docs = [_random_stack(rng) for _ in range(300)] + _near_threshold()
-    verdicts = [(_ours(doc), _go(go_yaml_v2, doc)) for doc in docs]
-    # "other" from yaml.v2 (e.g. a merge of a non-map) is for our own parser to report
+    verdicts = [(_ours(doc), _go(go_yaml_v3, doc)) for doc in docs]
+    # "other" from yaml.v3 (e.g. a merge of a non-map) is for our own decoder to report
     differ = [
         (doc[:300], v) for doc, v in zip(docs, verdicts, strict=True) if v[0] != v[1] and v != ("ok", "other")
     ]
@@ -111,7 +114,7 @@ def test_alias_verdicts_match_yaml_v2(go_yaml_v2: Path) -> None:
     assert sum(v == ("ok", "ok") for v in verdicts) > 50
 
 
-def test_the_ratio_is_yaml_v2s() -> None:
+def test_the_ratio_is_yaml_v3s() -> None:
     assert yaml_limits.allowed_alias_ratio(400_000) == 0.99
     assert yaml_limits.allowed_alias_ratio(4_000_000) == 0.10
     assert yaml_limits.allowed_alias_ratio(2_200_000) == pytest.approx(0.545)

@@ -1,14 +1,17 @@
 """Stack files read offline exactly as the Pulumi CLI hands them to the program.
 
-The CLI decodes Pulumi.<stack>.yaml with Go's yaml.v2; tests/go_pulumi_config restates its
-config-value rule over yaml.v2 and encoding/json, and the tests below compare our reading
-with it value by value (exact strings).
+The CLI (v3.50 and later; our SDK pin is 3.272) decodes Pulumi.<stack>.yaml with Go's yaml.v3,
+twice (sdk/go/common/workspace/loaders.go LoadProjectStackBytes), and turns each config value
+into a string with config.Value/object (sdk/go/common/resource/config/value.go, object.go);
+tests/go_pulumi_config restates that path over Debian's yaml.v3 and encoding/json, and the
+tests below compare our reading with it value by value (exact strings, or both refusing).
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import random
 import subprocess
 from pathlib import Path
@@ -67,31 +70,63 @@ def test_committed_stack_files_parse_clean(stack: str, partner: str) -> None:
 # -- conversion like the CLI -------------------------------------------------------------------
 
 
-def test_top_level_scalars_reach_the_program_as_their_yaml_text(tmp_path: Path) -> None:
+def test_top_level_scalars_reach_the_program_as_yaml_v3_decodes_them(tmp_path: Path) -> None:
     sf = stack_file(
         tmp_path,
         config_yaml(
-            a="yes", b="1e3", c="010", d="true", e="'quoted: yes'", f="", g="~", h="|\n    two\n    lines"
+            a="yes",
+            b="1e3",
+            c="010",
+            d="True",
+            e="'quoted: yes'",
+            f="",
+            g="~",
+            h="|\n    two\n    lines",
+            i="2024-01-01",
+            j="-0.0",
+            k="on",
         ),
     )
     assert sf.values == {
-        "a": "yes",
-        "b": "1e3",
-        "c": "010",
+        "a": "yes",  # yaml.v3 has only true/false as booleans
+        "b": "1000",
+        "c": "8",
         "d": "true",
         "e": "quoted: yes",
         "f": "",
         "g": "",
         "h": "two\nlines\n",
+        "i": "2024-01-01 00:00:00 +0000 UTC",  # a time.Time, by its String()
+        "j": "0",  # -0 once written out again, which reads back as the integer 0
+        "k": "on",
     }
 
 
-def test_objects_reach_the_program_as_go_json_with_yaml_1_1_scalars(tmp_path: Path) -> None:
+def test_objects_reach_the_program_as_go_json_with_yaml_1_2_scalars(tmp_path: Path) -> None:
     sf = stack_file(
         tmp_path, config_yaml(o="{x: yes, y: n, z: 1e3, w: 0x10, v: 010, u: 2024-01-01, t: 4.0, s: '4'}")
     )
-    # yaml.v2 reads the key y as true, like the value n as false
-    assert sf.values["o"] == '{"s":"4","t":4,"true":false,"u":"2024-01-01","v":8,"w":16,"x":true,"z":1000}'
+    assert sf.values["o"] == (
+        '{"s":"4","t":4,"u":"2024-01-01 00:00:00 +0000 UTC","v":8,"w":16,"x":"yes","y":"n","z":1000}'
+    )
+
+
+def test_yes_and_on_are_strings_not_booleans(go_pulumi_config: Path, tmp_path: Path) -> None:
+    """yaml.v2 (and this reader, before) took `enabled: yes` as true; the CLI hands the program
+    the string "yes", which a boolean setting refuses."""
+    body = config_yaml(
+        domainId="carol",
+        capacity="{cpu: 4, memory: 4Gi, storage: 10Gi}",
+        networkPolicy="{enabled: yes}",
+        requirePeerReady="on",
+    )
+    sf = stack_file(tmp_path, body)
+    go = _go_read(go_pulumi_config, body)
+    assert sf.values["networkPolicy"] == go["kuscia:networkPolicy"]["program"] == '{"enabled":"yes"}'
+    assert sf.values["requirePeerReady"] == go["kuscia:requirePeerReady"]["program"] == "on"
+    with pytest.raises(ConfigError) as err:
+        parse_party_config(sf.values, sf.secret_keys)
+    assert "kuscia:networkPolicy.enabled" in str(err.value) and "true or false" in str(err.value)
 
 
 def test_the_same_config_from_a_stack_file_and_from_pulumi_parses_the_same(tmp_path: Path) -> None:
@@ -105,7 +140,7 @@ def test_the_same_config_from_a_stack_file_and_from_pulumi_parses_the_same(tmp_p
             capacity="{cpu: 4, memory: 4Gi, storage: 1e3}",
             service="{type: NodePort, nodePort: 31080, annotations: {example.com/lb: internal}}",
             trustedNetwork="true",  # NOTLS behind a NodePort needs it
-            networkPolicy="{enabled: yes, kusciaApiFrom: [172.18.0.2/32]}",
+            networkPolicy="{enabled: true, kusciaApiFrom: [172.18.0.2/32]}",
             peers="[{domainId: dave, stack: dave}]",
         ),
     )
@@ -132,8 +167,8 @@ def go_pulumi_config(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_go_program(
         GO_SOURCE,
         tmp_path_factory.mktemp("go"),
-        library="gopkg.in/yaml.v2",
-        debian_package="golang-gopkg-yaml.v2-dev",
+        library="gopkg.in/yaml.v3",
+        debian_package="golang-gopkg-yaml.v3-dev",
     )
 
 
@@ -170,11 +205,28 @@ YAML_CORNERS = [
     "[y, n, Y, N, yes, NO, on, OFF, true, False]",
     "{x: 1_0.5, y: 0_1, z: 08, w: 0x_1F, v: -0, u: '+', t: -, s: .e3, r: 1e, q: 1E+3, p: +1, o: 0.1e1}",
     "{x: 3.0, y: 1.5e300, z: 5e-324, w: 1.7976931348623157e308, v: 1e-6, u: 9.999e-7, t: 999999999999999999999.0}",
+    "2001-12-14",
+    "2001-12-14 21:59:43.10",
+    "2001-12-14T21:59:43Z",
+    "2001-12-14T21:59:43+00:00",
+    "2001-02-29",
+    "2001-12-14T21:59:43",
+    "{d: 2001-12-14, 2001-12-14: k, s: !!timestamp 2001-01-01, q: '2001-12-14'}",
+    "-0.0",
+    "[-0.0, 1.0, 1e6, 123456.0, 1234567.0]",
+    "{k: 3, <<: {k: 1, j: 2}}",
+    "{<<: [{a: 1}, {a: 2, b: 2}], c: 3}",
+    "{'<<': {a: 1}, b: 2}",
+    "{a: <<}",
+    "! 5",
+    "!!float '3'",
+    "{secure: !!binary djE6eA==}",
+    "{big: 18446744073709551615, neg: -9223372036854775808}",
 ]
 
 
-def test_values_match_what_yaml_v2_gives_the_pulumi_cli(go_pulumi_config: Path, tmp_path: Path) -> None:
-    """Every corner of YAML 1.1 as yaml.v2 reads it, compared string for string (an encrypted
+def test_values_match_what_yaml_v3_gives_the_pulumi_cli(go_pulumi_config: Path, tmp_path: Path) -> None:
+    """Every corner of YAML as yaml.v3 reads it, compared string for string (an encrypted
     value stands as config.ENCRYPTED on both sides)."""
     body = config_yaml(**{f"v{i}": text for i, text in enumerate(YAML_CORNERS)})
     sf = stack_file(tmp_path, body)
@@ -186,7 +238,45 @@ def test_values_match_what_yaml_v2_gives_the_pulumi_cli(go_pulumi_config: Path, 
         assert (key in sf.secret_keys) == (key in sf.encrypted_keys) == seen["secure"]
 
 
-def test_random_yaml_values_match_yaml_v2(go_pulumi_config: Path, tmp_path: Path) -> None:
+CLI_REFUSES = [
+    ".inf",
+    "{a: [.nan]}",
+    "{a: 1, a: 2}",
+    "{1.0: a, '1': b}",
+    "{'<<': 5}",
+    "{<<: [{a: 1}, 5]}",
+    "{secure: 2020-01-02}",
+    "!!int abc",
+    "!!bool yes",
+    "{a: !!binary '%%%'}",
+]
+
+
+@pytest.mark.parametrize("text", CLI_REFUSES)
+def test_values_the_cli_refuses_are_refused(go_pulumi_config: Path, tmp_path: Path, text: str) -> None:
+    body = config_yaml(domainId="alice", v=text)
+    with pytest.raises(StackFileError) as err:
+        stack_file(tmp_path, body)
+    assert "the Pulumi CLI refuses it too" in str(err.value) or "already defined" in str(err.value)
+    assert "error" in _go_run(go_pulumi_config, body)
+
+
+def test_whole_files_the_cli_refuses_are_refused(go_pulumi_config: Path, tmp_path: Path) -> None:
+    for body in (
+        "%YAML 1.2\n---\nconfig:\n  kuscia:domainId: alice\n",
+        "config:\n  kuscia:domainId: alice\n  kuscia:domainId: bob\n",
+        "config:\n  kuscia:domainId: alice\n  a:b:c: x\n",
+    ):
+        with pytest.raises(StackFileError):
+            stack_file(tmp_path, body)
+        assert "error" in _go_run(go_pulumi_config, body), body
+    # yaml.v3 reads the first document only; a broken second one goes unnoticed
+    body = "config:\n  kuscia:domainId: alice\n---\n[\n"
+    assert stack_file(tmp_path, body).values == {"domainId": "alice"}
+    assert _go_read(go_pulumi_config, body)["kuscia:domainId"]["program"] == "alice"
+
+
+def test_random_yaml_values_match_yaml_v3(go_pulumi_config: Path, tmp_path: Path) -> None:
     rng = random.Random(11)
     atoms = [
         "yes",
@@ -218,6 +308,17 @@ def test_random_yaml_values_match_yaml_v2(go_pulumi_config: Path, tmp_path: Path
         "{secure: v1:z}",
         "''",
         "''",
+        "True",
+        "0o17",
+        "0b101",
+        "1e400",
+        "2020-1-2 3:4:5.5",
+        "2020-01-02t10:00:00-05:30",
+        "2020-01-02T10:00:00.1234567891Z",
+        "123456.0",
+        "!!float 3",
+        "!!binary aGk=",
+        "! 5",
     ]
 
     def value(depth: int) -> str:
@@ -226,7 +327,7 @@ def test_random_yaml_values_match_yaml_v2(go_pulumi_config: Path, tmp_path: Path
             return rng.choice(atoms)
         if roll < 0.75:
             return "[" + ", ".join(value(depth + 1) for _ in range(rng.randrange(4))) + "]"
-        keys = rng.sample(["a", "b", "1", "yes", "x y", "é"], rng.randrange(4))
+        keys = rng.sample(["a", "b", "1", "yes", "x y", "é", "~", "2020-01-02"], rng.randrange(4))
         return "{" + ", ".join(f"{k}: {value(depth + 1)}" for k in keys) + "}"
 
     entries = {f"r{i}": value(0) for i in range(300)}
@@ -239,9 +340,17 @@ def test_random_yaml_values_match_yaml_v2(go_pulumi_config: Path, tmp_path: Path
         assert sf.values[key] == seen["program"], entries[key]
 
 
-def _go_read(binary: Path, body: str) -> dict[str, Any]:
-    result = subprocess.run([str(binary), ENCRYPTED], input=body, capture_output=True, text=True, check=True)
-    decoded = json.loads(result.stdout)
+def _go_run(binary: Path, body: str, project: str = "") -> dict[str, Any]:
+    env = {**os.environ, "TZ": "UTC"}  # Go names a zone offset after the local zone if it matches
+    result = subprocess.run(
+        [str(binary), ENCRYPTED, project], input=body, capture_output=True, text=True, check=True, env=env
+    )
+    decoded: dict[str, Any] = json.loads(result.stdout)
+    return decoded
+
+
+def _go_read(binary: Path, body: str, project: str = "") -> dict[str, Any]:
+    decoded = _go_run(binary, body, project)
     assert "error" not in decoded, decoded
     config: dict[str, Any] = decoded["config"]
     return config
@@ -300,10 +409,37 @@ def test_a_whole_encrypted_object_is_a_clear_offline_problem(tmp_path: Path) -> 
 # -- keys and warnings -----------------------------------------------------------------------------
 
 
-def test_duplicate_keys_warn_and_the_last_one_wins(tmp_path: Path) -> None:
-    sf = stack_file(tmp_path, "config:\n  kuscia:domainId: {secure: v1:x}\n  kuscia:domainId: bob\n")
-    assert sf.values == {"domainId": "bob"} and sf.secret_keys == frozenset()
-    assert any("set twice" in w and "lines 2 and 3" in w for w in sf.warnings)
+def test_duplicate_keys_are_refused_as_the_cli_refuses_them(tmp_path: Path) -> None:
+    with pytest.raises(StackFileError) as err:
+        stack_file(tmp_path, "config:\n  kuscia:domainId: {secure: v1:x}\n  kuscia:domainId: bob\n")
+    assert 'line 3: mapping key "kuscia:domainId" already defined at line 2' in str(err.value)
+    # the same setting in two spellings: the CLI keeps one of them at random
+    for body in (
+        "config:\n  kuscia:domainId: a\n  kuscia:config:domainId: b\n",
+        "config:\n  domainId: a\n  kuscia-p2p:domainId: b\n",
+    ):
+        with pytest.raises(StackFileError, match=r"set twice.*at random"):
+            load_stack_file(_write(tmp_path, body), project="kuscia-p2p")
+
+
+def _write(tmp_path: Path, body: str) -> Path:
+    path = tmp_path / "Pulumi.x.yaml"
+    path.write_text(body)
+    return path
+
+
+def test_keys_without_a_namespace_get_the_project_name(go_pulumi_config: Path, tmp_path: Path) -> None:
+    body = "config:\n  domainId: alice\n  kuscia:protocol: TLS\n"
+    go = _go_read(go_pulumi_config, body, "kuscia-p2p")
+    assert set(go) == {"kuscia-p2p:domainId", "kuscia:protocol"}
+    (tmp_path / "Pulumi.yaml").write_text("name: kuscia-p2p\nruntime: python\n")
+    (tmp_path / "stacks").mkdir()
+    sf = load_stack_file(_write(tmp_path / "stacks", body))  # the project found above the file
+    assert sf.values == {"protocol": "TLS"} and sf.other_config == {"kuscia-p2p:domainId": "alice"}
+    assert any("did you mean kuscia:domainId" in w for w in sf.warnings)
+    assert "error" in _go_run(go_pulumi_config, body)  # no project: the key is refused
+    with pytest.raises(StackFileError, match="did you mean kuscia:domainId"):
+        load_stack_file(_write(tmp_path, body), project="")
 
 
 def test_legacy_config_key_form_is_read(tmp_path: Path) -> None:
@@ -315,7 +451,7 @@ def test_legacy_config_key_form_is_read(tmp_path: Path) -> None:
     [
         ("domainId", "did you mean kuscia:domainId?"),
         ("a:b:c", "<namespace>:<name>"),
-        ("[1]", "must be a string"),
+        ("[1]", "must be a scalar"),
     ],
 )
 def test_keys_pulumi_refuses_are_errors(tmp_path: Path, key: str, fragment: str) -> None:
@@ -362,10 +498,10 @@ def test_esc_environments_are_noted(tmp_path: Path) -> None:
         ("", "is empty"),
         ("secretsprovider: passphrase\n", "no 'config:' section"),
         ("config:\n", "no 'config:' section"),
-        ("config:\n  kuscia:x: {a: .inf}\n", "not a JSON number"),
-        ("config:\n  kuscia:x: {a: !!int abc}\n", "cannot decode 'abc' as int"),
+        ("config:\n  kuscia:x: {a: .inf}\n", "unsupported value: +Inf; quote it"),
+        ("config:\n  kuscia:x: {a: !!int abc}\n", "cannot decode !!str `abc` as a !!int"),
         ("config:\n  kuscia:x: &a {k: *a}\n", "kuscia:x"),
-        ("config:\n  <<: kuscia\n", "merging"),
+        ("config:\n  <<: kuscia\n", "map merge requires map"),
     ],
 )
 def test_malformed_stack_files_are_clear_errors(tmp_path: Path, text: str, fragment: str) -> None:

@@ -1,23 +1,25 @@
-"""Bounded YAML: a node budget while composing, and alias expansion refused the way yaml.v2 does.
+"""Bounded YAML: a node budget while composing, and alias expansion refused the way yaml.v3 does.
 
 PyYAML composes an alias as a second reference to the anchored node, so composing a
 billion-laughs document is cheap; what explodes is every later walk over the values (JSON
-encoding, merging, checking). The Pulumi CLI reads stack files with Go's yaml.v2, which counts
-every decode step and fails with "document contains excessive aliasing" once more than 100 of
-them came from aliases, more than 1000 were made, and the alias share exceeds
-`allowedAliasRatio` (99% up to 400,000 steps, falling to 10% at 4,000,000; decode.go,
-gopkg.in/yaml.v2). `check_aliasing` replays that count over the composed nodes, in yaml.v2's order
-and with the types Pulumi decodes a stack file into, and stops at the same step; it walks only as
-far as the budget allows, so it is bounded however large the expansion would be.
+encoding, merging, checking). The Pulumi CLI reads stack files with Go's yaml.v3, decoding the
+whole file into `any` first (workspace.LoadProjectStackBytes); yaml.v3 counts every decode step
+and fails with "document contains excessive aliasing" once more than 100 of them came from
+aliases, more than 1000 were made, and the alias share exceeds `allowedAliasRatio` (99% up to
+400,000 steps, falling to 10% at 4,000,000; decode.go, gopkg.in/yaml.v3, the same rule as
+yaml.v2's). `check_aliasing` replays that count over the composed nodes, in yaml.v3's order
+(merge keys included: the mapping's own keys are decoded a second time before the merged ones),
+and stops at the same step; it walks only as far as the budget allows, so it is bounded however
+large the expansion would be. The second decode of a stack file has no aliases left.
 
 Two budgets are our own: at most MAX_NODES nodes in one document (pure-Python composing costs
 ~15 µs a node), and at most MAX_EXPANDED_TEXT characters of scalar text once aliases are expanded
-(yaml.v2 shares one string among 2000 aliases; every copy we make of it would not be shared).
+(yaml.v3 shares one string among 2000 aliases; every copy we make of it would not be shared).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
 import yaml
@@ -26,21 +28,6 @@ MAX_NODES = 20_000
 MAX_EXPANDED_TEXT = 4 * 1024 * 1024
 _RANGE_LOW, _RANGE_HIGH = 400_000, 4_000_000
 _MERGE = "tag:yaml.org,2002:merge"
-_NULL = "tag:yaml.org,2002:null"
-
-# What a node is decoded into, as far as counting goes (a Pulumi stack file's Go types).
-STACK = "stack"  # workspace.ProjectStack: a struct with these fields
-CONFIG = "config"  # map[string]Value
-VALUE = "value"  # config.Value: tries a string first, then interface{}
-STRING = "string"
-ANY = "any"  # interface{}: every node below is decoded
-_STACK_FIELDS = {
-    "config": CONFIG,
-    "environment": ANY,
-    "secretsprovider": STRING,
-    "encryptedkey": STRING,
-    "encryptionsalt": STRING,
-}
 
 
 class YamlLimitError(ValueError):
@@ -54,6 +41,9 @@ class BoundedLoaderMixin:
     anchor_names: dict[int, str]
 
     def compose_node(self, parent: Any, index: Any) -> Any:
+        event = self.peek_event()  # type: ignore[attr-defined]
+        if not isinstance(event, yaml.AliasEvent) and event.anchor is not None:
+            self.anchors.pop(event.anchor, None)  # type: ignore[attr-defined]  # yaml.v3 lets a later anchor win
         self.node_count += 1
         if self.node_count > MAX_NODES:
             raise YamlLimitError(
@@ -90,17 +80,17 @@ def compose(text: str, loader: type[yaml.SafeLoader] = BoundedSafeLoader) -> tup
         instance.dispose()
 
 
-def safe_load(text: str, root: str = ANY) -> Any:
+def safe_load(text: str) -> Any:
     """yaml.safe_load with the node budget and the alias rules; YamlLimitError or YAMLError."""
     node, loader = compose(text)
     if node is None:
         return None
-    check_aliasing(node, root, getattr(loader, "anchor_names", {}))
+    check_aliasing(node, getattr(loader, "anchor_names", {}))
     return loader.construct_document(node)
 
 
 def allowed_alias_ratio(decodes: int) -> float:
-    """yaml.v2 decode.go allowedAliasRatio."""
+    """yaml.v3 decode.go allowedAliasRatio (unchanged from yaml.v2)."""
     if decodes <= _RANGE_LOW:
         return 0.99
     if decodes >= _RANGE_HIGH:
@@ -109,16 +99,25 @@ def allowed_alias_ratio(decodes: int) -> float:
 
 
 class _Stop(Exception):
-    """yaml.v2 would fail here for another reason (the caller's parser reports it)."""
+    """yaml.v3 would fail here for another reason (the caller's decoder reports it)."""
 
 
-def check_aliasing(root: yaml.Node, kind: str = ANY, anchor_names: dict[int, str] | None = None) -> None:
-    """Raise YamlLimitError where yaml.v2, decoding `root` into `kind`, would stop; or when the
-    expanded scalar text passes MAX_EXPANDED_TEXT."""
-    counter = _Counter(_alias_slots(root), anchor_names or {})
+def _plain_identity(node: yaml.ScalarNode) -> Hashable:
+    return (node.tag, node.value)
+
+
+def check_aliasing(
+    root: yaml.Node,
+    anchor_names: dict[int, str] | None = None,
+    key_identity: Callable[[yaml.ScalarNode], Hashable] = _plain_identity,
+) -> None:
+    """Raise YamlLimitError where yaml.v3, decoding `root` into `any`, would stop; or when the
+    expanded scalar text passes MAX_EXPANDED_TEXT. `key_identity` gives the Go value a scalar
+    key decodes to (merge keys skip the keys a mapping already has)."""
+    counter = _Counter(alias_slots(root), anchor_names or {}, key_identity)
     try:
-        counter.step(None)  # the document node
-        counter.decode(root, kind)
+        counter.step()  # the document node
+        counter.decode(root)
     except _Stop:
         return
     except RecursionError:
@@ -134,7 +133,7 @@ def _children(node: yaml.Node) -> Iterator[yaml.Node]:
         yield from node.value
 
 
-def _alias_slots(root: yaml.Node) -> set[tuple[int, int]]:
+def alias_slots(root: yaml.Node) -> set[tuple[int, int]]:
     """(id(parent), child index) of every place an alias stands: PyYAML puts the anchored node
     itself there, so the second and later occurrences in document order are the aliases."""
     seen: set[int] = set()
@@ -152,19 +151,25 @@ def _alias_slots(root: yaml.Node) -> set[tuple[int, int]]:
 
 
 class _Counter:
-    """yaml.v2's decoder counts (decodeCount, aliasCount, aliasDepth), without building values."""
+    """yaml.v3's decoder counts (decodeCount, aliasCount, aliasDepth), without building values."""
 
-    def __init__(self, slots: set[tuple[int, int]], names: dict[int, str]) -> None:
-        self.slots, self.names = slots, names
-        self.decodes = self.aliased = self.depth = self.text = 0
+    def __init__(
+        self,
+        slots: set[tuple[int, int]],
+        names: dict[int, str],
+        key_identity: Callable[[yaml.ScalarNode], Hashable],
+    ) -> None:
+        self.slots, self.names, self.key_identity = slots, names, key_identity
+        self.decodes = self.aliased = self.depth = self.text = self.level = 0
         self.active: set[tuple[int, int]] = set()
+        self.merged: set[Hashable] | None = None  # decoder.mergedFields
         self.where = ""  # the config key being decoded, for messages
 
     def refuse(self, rule: str) -> YamlLimitError:
         where = f" (in {self.where[:60]})" if self.where else ""
         return YamlLimitError(f"{rule}{where}")
 
-    def step(self, node: yaml.Node | None) -> None:
+    def step(self) -> None:
         self.decodes += 1
         if self.depth:
             self.aliased += 1
@@ -174,17 +179,18 @@ class _Counter:
             and self.aliased / self.decodes > allowed_alias_ratio(self.decodes)
         ):
             raise self.refuse(
-                "contains excessive aliasing (yaml.v2, which the Pulumi CLI reads it with, refuses it "
+                "contains excessive aliasing (yaml.v3, which the Pulumi CLI reads it with, refuses it "
                 "the same way: 'document contains excessive aliasing'); write the values out instead "
                 "of repeating aliases"
             )
 
-    def child(self, parent: yaml.Node, index: int, node: yaml.Node, kind: str) -> bool:
+    def child(self, parent: yaml.Node, index: int, node: yaml.Node) -> None:
         """unmarshal() of one child: an alias costs a step, then its target is decoded aliased."""
         slot = (id(parent), index)
         if slot not in self.slots:
-            return self.decode(node, kind)
-        self.step(None)
+            self.decode(node)
+            return
+        self.step()
         if slot in self.active:
             name = self.names.get(id(node), "?")
             line = node.start_mark.line + 1
@@ -192,70 +198,83 @@ class _Counter:
         self.active.add(slot)
         self.depth += 1
         try:
-            return self.decode(node, kind)
+            self.decode(node)
         finally:
             self.depth -= 1
             self.active.discard(slot)
 
-    def decode(self, node: yaml.Node, kind: str) -> bool:
-        """unmarshal() of a node that is not an alias; True when yaml.v2 reports it good."""
-        self.step(node)
-        scalar = isinstance(node, yaml.ScalarNode)
-        if scalar and self.depth:
-            self.text += len(node.value)
-            if self.text > MAX_EXPANDED_TEXT:
-                raise self.refuse(
-                    f"expands through aliases to more than {MAX_EXPANDED_TEXT // (1024 * 1024)} MiB of "
-                    "text; write the values out instead of repeating aliases of long ones"
-                )
-        if kind == VALUE and not (scalar and node.tag == _NULL and node.value in ("", "~", "null")):
-            self.step(node)  # callUnmarshaler: first into a string, which a scalar satisfies
-            if scalar:
-                return True
-            self.step(node)  # then into interface{}
-            return self.decode_body(node, ANY)
-        if scalar:
-            return True  # every scalar decodes into a string or interface{}; null too
-        return self.decode_body(node, kind)
-
-    def decode_body(self, node: yaml.Node, kind: str) -> bool:
-        if kind == STRING:
-            return False  # a mapping or sequence into a string: a type error, children untouched
-        if isinstance(node, yaml.SequenceNode):
-            if kind != ANY:
-                return False
-            for index, item in enumerate(node.value):
-                self.child(node, index, item, ANY)
-            return True
-        for index, (key, value) in enumerate(node.value):
-            if key.tag == _MERGE and isinstance(key, yaml.ScalarNode):
-                self.merge(node, 2 * index + 1, value, kind)
-                continue
-            key_kind = ANY if kind == ANY else STRING
-            good = self.child(node, 2 * index, key, key_kind)
-            if kind == ANY and not isinstance(key, yaml.ScalarNode):
-                raise _Stop  # yaml.v2: "invalid map key"
-            if not good:
-                continue
-            if kind == CONFIG and isinstance(key, yaml.ScalarNode):
-                self.where = key.value
-            if kind == STACK:
-                field = _STACK_FIELDS.get(key.value) if isinstance(key, yaml.ScalarNode) else None
-                if field is not None:
-                    self.child(node, 2 * index + 1, value, field)
-            else:
-                self.child(node, 2 * index + 1, value, VALUE if kind == CONFIG else ANY)
-        return True
-
-    def merge(self, parent: yaml.Node, index: int, value: yaml.Node, kind: str) -> None:
-        """decoder.merge: a mapping (or alias of one), or a list of them, decoded into the same map."""
-        if isinstance(value, yaml.SequenceNode) and (id(parent), index) not in self.slots:
-            for position in range(len(value.value) - 1, -1, -1):
-                item = value.value[position]
-                if not isinstance(item, yaml.MappingNode):
-                    raise _Stop
-                self.child(value, position, item, kind)
+    def decode(self, node: yaml.Node) -> None:
+        """unmarshal() into `any` of a node that is not an alias."""
+        self.step()
+        if isinstance(node, yaml.ScalarNode):
+            if self.depth:
+                self.text += len(node.value)
+                if self.text > MAX_EXPANDED_TEXT:
+                    raise self.refuse(
+                        f"expands through aliases to more than {MAX_EXPANDED_TEXT // (1024 * 1024)} MiB "
+                        "of text; write the values out instead of repeating aliases of long ones"
+                    )
             return
-        if not isinstance(value, yaml.MappingNode):
-            raise _Stop  # "map merge requires map or sequence of maps as the value"
-        self.child(parent, index, value, kind)
+        if isinstance(node, yaml.SequenceNode):
+            for index, item in enumerate(node.value):
+                self.child(node, index, item)
+            return
+        self.mapping(node)  # type: ignore[arg-type]  # the only other node kind
+
+    def signature(self, parent: yaml.Node, index: int, key: yaml.Node) -> tuple[str, str]:
+        """What yaml.v3's duplicate-key check compares: the node kind and its text."""
+        if (id(parent), index) in self.slots:
+            return ("alias", self.names.get(id(key), ""))
+        return (type(key).__name__, key.value if isinstance(key, yaml.ScalarNode) else "")
+
+    def mapping(self, node: yaml.MappingNode) -> None:
+        seen: set[tuple[str, str]] = set()
+        for index, (key, _) in enumerate(node.value):
+            signature = self.signature(node, 2 * index, key)
+            if signature in seen:
+                return  # "mapping key already defined": the children are not decoded
+            seen.add(signature)
+        merged, self.merged = self.merged, None
+        merge_value: tuple[int, yaml.Node] | None = None
+        for index, (key, value) in enumerate(node.value):
+            if isinstance(key, yaml.ScalarNode) and key.tag == _MERGE:
+                merge_value = (2 * index + 1, value)
+                continue
+            self.child(node, 2 * index, key)
+            if not isinstance(key, yaml.ScalarNode):
+                raise _Stop  # "invalid map key"
+            if merged is not None:
+                identity = self.key_identity(key)
+                if identity in merged:
+                    continue
+                merged.add(identity)
+            if self.level == 1:
+                self.where = key.value  # a config key, for messages
+            self.level += 1
+            self.child(node, 2 * index + 1, value)
+            self.level -= 1
+        self.merged = merged
+        if merge_value is not None:
+            self.merge(node, *merge_value)
+
+    def merge(self, parent: yaml.MappingNode, index: int, value: yaml.Node) -> None:
+        """decoder.merge: the mapping's own keys decoded again (once per merge chain), then a
+        mapping (or alias of one), or each of a list of them, decoded into the same map."""
+        outer = self.merged
+        if outer is None:
+            self.merged = set()
+            for position, (key, _) in enumerate(parent.value):
+                self.child(parent, 2 * position, key)
+                if not isinstance(key, yaml.ScalarNode):
+                    raise _Stop  # an unhashable key: the Go runtime panics
+                self.merged.add(self.key_identity(key))
+        if isinstance(value, yaml.SequenceNode) and (id(parent), index) not in self.slots:
+            for position, item in enumerate(value.value):
+                if not isinstance(item, yaml.MappingNode):
+                    raise _Stop  # "map merge requires map or sequence of maps as the value"
+                self.child(value, position, item)
+        elif isinstance(value, yaml.MappingNode):
+            self.child(parent, index, value)
+        else:
+            raise _Stop
+        self.merged = outer

@@ -1,12 +1,16 @@
 """Read a Pulumi stack file (Pulumi.<stack>.yaml) exactly as the Pulumi CLI hands it to a program.
 
-The CLI decodes stack files with Go's yaml.v2. Each config value first tries to decode as a
-plain string, so a top-level scalar reaches the program as its YAML text (`yes` stays "yes",
-`1e3` stays "1e3"); anything else is re-encoded as JSON with yaml.v2's YAML 1.1 reading of the
-scalars inside (`yes`/`y`/`on` are true, `1e3` is the number 1000, `010` is 8). PyYAML reads
-YAML differently, so this module resolves scalars the way yaml.v2 does and encodes numbers the
-way Go's encoding/json does: `render`, `check` and `verify` then see the very strings that
-`pulumi up` would see (tests/test_stackfile.py compares against yaml.v2 itself).
+The CLI (since v3.50, pulumi/pulumi 56666840) reads stack files with Go's yaml.v3, in
+workspace.LoadProjectStackBytes: the file is decoded into `any`, config keys without a
+namespace get the project's name (`domainId:` becomes `kuscia-p2p:domainId`), the result is
+encoded to YAML again and decoded a second time, each config value into `any` and from there
+into a string (config.Value): a string as it is, other scalars and objects as encoding/json
+text. So `yes` and `on` reach the program as "yes" and "on" (yaml.v3 has only true/false as
+booleans), `1e3` as "1000", `010` as "8", `2001-12-14` as "2001-12-14 00:00:00 +0000 UTC",
+`-0.0` as "0"; `.inf` anywhere, and a key written twice, make the CLI refuse the file. At deploy
+every object is decoded once more (numbers as int64, else float64) before the program gets it.
+offline/goyaml.py restates yaml.v3 and encoding/json; tests/test_stackfile.py compares every
+value with tests/go_pulumi_config, which runs that path over yaml.v3 itself.
 
 A value written `secure: v1:...` is encrypted and cannot be read offline: it is reported, kept
 as "present but unknown" (config.ENCRYPTED), and its key is listed as secret, as Pulumi does for
@@ -15,21 +19,17 @@ an object holding an encrypted value anywhere inside.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import difflib
-import json
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from kuscia_components.config import CONFIG_NAMESPACE, ENCRYPTED, SETTINGS, limits, yaml_limits
+from kuscia_components.offline import goyaml
 
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
 
@@ -90,8 +90,10 @@ def _stack_config_dir(project_dir: Path) -> Path:
     return project_dir / folder if isinstance(folder, str) and folder.strip() else project_dir
 
 
-def load_stack_file(path: Path) -> StackFile:
-    """Read one stack file; StackFileError for a missing file, bad YAML or no `config:` mapping."""
+def load_stack_file(path: Path, project: str | None = None) -> StackFile:
+    """Read one stack file; StackFileError for a missing file, bad YAML or no `config:` mapping.
+    `project` is Pulumi.yaml's name (namespace of keys written without one); by default the
+    nearest Pulumi.yaml above the file gives it."""
     path = Path(path)
     try:
         text = limits.read_text(path, limits.STACK_FILE)
@@ -101,30 +103,84 @@ def load_stack_file(path: Path) -> StackFile:
         raise StackFileError(str(err)) from None
     except OSError as err:
         raise StackFileError(f"cannot read stack file {path}: {err.strerror}") from None
-    root = _compose(text, path)
-    if root is None or (isinstance(root, yaml.ScalarNode) and root.tag == _NULL):
+    if project is None:
+        project = _project_name(path.parent)
+    root_node = _compose(text, path)
+    try:
+        root = goyaml.Decoder(root_node).decode(root_node) if root_node is not None else None
+    except goyaml.GoYamlError as err:
+        setting = _setting_at(root_node, str(err))
+        raise StackFileError(f"stack file {path}{setting}: {err} (the Pulumi CLI refuses it too)") from None
+    except RecursionError:
+        raise StackFileError(f"stack file {path} is nested too deeply to read") from None
+    if root is None:
         raise StackFileError(f"stack file {path} is empty: it needs a 'config:' section with kuscia:domainId")
-    if not isinstance(root, yaml.MappingNode):
+    if not isinstance(root, goyaml.GoMap):
         raise StackFileError(f"stack file {path} must be a YAML mapping with a 'config:' section")
-    _flatten(root, path)
-    sections = {_plain_key(k): v for k, v in root.value}
-    config = sections.get("config")
-    if config is None or (isinstance(config, yaml.ScalarNode) and config.tag == _NULL):
+    if root.general:
+        bad = next(k for k in root if not isinstance(k, str))
+        raise StackFileError(
+            f"stack file {path} has the top-level key {_clipped(goyaml.fmt_key(bad))}; Pulumi expects only "
+            "string keys there (config:, secretsprovider:, ...)"
+        )
+    for name in ("secretsprovider", "encryptedkey", "encryptionsalt"):
+        if isinstance(root.get(name), list | dict):
+            raise StackFileError(f"'{name}:' in {path} must be a string, as Pulumi writes it")
+    config = root.get("config")
+    if config is None:
         esc = (
             " (values imported from ESC environments are not readable offline)"
-            if "environment" in sections
+            if "environment" in root
             else ""
         )
         raise StackFileError(
             f"stack file {path} has no 'config:' section{esc}; add one, e.g. "
             "`pulumi config set kuscia:domainId alice`"
         )
-    if not isinstance(config, yaml.MappingNode):
-        raise StackFileError(
-            f"'config:' in {path} must be a mapping of settings like 'kuscia:domainId: alice', "
-            f"not {_node_kind(config)}"
+    if not isinstance(config, goyaml.GoMap):
+        shown = (
+            "a list" if isinstance(config, list) else f"the scalar {_clipped(goyaml.encoded_text(config))}"
         )
-    return _read_config(config, path, esc_environments="environment" in sections)
+        raise StackFileError(
+            f"'config:' in {path} must be a mapping of settings like 'kuscia:domainId: alice', not {shown}"
+        )
+    lines = _config_key_lines(root_node)
+    return _read_config(config, path, project, lines, esc_environments="environment" in root)
+
+
+def _project_name(folder: Path) -> str | None:
+    """`name` of the nearest Pulumi.yaml at or above `folder`, where the CLI finds its project."""
+    for candidate in [folder, *folder.resolve().parents][:8]:
+        for suffix in ("yaml", "yml"):
+            project_file = candidate / f"Pulumi.{suffix}"
+            if not project_file.is_file():
+                continue
+            try:
+                project = yaml_limits.safe_load(limits.read_text(project_file, limits.PROJECT_FILE))
+            except (OSError, ValueError, yaml.YAMLError, RecursionError):
+                return None
+            name = project.get("name") if isinstance(project, dict) else None
+            return name if isinstance(name, str) and name else None
+    return None
+
+
+def _setting_at(root: yaml.Node | None, message: str) -> str:
+    """The config key an error at a line inside a config value belongs to, as " (in <key>)"."""
+    line = re.match(r"line ([0-9]+):", message)
+    if line is None:
+        return ""
+    before = [(at, key) for key, at in _config_key_lines(root).items() if at <= int(line[1])]
+    return f" (in {_clipped(max(before)[1])[1:-1]})" if before else ""
+
+
+def _config_key_lines(root: yaml.Node | None) -> dict[str, int]:
+    """Line of each key written in the config mapping, for messages."""
+    if not isinstance(root, yaml.MappingNode):
+        return {}
+    for key, value in root.value:
+        if isinstance(key, yaml.ScalarNode) and key.value == "config" and isinstance(value, yaml.MappingNode):
+            return {k.value: k.start_mark.line + 1 for k, _ in value.value if isinstance(k, yaml.ScalarNode)}
+    return {}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -132,30 +188,49 @@ def load_stack_file(path: Path) -> StackFile:
 # ---------------------------------------------------------------------------------------------
 
 
-def _read_config(config: yaml.MappingNode, path: Path, *, esc_environments: bool) -> StackFile:
+def _read_config(
+    config: goyaml.GoMap, path: Path, project: str | None, lines: dict[str, int], *, esc_environments: bool
+) -> StackFile:
     prefix = f"{CONFIG_NAMESPACE}:"
-    entries: dict[str, tuple[str, list[str]]] = {}  # last one wins, as in Pulumi
-    lines: dict[str, int] = {}
-    warnings: list[str] = []
-    loader = _flatten(config, path)
-    for key_node, value_node in config.value:
-        full_key = _config_key(key_node, path)
-        line = key_node.start_mark.line + 1
-        if full_key in lines:
-            warnings.append(
-                f"{full_key} is set twice in {path.name} (lines {lines[full_key]} and {line}); "
-                "the last one wins, as in Pulumi: remove one"
+    written: dict[str, str] = {}  # key as the CLI encodes it again -> key as written
+    for key in config:
+        if not isinstance(key, str):
+            continue
+        full = f"{project}:{key}" if project and not config.general and ":" not in key else key
+        if full in written:
+            raise StackFileError(
+                f"{full} is set twice in {path.name} (as {written[full]!r} and {key!r}); Pulumi keeps either "
+                "one at random: remove one"
             )
-        lines[full_key] = line
+        written[full] = key
+    entries: dict[str, tuple[str, list[str]]] = {}
+    origin: dict[str, str] = {}
+    for key, value in config.items():
+        if key == ("null", None):
+            continue  # the CLI's second decode skips a null key without a word
+        written_key = key if isinstance(key, str) else goyaml.encoded_text(goyaml.key_value(key))
+        full = (
+            f"{project}:{key}" if project and not config.general and ":" not in written_key else written_key
+        )
+        where = f" (line {lines[written_key]})" if written_key in lines else ""
+        parsed = _config_key(full, written_key, path, where)
+        if parsed in origin:
+            raise StackFileError(
+                f"{parsed} is set twice in {path.name} (as {origin[parsed]!r} and {written_key!r}); Pulumi keeps "
+                "either one at random: remove one"
+            )
+        origin[parsed] = written_key
         try:
-            entries[full_key] = _config_value(value_node, loader)
-        except (_NotJson, yaml.YAMLError) as err:
-            raise StackFileError(f"{full_key} in {path} (line {line}): {err}") from None
-        except RecursionError:
-            raise StackFileError(f"{full_key} in {path} (line {line}) refers to itself") from None
+            entries[parsed] = _config_value(goyaml.round_trip(value))
+        except goyaml.GoYamlError as err:
+            hint = "; quote it" if "unsupported value" in str(err) else ""
+            raise StackFileError(
+                f"{parsed} in {path}{where}: {err}{hint} (the Pulumi CLI refuses it too)"
+            ) from None
     values: dict[str, str] = {}
     secrets: set[str] = set()
     other: dict[str, Any] = {}
+    warnings: list[str] = []
     for full_key, (value, secure_paths) in entries.items():
         if not full_key.startswith(prefix):
             other[full_key] = value
@@ -174,50 +249,72 @@ def _read_config(config: yaml.MappingNode, path: Path, *, esc_environments: bool
     return StackFile(path, values, frozenset(secrets), frozenset(encrypted), other, tuple(warnings))
 
 
-def _config_key(node: yaml.Node, path: Path) -> str:
+def _config_key(text: str, written: str, path: Path, where: str) -> str:
     """Pulumi's config.ParseKey: `namespace:name`, or the legacy `namespace:config:name`."""
-    text = node.value if isinstance(node, yaml.ScalarNode) else None
-    line = node.start_mark.line + 1
-    if text is None:
-        raise StackFileError(f"config key at line {line} of {path} must be a string like kuscia:domainId")
     parts = text.split(":")
     if len(parts) == 3 and parts[1] == "config" and parts[0] and parts[2]:
         return f"{parts[0]}:{parts[2]}"
     if len(parts) != 2:
         hint = _did_you_mean_setting(text.rsplit(":", 1)[-1])
         raise StackFileError(
-            f"config key {_clipped(text)} at line {line} of {path} is not of the form <namespace>:<name> "
+            f"config key {_clipped(written)}{where} in {path} is not of the form <namespace>:<name> "
             f"(Pulumi refuses it){hint}"
         )
-    return str(text)
+    return text
 
 
-def _config_value(node: yaml.Node, loader: _GoYamlLoader) -> tuple[str, list[str]]:
-    """(what the program receives, paths of encrypted values inside: "" for the value itself)."""
-    if isinstance(node, yaml.ScalarNode):
-        if node.tag == _NULL:
-            return "", []
-        if node.tag == _BINARY:
-            return _binary_text(node.value), []
-        return node.value, []  # yaml.v2 decodes any scalar into a string as its text
-    data = loader.construct_document(node)
-    if _secure_text(data) is not None:
+class _Ciphertext(str):
+    """An encrypted value inside a config object (config.CiphertextSecret)."""
+
+
+def _to_object(value: Any) -> Any:
+    """config.unmarshalObject: map keys as %v text, time.Time by String(), {secure: <string>}
+    alone in a map as a ciphertext."""
+    if isinstance(value, goyaml.GoMap):
+        items = {k if isinstance(k, str) else goyaml.fmt_key(k): v for k, v in value.items()}
+        if len(items) == 1 and isinstance(items.get("secure"), str):
+            return _Ciphertext(items["secure"])
+        if len(items) == 1 and isinstance(items.get("secure"), goyaml.GoTime):
+            raise goyaml.GoYamlError(
+                "a map of just 'secure:' and a date reads as an encrypted value at deploy, where Pulumi "
+                "fails to decrypt it; quote the date or add another key"
+            )
+        return {k: _to_object(v) for k, v in items.items()}
+    if isinstance(value, list):
+        return [_to_object(v) for v in value]
+    if isinstance(value, goyaml.GoTime):
+        return value.go_string()
+    return value
+
+
+def _config_value(value: Any) -> tuple[str, list[str]]:
+    """(what the program receives, paths of encrypted values inside: "" for the value itself):
+    object.MarshalString at load, then config.Map.Decrypt at deploy."""
+    if value is None:
+        return "", []  # a null value is an empty string (the CLI warns about it)
+    obj = _to_object(value)
+    if isinstance(obj, _Ciphertext):
         return ENCRYPTED, [""]
-    secure = list(_secure_paths(data, ""))
-    if not secure:
-        return _go_json(data), []
-    return _go_json(_decrypted(data)), secure
+    if isinstance(obj, str):
+        return str(obj), []
+    if not isinstance(obj, dict | list):
+        return goyaml.go_json(obj), []
+    goyaml.go_json(_plain(obj))  # refused here already if it holds a NaN or an infinity
+    return goyaml.go_json(_decrypted(obj)), list(_secure_paths(obj, ""))
 
 
-def _secure_text(value: Any) -> str | None:
-    """The ciphertext of `{secure: "v1:..."}` (exactly one key, a string), else None."""
-    if isinstance(value, dict) and len(value) == 1 and isinstance(value.get("secure"), str):
-        return str(value["secure"])
-    return None
+def _plain(value: Any) -> Any:
+    if isinstance(value, _Ciphertext):
+        return {"secure": str(value)}
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
 
 
 def _secure_paths(value: Any, where: str) -> Iterable[str]:
-    if _secure_text(value) is not None:
+    if isinstance(value, _Ciphertext):
         yield where
     elif isinstance(value, dict):
         for key, item in value.items():
@@ -228,10 +325,10 @@ def _secure_paths(value: Any, where: str) -> Iterable[str]:
 
 
 def _decrypted(value: Any) -> Any:
-    """The object as the program receives it at deploy, each encrypted value as ENCRYPTED: Pulumi
-    decodes a secret object again (numbers as int64, else float64) before encoding it for the
-    program, so -0.0 arrives as 0 and 2**64-1 as 18446744073709552000."""
-    if _secure_text(value) is not None:
+    """The object as the program receives it at deploy, each encrypted value as ENCRYPTED: the
+    engine decodes every object again (numbers as int64, else float64) before encoding it for
+    the program, so 2**64-1 arrives as 18446744073709552000."""
+    if isinstance(value, _Ciphertext):
         return ENCRYPTED
     if isinstance(value, dict):
         return {k: _decrypted(v) for k, v in value.items()}
@@ -239,7 +336,7 @@ def _decrypted(value: Any) -> Any:
         return [_decrypted(v) for v in value]
     if isinstance(value, bool) or not isinstance(value, int | float):
         return value
-    text = str(value) if isinstance(value, int) else _go_float(value, json_style=True)
+    text = goyaml.go_json(value)
     if re.fullmatch(r"-?[0-9]+", text) and -(2**63) <= int(text) < 2**63:
         return int(text)
     return float(text)
@@ -294,229 +391,27 @@ def _did_you_mean_setting(name: str) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# YAML the way Go's yaml.v2 reads it, JSON the way Go's encoding/json writes it
-# ---------------------------------------------------------------------------------------------
-
-_NULL = "tag:yaml.org,2002:null"
-_BOOL = "tag:yaml.org,2002:bool"
-_INT = "tag:yaml.org,2002:int"
-_FLOAT = "tag:yaml.org,2002:float"
-_STR = "tag:yaml.org,2002:str"
-_BINARY = "tag:yaml.org,2002:binary"
-_MERGE = "tag:yaml.org,2002:merge"
-
-_V2_WORDS: dict[str, tuple[str, Any]] = {
-    **{w: (_BOOL, True) for w in ("y", "Y", "yes", "Yes", "YES", "true", "True", "TRUE", "on", "On", "ON")},
-    **{
-        w: (_BOOL, False)
-        for w in ("n", "N", "no", "No", "NO", "false", "False", "FALSE", "off", "Off", "OFF")
-    },
-    **{w: (_NULL, None) for w in ("", "~", "null", "Null", "NULL")},
-    **{w: (_FLOAT, math.nan) for w in (".nan", ".NaN", ".NAN")},
-    **{w: (_FLOAT, math.inf) for w in (".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF")},
-    **{w: (_FLOAT, -math.inf) for w in ("-.inf", "-.Inf", "-.INF")},
-}
-_YAML_STYLE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_DOT_FLOAT = re.compile(r"\.[0-9]+([eE][-+]?[0-9]+)?")
-_GO_INT = re.compile(
-    r"(?P<sign>[-+]?)(?:0[xX](?P<hex>[0-9a-fA-F]+)|0[oO](?P<oct>[0-7]+)|0[bB](?P<bin>[01]+)"
-    r"|(?P<legacy>0[0-7]*)|(?P<dec>[1-9][0-9]*))"
-)
-
-
-def go_v2_scalar(text: str) -> tuple[str, Any]:
-    """(tag, value) of a plain YAML scalar as yaml.v2 resolves it (resolve.go)."""
-    if text in _V2_WORDS:
-        return _V2_WORDS[text]
-    first = text[:1]
-    if first == ".":
-        if _DOT_FLOAT.fullmatch(text) and math.isfinite(number := float(text)):
-            return _FLOAT, number
-        return _STR, text
-    if not first or first not in "+-0123456789":
-        return _STR, text
-    plain = text.replace("_", "")
-    integer = _go_parse_int(plain)
-    if integer is not None:
-        return _INT, integer
-    if _YAML_STYLE_FLOAT.fullmatch(plain) and math.isfinite(number := float(plain)):
-        return _FLOAT, number
-    return _STR, text
-
-
-def _go_parse_int(plain: str) -> int | None:
-    """strconv.ParseInt(s, 0, 64), then ParseUint(s, 0, 64) for the unsigned top half."""
-    match = _GO_INT.fullmatch(plain)
-    if match is None:
-        return None
-    digits, base = next(
-        (match[g], b)
-        for g, b in (("hex", 16), ("oct", 8), ("bin", 2), ("legacy", 8), ("dec", 10))
-        if match[g] is not None
-    )
-    value = int(digits, base) if len(digits) <= 70 else 2**64
-    if match["sign"] == "-":
-        return -value if value <= 2**63 else None
-    if value < 2**63 or (not match["sign"] and value < 2**64):
-        return value
-    return None
-
-
-class _GoYamlLoader(yaml_limits.BoundedLoaderMixin, yaml.SafeLoader):
-    """PyYAML composer and constructor, yaml.v2's scalar resolution, bounded node count."""
-
-    def resolve(self, kind: type, value: Any, implicit: tuple[bool, bool]) -> str:
-        if kind is yaml.ScalarNode and implicit[0]:
-            return _MERGE if value == "<<" else go_v2_scalar(value)[0]
-        return str(super().resolve(kind, value, implicit))  # type: ignore[no-untyped-call]  # PyYAML is unannotated
-
-    def construct_go_scalar(self, node: yaml.ScalarNode) -> Any:
-        tag, value = go_v2_scalar(node.value)
-        if tag == node.tag:
-            return value
-        if node.tag == _FLOAT and tag == _INT:
-            return float(value)
-        raise yaml.constructor.ConstructorError(
-            None,
-            None,
-            f"cannot decode {_clipped(node.value)} as {node.tag.rsplit(':', 1)[-1]}",
-            node.start_mark,
-        )
-
-    def construct_go_binary(self, node: yaml.ScalarNode) -> str:
-        return _binary_text(node.value)
-
-    def construct_go_string(self, node: yaml.ScalarNode) -> str:
-        return str(node.value)
-
-    def construct_go_mapping(self, node: yaml.MappingNode) -> dict[str, Any]:
-        self.flatten_mapping(node)
-        result: dict[str, Any] = {}
-        for key_node, value_node in node.value:
-            key = self.construct_object(key_node, deep=True)
-            if isinstance(key, dict | list):
-                raise yaml.constructor.ConstructorError(
-                    None, None, "a mapping key must be a scalar", key_node.start_mark
-                )
-            result[_go_key(key)] = self.construct_object(value_node, deep=True)
-        return result
-
-    def construct_unknown(self, node: yaml.Node) -> Any:
-        """yaml.v2 ignores tags it does not know and decodes the value by its kind."""
-        if isinstance(node, yaml.ScalarNode):
-            return str(node.value)
-        if isinstance(node, yaml.SequenceNode):
-            return [self.construct_object(child, deep=True) for child in node.value]
-        return self.construct_go_mapping(node)  # type: ignore[arg-type]
-
-
-for _tag in (_NULL, _BOOL, _INT, _FLOAT):
-    _GoYamlLoader.add_constructor(_tag, _GoYamlLoader.construct_go_scalar)
-_GoYamlLoader.add_constructor(_BINARY, _GoYamlLoader.construct_go_binary)
-_GoYamlLoader.add_constructor("tag:yaml.org,2002:timestamp", _GoYamlLoader.construct_go_string)
-_GoYamlLoader.add_constructor("tag:yaml.org,2002:map", _GoYamlLoader.construct_go_mapping)
-_GoYamlLoader.add_constructor(None, _GoYamlLoader.construct_unknown)
-
-
-def _binary_text(text: str) -> str:
-    try:
-        return base64.b64decode("".join(text.split()), validate=True).decode("utf-8", "replace")
-    except (binascii.Error, ValueError):
-        return text
-
-
-def _go_key(key: Any) -> str:
-    """fmt.Sprintf("%v", key): how Pulumi turns YAML mapping keys into JSON object keys."""
-    if key is None:
-        return "<nil>"
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if isinstance(key, float):
-        return _go_float(key, json_style=False)
-    return str(key)
-
-
-class _NotJson(ValueError):
-    """A value Go's encoding/json refuses (NaN or infinity), so Pulumi cannot load the file."""
-
-
-def _go_json(value: Any) -> str:
-    """json.Marshal of a decoded config object: sorted keys, compact, Go's numbers and escapes."""
-    if isinstance(value, dict):
-        items = (f"{_go_json_string(k)}:{_go_json(value[k])}" for k in sorted(value))
-        return "{" + ",".join(items) + "}"
-    if isinstance(value, list):
-        return "[" + ",".join(_go_json(v) for v in value) + "]"
-    if isinstance(value, str):
-        return _go_json_string(value)
-    if isinstance(value, float):
-        if not math.isfinite(value):
-            raise _NotJson(f"{value} is not a JSON number, so Pulumi cannot load this value; quote it")
-        return _go_float(value, json_style=True)
-    return json.dumps(value)  # int, bool, None
-
-
-_GO_ESCAPES = {
-    '"': '\\"',
-    "\\": "\\\\",
-    "\n": "\\n",
-    "\r": "\\r",
-    "\t": "\\t",
-    "<": "\\u003c",
-    ">": "\\u003e",
-    "&": "\\u0026",
-    "\u2028": "\\u2028",
-    "\u2029": "\\u2029",
-}
-
-
-def _go_json_string(text: str) -> str:
-    """encoding/json's string form: HTML-safe escapes, other control characters as \\u00XX."""
-    out = (_GO_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 else c) for c in text)
-    return '"' + "".join(out) + '"'
-
-
-def _go_float(number: float, *, json_style: bool) -> str:
-    """Go's shortest float formatting: encoding/json (`f`, or `e` outside [1e-6, 1e21)) when
-    json_style, else fmt's %v (`g` with exponent from 1e6 or below 1e-4)."""
-    if not math.isfinite(number):
-        return "NaN" if math.isnan(number) else ("+Inf" if number > 0 else "-Inf")
-    sign = "-" if math.copysign(1.0, number) < 0 else ""
-    decimal = Decimal(repr(abs(number))).normalize()
-    _, digit_tuple, exponent = decimal.as_tuple()
-    digits = "".join(map(str, digit_tuple))
-    point = len(digits) + int(exponent)  # value = 0.<digits> * 10**point
-    if number == 0:
-        return f"{sign}0"
-    magnitude = point - 1
-    if json_style:
-        scientific = abs(number) < 1e-6 or abs(number) >= 1e21
-    else:
-        scientific = magnitude < -4 or magnitude >= 6  # strconv 'g' with shortest precision
-    if scientific:
-        mantissa = digits[0] + (f".{digits[1:]}" if len(digits) > 1 else "")
-        exp_text = f"{'-' if magnitude < 0 else '+'}{abs(magnitude):02d}"
-        if json_style and exp_text.startswith("-0"):
-            exp_text = "-" + exp_text[2:]
-        return f"{sign}{mantissa}e{exp_text}"
-    if point <= 0:
-        return f"{sign}0.{'0' * -point}{digits}"
-    if point >= len(digits):
-        return f"{sign}{digits}{'0' * (point - len(digits))}"
-    return f"{sign}{digits[:point]}.{digits[point:]}"
-
-
-# ---------------------------------------------------------------------------------------------
 # Small helpers
 # ---------------------------------------------------------------------------------------------
 
 
 def _compose(text: str, path: Path) -> yaml.Node | None:
-    """The root node, refused before any expansion where yaml.v2 would refuse its aliasing."""
+    """The first document's root node (yaml.v3 reads no further), refused before any expansion
+    where yaml.v3 would refuse its aliasing."""
+    loader = goyaml.V3Loader(text)
     try:
-        root, loader = yaml_limits.compose(text, _GoYamlLoader)
+        loader.get_event()  # type: ignore[no-untyped-call]  # the stream start
+        if loader.check_event(yaml.StreamEndEvent):
+            return None
+        version = getattr(loader.peek_event(), "version", None)  # type: ignore[no-untyped-call]
+        if version is not None and tuple(version) != (1, 1):
+            raise StackFileError(
+                f"stack file {path} declares %YAML {'.'.join(map(str, version))}; yaml.v3, which the Pulumi "
+                "CLI reads it with, accepts only %YAML 1.1 (or no %YAML line): remove it"
+            )
+        root: yaml.Node | None = loader.compose_document()
         if root is not None:
-            yaml_limits.check_aliasing(root, yaml_limits.STACK, getattr(loader, "anchor_names", {}))
+            yaml_limits.check_aliasing(root, getattr(loader, "anchor_names", {}), goyaml.key_identity)
         return root
     except yaml_limits.YamlLimitError as err:
         raise StackFileError(f"stack file {path} {err}") from None
@@ -528,26 +423,8 @@ def _compose(text: str, path: Path) -> yaml.Node | None:
         ) from None
     except RecursionError:
         raise StackFileError(f"stack file {path} is nested too deeply to read") from None
-
-
-def _flatten(node: yaml.MappingNode, path: Path) -> _GoYamlLoader:
-    """Apply `<<:` merge keys in place (as yaml.v2 does), returning a loader for the values."""
-    loader = _GoYamlLoader("")
-    try:
-        loader.flatten_mapping(node)
-    except yaml.YAMLError as err:
-        raise StackFileError(f"stack file {path}: {getattr(err, 'problem', err)}") from None
-    return loader
-
-
-def _plain_key(node: yaml.Node) -> str:
-    return str(node.value) if isinstance(node, yaml.ScalarNode) else ""
-
-
-def _node_kind(node: yaml.Node) -> str:
-    if isinstance(node, yaml.SequenceNode):
-        return "a list"
-    return f"the scalar {_clipped(node.value)}" if isinstance(node, yaml.ScalarNode) else "that"
+    finally:
+        loader.dispose()
 
 
 def _clipped(text: str, limit: int = 60) -> str:

@@ -30,7 +30,7 @@ def merge_bomb(levels: int = 12) -> str:
 
 
 def long_string_aliases(count: int = 2000, size: int = 100_000) -> str:
-    """The issue's case: one 100 KB string and 2000 aliases of it (yaml.v2 shares the string)."""
+    """The issue's case: one 100 KB string and 2000 aliases of it (yaml.v3 shares the string)."""
     aliases = ", ".join(["*s"] * count)
     return f"config:\n  kuscia:domainId: alice\n  kuscia:x: &s {'y' * size}\n  kuscia:labels: [{aliases}]\n"
 
