@@ -230,7 +230,10 @@ class _PortStream(_Stream):
                 continue
             return data
         if self._error:
-            raise StreamClosed(self.what, self._error.decode("utf-8", "replace").strip()[:500])
+            text = self._error.decode("utf-8", "replace").strip()[:500]
+            if "connection refused" in text:  # the kubelet dialled the port inside the pod: nothing listens
+                text = f"connection refused: nothing listens on port {self.port} in the pod (kubelet: {text})"
+            raise StreamClosed(self.what, text)
         return b""
 
 

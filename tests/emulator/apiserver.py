@@ -46,6 +46,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     port: str | None = None  # the service port of a proxy request ("8082", "1080")
+    via: str = "proxy"  # "portforward": what a port-forward delivered inside the pod (path: the pod's)
 
 
 def split_service_ref(ref: str) -> tuple[str, str, str]:

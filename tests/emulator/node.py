@@ -78,6 +78,7 @@ class EmulatedNode:
         self._set_key(key or new_key())
         # pods/exec: argv[0] -> handler(argv) -> (exit code, stdout, stderr); see streams.serve_exec
         self.exec_handlers: dict[str, ExecHandler] = {}
+        self.has_pod = True  # False: the API server serves no pod for it (nothing deployed)
         self._server_tls: ssl.SSLContext | None = None
         self.server_cert_pem = ""  # the PEM of the certificate TLS ports present (once one was used)
 

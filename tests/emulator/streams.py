@@ -330,7 +330,7 @@ def pods_of(emu: KusciaEmulator, namespace: str | None) -> list[dict[str, Any]]:
     with emu.lock:
         nodes = list(emu.nodes.values())
     for node in nodes:
-        if namespace not in (None, node.namespace):
+        if namespace not in (None, node.namespace) or not node.has_pod:
             continue
         if not emu.store.has_pod(node.namespace, node.service):
             out.append(node_pod(node))
@@ -346,7 +346,7 @@ def pod_named(emu: KusciaEmulator, namespace: str, name: str) -> tuple[EmulatedN
         if stored is not None and (stored.get("metadata") or {}).get("labels", {}).get("app") == node.service:
             conditions = (stored.get("status") or {}).get("conditions") or []
             return node, any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-        if node.instance == name and not emu.store.has_pod(namespace, node.service):
+        if node.instance == name and node.has_pod and not emu.store.has_pod(namespace, node.service):
             return node, node.serving_phase() != "down"
     return None, False
 
@@ -377,6 +377,7 @@ def serve_portforward(handler: Any, node: EmulatedNode, pod: str, ports: list[st
         if request is None:
             return
         method, path, headers, body = request
+        record(handler, node, method, path, headers, body, port)
         if int(port) == 1080:
             reply = node.gateway(method, path, headers, "127.0.0.1")
         else:
@@ -395,6 +396,23 @@ def serve_portforward(handler: Any, node: EmulatedNode, pod: str, ports: list[st
         pass
     finally:
         ws.close()
+
+
+def record(
+    handler: Any, node: EmulatedNode, method: str, path: str, headers: dict[str, str], body: bytes, port: str
+) -> None:
+    """Into `emu.requests`, as the proxy records its requests, with `via="portforward"`."""
+    from .apiserver import RecordedRequest
+
+    emu = handler.server.emulator
+    try:
+        parsed: Any = json.loads(body) if body else None
+    except ValueError:
+        parsed = body.decode("utf-8", "replace")
+    with emu.lock:
+        emu.requests.append(
+            RecordedRequest(node.domain_id, method, path, headers, parsed, port, "portforward")
+        )
 
 
 def _refusal(node: EmulatedNode, port: str, pod: str) -> str:
