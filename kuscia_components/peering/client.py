@@ -294,7 +294,7 @@ def probe_gateway(
     except kube_errors.PodNotFound as err:
         return False, f"no pod serves {where}: {err}"
     except kube_errors.PodNotReady as err:
-        return False, f"the Kuscia pod behind {where} is not Ready ({err})"
+        return False, f"no Ready pod serves {where}: the Kuscia pod is not Ready ({err})"
     except (OSError, TimeoutError, KusciaApiError) as err:
         return None, f"the API server could not be asked about {where}: {_first_line(err)}"
     refusal = kube_errors.api_error(response, f"GET {where}", proxied=True)
