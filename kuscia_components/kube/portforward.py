@@ -269,9 +269,11 @@ class _TlsStream(_Stream):
                 return b""  # the peer closed without close_notify: the answer's length tells
             except ssl.SSLError as err:
                 self._flush_quietly()
-                raise StreamTlsError(
-                    self.what, getattr(err, "verify_message", "") or err.reason or str(err)
-                ) from None
+                if isinstance(err, ssl.SSLCertVerificationError):
+                    reason = f"certificate verify failed: {err.verify_message}"
+                else:
+                    reason = str(err.reason or err)
+                raise StreamTlsError(self.what, reason) from None
             self._flush()
             return result
 

@@ -180,6 +180,12 @@ class TlsServerStream:
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._in, self._out, server_side=True)
         self.failed = ""
+        first = inner.recv()
+        if first[:1] != b"\x16" and first[:8].split(b" ")[0].isalpha():
+            # Go's net/http (server.go, tlsRecordHeaderLooksLikeHTTP): plain HTTP to a TLS port
+            inner.send(b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n")
+            raise Closed
+        self._in.write(first)
         self._step(self._tls.do_handshake)
 
     def _step(self, action: Callable[[], Any]) -> Any:
