@@ -84,6 +84,24 @@ def test_emulated_portforward_sends_the_kusciaapi_path_itself_to_a_notls_node(em
     assert not [r for r in emu.requests if "/proxy" in r.path]
 
 
+def test_emulated_portforward_reuses_the_pod_and_follows_a_replaced_one(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice", protocol="NOTLS")
+
+    def lists() -> int:
+        return len(
+            [r for r in emu.requests if r.path.startswith(f"/api/v1/namespaces/{alice.namespace}/pods?")]
+        )
+
+    with forward(emu, alice) as transport:
+        transport.request("POST", "/healthZ", body=b"{}")
+        transport.request("POST", "/healthZ", body=b"{}")
+        assert lists() == 1  # the pod found first is used again
+        first = transport.pod
+        alice.restart(downtime=0)  # a new pod (Recreate): the old name answers 404
+        assert transport.request("POST", "/healthZ", body=b"{}").status == 200
+    assert transport.pod == alice.instance != first and lists() == 2
+
+
 def test_emulated_portforward_tls_verifies_the_server_certificate_and_its_name(emu: KusciaEmulator) -> None:
     bob = emu.add_node("bob")
     bob.server_tls_context()  # the emulated KusciaAPI's certificate, a self-signed stand-in

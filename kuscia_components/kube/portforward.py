@@ -30,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-from kuscia_components.kube.errors import AnswerTooLarge, KubeError, StreamClosed, StreamTlsError
+from kuscia_components.kube.errors import AnswerTooLarge, KubeError, NotFound, StreamClosed, StreamTlsError
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.streams import V4_CHANNEL, ChannelSocket, find_pod, open_channels
 from kuscia_components.kube.transport import (
@@ -69,7 +69,7 @@ class PortForwardTransport:
         self.server_hostname = server_hostname
         self._tls_lost = False
         self._api = ApiServerTransport(ref)
-        self.pod = ""  # the pod the last request went to
+        self.pod = ""  # the pod the last request went to, used again while it serves
 
     def __repr__(self) -> str:
         tls = "tls" if self.ssl_context is not None else "plain"
@@ -123,24 +123,45 @@ class PortForwardTransport:
                 "pickled); build a new one"
             )
         deadline = time.monotonic() + timeout
-        pod = find_pod(self._api, self.namespace, self.labels, timeout)
-        self.pod = pod
+        sock, pod = self._open(deadline)
         what = f"{method} {path} at pod {self.namespace}/{pod}:{self.port}"
-        sock = open_channels(
-            self._api,
-            f"/api/v1/namespaces/{self.namespace}/pods/{pod}/portforward",
-            [("ports", str(self.port))],
-            [V4_CHANNEL],
-            max(0.1, deadline - time.monotonic()),
-        )
         try:
             stream: _Stream = _PortStream(sock, self.port, what, deadline)
             if self.ssl_context is not None:
                 stream = _TlsStream(stream, self.ssl_context, self.server_hostname, what)
             stream.send(_request_bytes(method, path, query, body, headers, self.port, self.server_hostname))
             return _read_response(stream, method, what, max_bytes)
+        except StreamClosed:
+            self.pod = ""  # look the pod up again next time: it may have been replaced
+            raise
         finally:
             sock.close()
+
+    def _open(self, deadline: float) -> tuple[ChannelSocket, str]:
+        """A port-forward to the pod found last time (one request fewer), or to the pod found
+        now when there is none yet or that one is gone (404: a rollout replaced it)."""
+        for cached in (True, False) if self.pod else (False,):
+            pod = self.pod if cached else find_pod(self._api, self.namespace, self.labels, _left(deadline))
+            try:
+                sock = open_channels(
+                    self._api,
+                    f"/api/v1/namespaces/{self.namespace}/pods/{pod}/portforward",
+                    [("ports", str(self.port))],
+                    [V4_CHANNEL],
+                    _left(deadline),
+                )
+            except NotFound:
+                self.pod = ""
+                if cached:
+                    continue
+                raise
+            self.pod = pod
+            return sock, pod
+        raise AssertionError("unreachable")  # the last pass returns or raises
+
+
+def _left(deadline: float) -> float:
+    return max(0.1, deadline - time.monotonic())
 
 
 def _request_bytes(
