@@ -125,6 +125,16 @@ def test_emulated_portforward_tls_verifies_the_server_certificate_and_its_name(e
     assert len(kusciaapi_calls(emu, "bob")) == 1  # no request left the refused TLS sessions
 
 
+def test_emulated_portforward_tls_to_a_notls_node_is_a_tls_error_not_a_retry(
+    emu: KusciaEmulator,
+) -> None:
+    alice = emu.add_node("alice", protocol="NOTLS")  # plain HTTP reads our ClientHello as a request
+    context = ssl.create_default_context()
+    with pytest.raises(errors.StreamTlsError) as err:  # Go answers 400 in plain text: not a TLS record
+        forward(emu, alice, ssl_context=context, server_hostname=alice.service).request("POST", "/healthZ")
+    assert "WRONG_VERSION_NUMBER" in str(err.value)
+
+
 def test_emulated_portforward_tls_failure_is_not_retried_by_the_client(emu: KusciaEmulator) -> None:
     emu.add_node("bob")
     target = target_of(

@@ -266,6 +266,8 @@ class _TlsStream(_Stream):
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._in, self._out, server_side=False, server_hostname=hostname)
         self._step(self._tls.do_handshake)
+        if self._tls.version() is None:  # the stream ended inside the handshake
+            raise StreamClosed(what, "the pod closed the connection during the TLS handshake")
 
     def _flush(self) -> None:
         pending = self._out.read()

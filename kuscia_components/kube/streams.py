@@ -12,6 +12,7 @@ every read, so no call waits unbounded.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 
 V4_CHANNEL = "v4.channel.k8s.io"
 V5_CHANNEL = "v5.channel.k8s.io"
-MAX_FRAME = 1024 * 1024  # one websocket message; the kubelet sends 32 KiB at most
+_IMPORT_LOCK = threading.Lock()
 
 
 def selector_of(labels: Mapping[str, str]) -> str:
@@ -100,7 +101,12 @@ class ChannelSocket:
             raise StreamClosed(self.what, f"sending failed: {_first_line(err)}") from None
 
     def read(self, deadline: float) -> tuple[int, bytes] | None:
-        from websocket import ABNF, WebSocketConnectionClosedException, WebSocketException
+        from websocket import (
+            ABNF,
+            WebSocketConnectionClosedException,
+            WebSocketException,
+            WebSocketTimeoutException,
+        )
 
         while True:
             remaining = deadline - time.monotonic()
@@ -111,7 +117,7 @@ class ChannelSocket:
                 opcode, frame = self._ws.recv_data_frame(True)
             except WebSocketConnectionClosedException:
                 return None
-            except TimeoutError:
+            except (TimeoutError, WebSocketTimeoutException):
                 raise StreamClosed(self.what, "timed out waiting for the pod") from None
             except (OSError, WebSocketException) as err:
                 raise StreamClosed(self.what, _first_line(err)) from None
@@ -140,9 +146,10 @@ def open_channels(
     """Upgrade a GET of `path` to a websocket offering `protocols`. The API server's own
     refusal (403 RBAC, 404 pod, 400 bad request) raises its typed ApiError (403 as
     StreamForbidden); no answer at all raises ApiServerUnreachable."""
-    from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
+    target = api.upgrade_target(path, query)  # imports the official client, under its lock
+    with _IMPORT_LOCK:  # the provider host opens streams from several threads at once
+        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
 
-    target = api.upgrade_target(path, query)
     what = f"{path} at {target.server}"
     options: dict[str, Any] = {"header": target.header, "subprotocols": list(protocols), "timeout": timeout}
     if target.proxy:

@@ -33,11 +33,19 @@ MAX_MESSAGE = 1024 * 1024
 KUBELET_CHUNK = 32 * 1024  # the kubelet copies in 32 KiB buffers (io.Copy)
 OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x2, 0x8, 0x9, 0xA
 
+GO_BAD_REQUEST = (
+    b"HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\n\r\n"
+    b"400 Bad Request"
+)
 ExecHandler = Callable[[list[str]], tuple[int, bytes, bytes]]
 
 
 class Closed(Exception):
     """The client closed the websocket (or the emulator is stopping)."""
+
+
+class NotHttp(Exception):
+    """The first bytes are no HTTP request line (e.g. a TLS ClientHello to a plain port)."""
 
 
 # -- RFC 6455 -------------------------------------------------------------------------------------
@@ -229,6 +237,8 @@ def read_request(stream: Any) -> tuple[str, str, dict[str, str], bytes] | None:
         if not data or len(buffer) > 64 * 1024:
             return None
         buffer += data
+        if not buffer[:1].isalpha():
+            raise NotHttp
     head, _, body = buffer.partition(b"\r\n\r\n")
     lines = head.decode("latin-1").split("\r\n")
     method, path, _version = ([*lines[0].split(" "), "", ""])[:3]
@@ -379,7 +389,11 @@ def serve_portforward(handler: Any, node: EmulatedNode, pod: str, ports: list[st
             ws.send_channel(1, refusal.encode(), binary)
             return
         inner: Any = node.wrap_kusciaapi_stream(stream, int(port))
-        request = read_request(inner)
+        try:
+            request = read_request(inner)
+        except NotHttp:  # Go's net/http answers a request line it cannot read so, and closes
+            inner.send(GO_BAD_REQUEST)
+            return
         if request is None:
             return
         method, path, headers, body = request
