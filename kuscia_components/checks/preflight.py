@@ -27,11 +27,11 @@ from kuscia_components.checks.kube import (
     check_access,
     check_api_server,
     check_context,
-    check_kusciaapi_access,
     check_namespace_free_or_ours,
     check_runk_role_grants,
 )
 from kuscia_components.checks.report import CheckResult, Report, Step, passed, run_steps, skipped
+from kuscia_components.checks.transport_access import check_kusciaapi_access
 from kuscia_components.config import ENCRYPTED, PartyConfig
 from kuscia_components.core.redact import Redactor
 

@@ -150,11 +150,13 @@ class PortForwardTransport:
                     [V4_CHANNEL],
                     _left(deadline),
                 )
-            except NotFound:
+            except NotFound as err:
                 self.pod = ""
                 if cached:
                     continue
-                raise
+                raise StreamClosed(
+                    f"pod {self.namespace}/{pod}", f"gone as it was dialled ({err.message})"
+                ) from None
             self.pod = pod
             return sock, pod
         raise AssertionError("unreachable")  # the last pass returns or raises
