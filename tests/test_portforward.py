@@ -18,6 +18,7 @@ from kuscia_components.config import PartyConfig
 from kuscia_components.kube import errors
 from kuscia_components.kube.kubeconfig import KubeconfigRef, import_kubernetes
 from kuscia_components.kube.portforward import PortForwardTransport
+from kuscia_components.kube.transport import ApiServerTransport
 from kuscia_components.node import manifests
 from kuscia_components.peering.client import (
     KubernetesAccessDenied,
@@ -64,6 +65,29 @@ def test_emulated_pod_carries_the_deployments_template_labels_and_the_target_sel
     template = manifests.deployment(cfg, "checksum")["spec"]["template"]["metadata"]["labels"]
     assert node_pod(alice)["metadata"]["labels"] == template
     assert target_of(emu, "alice").pod_labels == manifests.selector_labels(cfg)
+
+
+def test_emulated_api_server_lists_each_nodes_pod_by_label_until_a_test_models_its_own(
+    emu: KusciaEmulator,
+) -> None:
+    alice, bob = emu.add_node("alice"), emu.add_node("bob")
+    api = ApiServerTransport(KubeconfigRef(emu.kubeconfig_path, emu.context))
+
+    def pods(namespace: str, selector: str) -> list[dict[str, object]]:
+        answer = api.request(
+            "GET", f"/api/v1/namespaces/{namespace}/pods", query=[("labelSelector", selector)]
+        )
+        return list(answer.json()["items"])
+
+    [pod] = pods(alice.namespace, "app=kuscia-autonomy-alice")
+    assert pod["metadata"]["name"] == alice.instance  # type: ignore[index]
+    assert pods(alice.namespace, "app=kuscia-autonomy-bob") == [] and len(pods(bob.namespace, "app")) == 1
+    alice.restart(downtime=60)
+    [down] = pods(alice.namespace, "app=kuscia-autonomy-alice")
+    assert down["status"]["conditions"] == [{"type": "Ready", "status": "False"}]  # type: ignore[index]
+    emu.put_object("v1", "Pod", alice.namespace, "mine", {"metadata": {"labels": {"app": alice.service}}})
+    assert [p["metadata"]["name"] for p in pods(alice.namespace, "app")] == ["mine"]  # type: ignore[index]
+    api.close()
 
 
 # -- NOTLS and TLS ---------------------------------------------------------------------------------

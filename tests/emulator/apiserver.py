@@ -24,7 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
 from . import streams
-from .objects import SelectorError, _field_values, matches, parse_path
+from .objects import SelectorError, Target, _field_values, matches, parse_path
 
 if TYPE_CHECKING:
     from . import KusciaEmulator
@@ -286,7 +286,7 @@ class ApiServerHandler(BaseHTTPRequestHandler):
         store = self.server.emulator.store
         target = parse_path(path)
         if target is not None and (target.group, target.plural, target.subresource) == ("", "pods", None):
-            self._pods(target.namespace, target.name, query)
+            self._pods(target, query)
             return
         if target is None or (not store.known(target) and target.name is None):
             self._send(
@@ -320,41 +320,32 @@ class ApiServerHandler(BaseHTTPRequestHandler):
             return
         self._json(200, listed)
 
-    def _pods(self, namespace: str | None, name: str | None, query: dict[str, list[str]]) -> None:
+    def _pods(self, target: Target, query: dict[str, list[str]]) -> None:
         """Stored Pods plus each emulated node's own pod (streams.pods_of)."""
         emu = self.server.emulator
-        listed = emu.store.list(
-            parse_path(f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods")
-        )  # type: ignore[arg-type]
-        virtual = streams.pods_of(emu, namespace)
-        if name is not None:
-            found = next((p for p in listed["items"] + virtual if p["metadata"]["name"] == name), None)
+        virtual = streams.pods_of(emu, target.namespace)
+        if target.name is not None:
+            found = emu.store.get(target) or next(
+                (p for p in virtual if p["metadata"]["name"] == target.name), None
+            )
             if found is None:
-                self._send(
-                    404,
-                    JSON,
-                    status_body(404, "NotFound", f'pods "{name}" not found', name=name, kind="pods"),
-                )
+                message = f'pods "{target.name}" not found'
+                self._send(404, JSON, status_body(404, "NotFound", message, name=target.name, kind="pods"))
             else:
                 self._json(200, found)
             return
         labels, fields = query.get("labelSelector", [""])[0], query.get("fieldSelector", [""])[0]
         try:
+            listed = emu.store.list(target, labels, fields)
             virtual = [
                 p
                 for p in virtual
                 if matches(labels, p["metadata"]["labels"]) and matches(fields, _field_values(p))
             ]
-            listed = emu.store.list(
-                parse_path(f"/api/v1/namespaces/{namespace}/pods" if namespace else "/api/v1/pods"),  # type: ignore[arg-type]
-                labels,
-                fields,
-            )
         except SelectorError as err:
             self._send(400, JSON, status_body(400, "BadRequest", str(err)))
             return
-        listed["kind"] = "PodList"
-        listed["items"] = listed["items"] + virtual
+        listed["kind"], listed["items"] = "PodList", listed["items"] + virtual
         self._json(200, listed)
 
     def _unavailable(self, message: str) -> None:
