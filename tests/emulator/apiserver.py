@@ -370,6 +370,10 @@ class ApiServer(ThreadingHTTPServer):
     """One thread per connection, each tracked so `close` ends them all (no leaked threads)."""
 
     daemon_threads = True
+    # socketserver's default backlog is 5; Go's listener takes the kernel's somaxconn. Each
+    # port-forward or exec is a new connection, so a burst of them overflowed 5 and the kernel
+    # dropped SYNs, which cost the client a 1 s retransmit (seen as upgrade timeouts).
+    request_queue_size = 128
 
     def __init__(self, emulator: KusciaEmulator) -> None:
         super().__init__(("127.0.0.1", 0), ApiServerHandler)
