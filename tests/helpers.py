@@ -260,3 +260,20 @@ class FakeTime:
     def sleep(self, seconds: float) -> None:
         self.now += seconds
         self.emu.engine.run_once()
+
+
+def kusciaapi_calls(
+    emu: KusciaEmulator, node: str | None = None, start: int = 0, port: str = "8082"
+) -> list[tuple[Any, str]]:
+    """(recorded request, KusciaAPI path) of every call that reached a node's `port`, whichever
+    transport carried it: the service proxy (the path after `/proxy`) or a port-forward (the
+    path as the pod got it)."""
+    found = []
+    for r in emu.requests[start:]:
+        if r.node is None or (node is not None and r.node != node) or r.port != port:
+            continue
+        if r.via == "portforward":
+            found.append((r, r.path))
+        elif "/proxy" in r.path:
+            found.append((r, r.path.split("/proxy", 1)[1]))
+    return found

@@ -949,11 +949,25 @@ def test_random_valid_configs_parse(carol_cert_b64: str) -> None:
 # -- warnings ----------------------------------------------------------------------------------
 
 
-def test_a_plain_default_config_only_warns_about_the_open_kusciaapi_range() -> None:
-    warnings = config_warnings(parse())
-    assert len(warnings) == 1 and "0.0.0.0/0" in warnings[0]
-    narrow = parse(networkPolicy={"kusciaApiFrom": ["172.18.0.2/32"]})
-    assert config_warnings(narrow) == []
+def test_a_plain_default_config_warns_of_nothing_the_port_forward_transport_needs_no_opening() -> None:
+    assert parse().kusciaapi_transport == "portForward"
+    assert config_warnings(parse()) == []
+    ignored = config_warnings(parse(networkPolicy={"kusciaApiFrom": ["172.18.0.2/32"]}))
+    assert len(ignored) == 1 and "is not used" in ignored[0]
+
+
+def test_the_service_proxy_transport_warns_about_the_open_kusciaapi_range() -> None:
+    warnings = config_warnings(parse(kusciaApiTransport="serviceproxy"))  # any case
+    assert len(warnings) == 1 and "0.0.0.0/0" in warnings[0] and "portForward" in warnings[0]
+    narrow = parse(kusciaApiTransport="serviceProxy", networkPolicy={"kusciaApiFrom": ["172.18.0.2/32"]})
+    assert narrow.kusciaapi_transport == "serviceProxy" and config_warnings(narrow) == []
+
+
+def test_an_unknown_kusciaapi_transport_is_refused_with_the_choices() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(kusciaApiTransport="port-forward")
+    text = str(caught.value)
+    assert "kusciaApiTransport" in text and "portForward" in text and "serviceProxy" in text
 
 
 @pytest.mark.parametrize(
@@ -984,7 +998,6 @@ def test_warnings_for_a_shared_external_database() -> None:
                 ("databaseAdminPassword",),
                 database=chosen,
                 databaseAdminPassword="pw",
-                networkPolicy={"kusciaApiFrom": ["10.0.0.1/32"]},
             )
         )
         == []

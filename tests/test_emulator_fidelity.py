@@ -109,20 +109,20 @@ def test_emulated_endpoints_missing_is_transient_and_never_service_gone(emu: Kus
     alice = emu.add_node("alice")
     alice.set_endpoints_missing()
     with (
-        KusciaApiClient(target_of(emu, "alice"), retry=SHORT) as client,
+        KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=SHORT) as client,
         pytest.raises(NodeNotReady) as raised,
     ):
         client.health()
     assert not isinstance(raised.value, ServiceNotFound) and client.calls >= 2
     assert 'endpoints "kuscia-autonomy-alice" not found' in str(raised.value)
     threading.Timer(0.3, alice.set_endpoints_missing, args=(False,)).start()
-    with KusciaApiClient(target_of(emu, "alice"), retry=PATIENT) as client:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=PATIENT) as client:
         assert client.health() is True and client.calls >= 2  # retried until the Endpoints came
 
 
 def test_emulated_wrong_port_is_a_config_error_naming_port_and_service(emu: KusciaEmulator) -> None:
     emu.add_node("alice")
-    with KusciaApiClient(target_of(emu, "alice", port=9999), retry=SHORT) as client:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy", port=9999), retry=SHORT) as client:
         with pytest.raises(ServicePortMissing) as raised:
             client.health()
         assert client.calls == 1  # no retry fixes a configuration
@@ -134,11 +134,11 @@ def test_emulated_wrong_port_is_a_config_error_naming_port_and_service(emu: Kusc
 def test_emulated_connection_refused_while_starting_is_retried(emu: KusciaEmulator) -> None:
     alice = emu.add_node("alice")
     alice.restart(downtime=0.0, refusing=0.4)
-    with KusciaApiClient(target_of(emu, "alice"), retry=PATIENT) as client:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=PATIENT) as client:
         assert client.health() is True and client.calls >= 2
     alice.restart(downtime=0.0, refusing=30)
     with (
-        KusciaApiClient(target_of(emu, "alice"), retry=SHORT) as client,
+        KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=SHORT) as client,
         pytest.raises(NodeNotReady) as raised,
     ):
         client.health()
@@ -149,20 +149,20 @@ def test_emulated_restart_mid_call_and_dropped_connection_are_retried(emu: Kusci
     alice = emu.add_node("alice")
     alice.delay_next(1, 0.4)
     threading.Timer(0.1, alice.restart, kwargs={"downtime": 0.2, "refusing": 0.2}).start()
-    with KusciaApiClient(target_of(emu, "alice"), retry=PATIENT) as client:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=PATIENT) as client:
         assert client.health() is True and client.calls >= 2
     alice.drop_next(1)
-    with KusciaApiClient(target_of(emu, "alice"), retry=PATIENT) as client:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=PATIENT) as client:
         assert client.health() is True and client.calls == 2
 
 
 def test_emulated_probe_gateway_reads_missing_endpoints_and_port(emu: KusciaEmulator) -> None:
     alice = emu.add_node("alice")
     alice.set_endpoints_missing()
-    serving, why = probe_gateway(target_of(emu, "alice"))
+    serving, why = probe_gateway(target_of(emu, "alice", transport="serviceProxy"))
     assert serving is False and "no ready endpoint" in why
     alice.set_endpoints_missing(False)
-    serving, why = probe_gateway(target_of(emu, "alice"), port=1081)
+    serving, why = probe_gateway(target_of(emu, "alice", transport="serviceProxy"), port=1081)
     assert serving is False and "has no port 1081" in why
 
 

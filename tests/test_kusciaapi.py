@@ -1,7 +1,8 @@
 """KusciaAPI client: unit tests with a scripted transport, then against the EMULATED API server.
 
 Tests named `emulated` send real HTTP through our kubeconfig handling to tests/emulator (a fake
-Kubernetes API server and emulated Kuscia nodes); the others script the transport directly.
+Kubernetes API server and emulated Kuscia nodes); the others script the transport directly. This
+module pins `kusciaApiTransport: serviceProxy`; tests/test_portforward.py covers the default.
 """
 
 from __future__ import annotations
@@ -37,8 +38,12 @@ from tests.emulator import KusciaEmulator
 from tests.helpers import target_of
 
 TOKEN = "tok-0123456789abcdef0123456789ab"
-TLS = NodeTarget("autonomy-alice", "kuscia-autonomy-alice", "alice", "TLS", token=TOKEN)
-NOTLS = NodeTarget("autonomy-bob", "kuscia-autonomy-bob", "bob", "NOTLS", token=TOKEN)
+TLS = NodeTarget(
+    "autonomy-alice", "kuscia-autonomy-alice", "alice", "TLS", token=TOKEN, transport="serviceProxy"
+)
+NOTLS = NodeTarget(
+    "autonomy-bob", "kuscia-autonomy-bob", "bob", "NOTLS", token=TOKEN, transport="serviceProxy"
+)
 
 
 def ok(data: Any = None, code: int = 0, message: str = "success") -> RawResponse:
@@ -346,9 +351,9 @@ def requests_since(emu: KusciaEmulator, start: int) -> list[Any]:
 
 def test_emulated_requests_reach_the_node_unencoded_with_the_right_auth(emu: KusciaEmulator) -> None:
     start = len(emu.requests)
-    with KusciaApiClient(target_of(emu, "alice"), retry=FAST) as alice:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=FAST) as alice:
         assert alice.health() is True
-    with KusciaApiClient(target_of(emu, "bob"), retry=FAST) as bob:
+    with KusciaApiClient(target_of(emu, "bob", transport="serviceProxy"), retry=FAST) as bob:
         assert bob.health() is True
     tls, plain = requests_since(emu, start)
     assert (
@@ -368,7 +373,7 @@ def test_emulated_kuscia_codes_come_back_typed(emu: KusciaEmulator) -> None:
     import base64
 
     cert_b64 = base64.b64encode(cert.encode()).decode()
-    with KusciaApiClient(target_of(emu, "alice"), retry=FAST) as alice:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=FAST) as alice:
         with pytest.raises(DomainNotFound):
             alice.query_domain("carol")
         with pytest.raises(DomainNotFound):  # route create needs both Domains (kuscia#429)
@@ -392,7 +397,10 @@ def test_emulated_kuscia_codes_come_back_typed(emu: KusciaEmulator) -> None:
 
 
 def test_emulated_wrong_token_is_rejected_once(emu: KusciaEmulator) -> None:
-    client = KusciaApiClient(target_of(emu, "alice", token="not-the-token-not-the-token-0000"), retry=FAST)
+    client = KusciaApiClient(
+        target_of(emu, "alice", transport="serviceProxy", token="not-the-token-not-the-token-0000"),
+        retry=FAST,
+    )
     with pytest.raises(Unauthorized) as raised:
         client.health()
     assert client.calls == 1 and "not-the-token" not in str(raised.value)
@@ -406,7 +414,9 @@ def test_emulated_bad_kubeconfig_credentials_are_the_api_servers_refusal(
         user["user"] = {"token": "wrong-bearer"}
     path = tmp_path / "kubeconfig"
     path.write_text(yaml.safe_dump(config))
-    client = KusciaApiClient(target_of(emu, "alice", kubeconfig=str(path)), retry=FAST)
+    client = KusciaApiClient(
+        target_of(emu, "alice", transport="serviceProxy", kubeconfig=str(path)), retry=FAST
+    )
     with pytest.raises(KubernetesAccessDenied):
         client.health()
     assert client.calls == 1
@@ -414,16 +424,17 @@ def test_emulated_bad_kubeconfig_credentials_are_the_api_servers_refusal(
 
 def test_emulated_5xx_burst_slow_answer_and_restart_are_retried(emu: KusciaEmulator) -> None:
     alice = emu.nodes["alice"]
-    with KusciaApiClient(target_of(emu, "alice"), retry=FAST) as client:
+    with KusciaApiClient(target_of(emu, "alice", transport="serviceProxy"), retry=FAST) as client:
         alice.fail_next(2, status=503)
         assert client.health() is True and client.calls == 3
     with KusciaApiClient(
-        target_of(emu, "alice"), retry=RetryPolicy(attempts=4, base_seconds=0.05, request_timeout_seconds=0.3)
+        target_of(emu, "alice", transport="serviceProxy"),
+        retry=RetryPolicy(attempts=4, base_seconds=0.05, request_timeout_seconds=0.3),
     ) as client:
         alice.delay_next(1, 1.0)
         assert client.health() is True and client.calls == 2
     with KusciaApiClient(
-        target_of(emu, "alice"),
+        target_of(emu, "alice", transport="serviceProxy"),
         retry=RetryPolicy(attempts=30, base_seconds=0.1, cap_seconds=0.3, budget_seconds=10),
     ) as client:
         alice.restart(downtime=0.6)
@@ -439,13 +450,15 @@ def test_emulated_api_that_stays_down_ends_unavailable_within_the_budget(emu: Ku
     )
     started = time.monotonic()
     with pytest.raises(ApiUnavailable) as raised:
-        KusciaApiClient(target_of(emu, "dave"), retry=policy).health()
+        KusciaApiClient(target_of(emu, "dave", transport="serviceProxy"), retry=policy).health()
     assert time.monotonic() - started < 2.0
     assert "HTTP 503" in str(raised.value)
 
 
 def test_emulated_missing_kubeconfig_is_read_at_call_time(emu: KusciaEmulator, tmp_path: Path) -> None:
-    client = KusciaApiClient(target_of(emu, "alice", kubeconfig=str(tmp_path / "absent")), retry=FAST)
+    client = KusciaApiClient(
+        target_of(emu, "alice", transport="serviceProxy", kubeconfig=str(tmp_path / "absent")), retry=FAST
+    )
     with pytest.raises(KubeconfigError) as raised:  # building the client did not read it; the call does
         client.health()
     assert str(tmp_path / "absent") in str(raised.value) and "kuscia:kubeconfig" in str(raised.value)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 
 import kubernetes_validate
@@ -40,7 +41,8 @@ VARIANTS = {
         pod_security="rootless", cluster_dns_server="10.96.0.10", runtime="runp", runk_kubeconfig_secret=None
     ),
     "netpol-ranges": party(
-        network_policy=NetworkPolicySettings(kusciaapi_from=("10.0.0.1/32", "10.0.0.2/32"))
+        network_policy=NetworkPolicySettings(kusciaapi_from=("10.0.0.1/32", "10.0.0.2/32")),
+        kusciaapi_transport="serviceProxy",
     ),
 }
 
@@ -194,6 +196,18 @@ def test_runk_kubeconfig_secret_is_mounted_where_kuscia_yaml_points() -> None:
     paths = {m["mountPath"] for m in container["volumeMounts"]}
     assert manifests.runk_kubeconfig_file(cfg) in paths
     assert manifests.runk_kubeconfig_file(party()) is None
+
+
+def test_default_network_policy_admits_kusciaapi_from_no_range_only_the_own_namespace() -> None:
+    """Port-forward (the default transport) dials 8082 inside the pod's network namespace, which no
+    NetworkPolicy filters: no ipBlock at all, not even with kusciaApiFrom set (it is not used)."""
+    for cfg in (party(), party(network_policy=NetworkPolicySettings(kusciaapi_from=("0.0.0.0/0",)))):
+        rules = manifests.network_policy(cfg)["spec"]["ingress"]
+        assert rules == [
+            {"ports": [{"protocol": "TCP", "port": 1080}]},  # partners: the gateway only
+            {"from": [{"podSelector": {}}]},  # the node's own namespace (runk task pods): all ports
+        ]
+        assert "ipBlock" not in json.dumps(rules)
 
 
 def test_network_policy_partners_reach_only_the_gateway_and_kusciaapi_only_from_ranges() -> None:

@@ -21,7 +21,7 @@ from kuscia_components.peering.client import KusciaApiClient, NodeTarget, RetryP
 from kuscia_components.peering.provider import PartnerLinkProvider, PeeringError, reconcile
 from kuscia_components.peering.resource import SECRET_OUTPUTS
 from tests.emulator import KusciaEmulator
-from tests.helpers import FakeTime, link_props
+from tests.helpers import FakeTime, kusciaapi_calls, link_props
 
 UNROUTABLE = "https://203.0.113.10:31080"  # TEST-NET-3: nothing answers there
 
@@ -58,9 +58,7 @@ def client_for(
 
 
 def api_paths(emu: KusciaEmulator, node: str, start: int = 0) -> list[str]:
-    return [
-        r.path.split("/proxy", 1)[1] for r in emu.requests[start:] if r.node == node and "/proxy" in r.path
-    ]
+    return [path for _r, path in kusciaapi_calls(emu, node, start)]
 
 
 def wait_out(props: dict[str, Any], emu: KusciaEmulator, **kwargs: Any) -> dict[str, Any]:
@@ -318,7 +316,8 @@ def test_emulated_node_restart_is_waited_out_with_progress(emu: KusciaEmulator) 
     messages: list[str] = []
     outs = reconcile(link_props(alice, bob, emu), client=client_for(alice, emu), progress=messages.append)
     assert outs["status"] == "Ready"
-    assert any("alice: waiting for KusciaAPI to be healthy" in m and "HTTP 503" in m for m in messages)
+    # port-forward (the default) finds alice's pod not Ready while it restarts: said, and waited out
+    assert any("alice: waiting for KusciaAPI to be healthy" in m and "PodNotReady" in m for m in messages)
     assert messages[-1] == "alice-bob: Ready"
 
 
@@ -398,9 +397,11 @@ def test_emulated_partner_pod_down_is_found_by_the_gateway_probe(emu: KusciaEmul
     bob.restart(downtime=60)  # bob's pod is not Ready: its Service has no endpoint
     outs = wait_out(link_props(alice, bob, emu, timeout_seconds=2), emu)
     assert outs["status"] == "WaitingForPartner"
-    assert "has no ready endpoint: the Kuscia pod is not Ready" in outs["diagnosis"]
-    probes = [r for r in emu.requests if ":1080/proxy" in r.path]
-    assert probes and all(r.method == "GET" and "Token" not in r.headers for r in probes)
+    assert "the Kuscia pod is not Ready" in outs["diagnosis"]
+    # Under port-forward the probe looks for bob's pod and finds it not Ready: nothing is dialled.
+    looked = [r for r in emu.requests if r.path.startswith("/api/v1/namespaces/autonomy-bob/pods?")]
+    assert looked and "app%3Dkuscia-autonomy-bob" in looked[-1].path
+    assert not kusciaapi_calls(emu, "bob", port="1080")
 
 
 def test_emulated_protocol_mismatch_is_a_hard_error_before_any_call(emu: KusciaEmulator) -> None:
@@ -450,13 +451,12 @@ def test_emulated_tls_sends_the_derived_token_and_notls_sends_none(emu: KusciaEm
     alice, bob = emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")
     wait_out(link_props(alice, bob, emu, timeout_seconds=0.5), emu)
     PartnerLinkProvider().create(link_props(bob, alice, emu))
-    tls = [r for r in emu.requests if r.node == "alice" and ":8082/proxy" in r.path]
-    plain = [r for r in emu.requests if r.node == "bob" and ":8082/proxy" in r.path]
+    tls = [r for r, _path in kusciaapi_calls(emu, "alice")]
+    plain = [r for r, _path in kusciaapi_calls(emu, "bob")]
     assert tls and plain
     assert all(r.headers.get("Token") == pki.kusciaapi_token(alice.key_pem, "alice") for r in tls)
     assert all("Token" not in r.headers for r in plain)
-    assert all("/services/https:kuscia-autonomy-alice:8082/proxy/" in r.path for r in tls)
-    assert all("/services/http:kuscia-autonomy-bob:8082/proxy/" in r.path for r in plain)
+    assert all(r.via == "portforward" for r in tls + plain)  # the default transport
 
 
 def test_emulated_no_token_in_outputs_logs_stderr_or_the_pickled_provider(

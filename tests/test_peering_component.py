@@ -28,6 +28,7 @@ from kuscia_components.peering.component import Peering, PeeringArgs
 from kuscia_components.peering.provider import PartnerLinkProvider
 from kuscia_components.program import party_program
 from tests.emulator import KusciaEmulator
+from tests.helpers import kusciaapi_calls
 
 LINK_TYPE = "pulumi-python:dynamic/kuscia:PartnerLink"
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "one-cluster"
@@ -69,7 +70,7 @@ def run_party(cfg: PartyConfig, stacks: dict[str, dict[str, Any]]) -> tuple[Offl
 
 
 def posts(emu: KusciaEmulator, start: int = 0) -> list[tuple[str | None, str]]:
-    return [(r.node, r.path.split("/proxy", 1)[1]) for r in emu.requests[start:] if r.method == "POST"]
+    return [(r.node, path) for r, path in kusciaapi_calls(emu, start=start) if r.method == "POST"]
 
 
 def refresh(link: RecordedResource) -> dict[str, Any]:

@@ -73,7 +73,10 @@ def test_emulated_fresh_cluster_passes(emu: KusciaEmulator) -> None:
         "access rolebindings.rbac.authorization.k8s.io",
         "access statefulsets.apps",
     ]
-    assert found["access runk Role"] == found["access services/proxy"] == "PASS"
+    assert (
+        found["access runk Role"] == found["access pods/portforward"] == found["access pods/exec"] == "PASS"
+    )
+    assert "access services/proxy" not in found  # the default transport is portForward
     assert found["database"] == "SKIP"  # in-cluster MySQL: nothing exists before `up`
     reviews = [
         r.body["spec"]["resourceAttributes"]
@@ -88,8 +91,8 @@ def test_emulated_fresh_cluster_passes(emu: KusciaEmulator) -> None:
     assert {
         "verb": "create",
         "group": "",
-        "resource": "services",
-        "subresource": "proxy",
+        "resource": "pods",
+        "subresource": "portforward",
         "namespace": "autonomy-alice",
     } in reviews
 
@@ -169,8 +172,29 @@ def test_emulated_runk_role_needs_what_it_grants_or_escalate(emu: KusciaEmulator
 
 def test_emulated_service_proxy_denied(emu: KusciaEmulator) -> None:
     emu.deny("get", "services")  # the emulator denies by verb and resource, subresources included
-    result = check(run_preflight(party(emu)), "access services/proxy")
+    report = run_preflight(party(emu, kusciaApiTransport="serviceProxy"))
+    result = check(report, "access services/proxy")
     assert result.status == "FAIL" and result.detail.startswith("denied: get on services/proxy")
+    assert "access pods/portforward" not in statuses(report)
+
+
+def test_emulated_portforward_denied_fails_and_exec_denied_only_warns(emu: KusciaEmulator) -> None:
+    emu.deny("create", "pods/portforward")
+    emu.deny("create", "pods/exec")
+    report = run_preflight(party(emu))
+    forward, execute = check(report, "access pods/portforward"), check(report, "access pods/exec")
+    assert forward.status == "FAIL" and forward.detail.startswith("denied: create on pods/portforward")
+    assert "kusciaApiTransport serviceProxy" in forward.fix
+    assert execute.status == "WARN" and "curl" in execute.detail
+    asked = {
+        (
+            r.body["spec"]["resourceAttributes"]["verb"],
+            r.body["spec"]["resourceAttributes"].get("subresource"),
+        )
+        for r in emu.requests
+        if r.path.endswith("selfsubjectaccessreviews")
+    }
+    assert {("create", "portforward"), ("get", "portforward"), ("create", "exec"), ("list", None)} <= asked
 
 
 def test_emulated_unreachable_api_server_skips_the_rest(tmp_path: Path) -> None:
@@ -179,9 +203,9 @@ def test_emulated_unreachable_api_server_skips_the_rest(tmp_path: Path) -> None:
     )
     report = run_preflight(cfg)
     assert check(report, "API server").status == "FAIL"
-    assert {
-        statuses(report)[n] for n in ("namespace", "access", "access runk Role", "access services/proxy")
-    } == {"SKIP"}
+    assert {statuses(report)[n] for n in ("namespace", "access", "access runk Role", "access KusciaAPI")} == {
+        "SKIP"
+    }
 
 
 # -- the database, with the admin credentials (REAL MariaDB) ------------------------------------------

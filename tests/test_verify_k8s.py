@@ -9,6 +9,7 @@ the KusciaAPI token derived from the Secret's key and the database (a REAL Maria
 from __future__ import annotations
 
 import base64
+import dataclasses
 import io
 import json
 import re
@@ -171,9 +172,10 @@ def test_emulated_healthy_tls_node_passes_end_to_end(emu: KusciaEmulator, mariad
     ]
     assert "Kuscia v1.1.0b0" in check(report, "gateway").detail
     # The token came from the key in alice's Secret, and went only in the Token header.
-    proxied = [r for r in emu.requests if r.node == "alice" and "/proxy/" in r.path]
-    assert any(r.headers.get("Token") == alice.token for r in proxied)
-    assert any(r.path.endswith(":1080/proxy/") and r.method == "GET" for r in proxied)
+    forwarded = [r for r in emu.requests if r.node == "alice" and r.via == "portforward"]
+    assert any(r.headers.get("Token") == alice.token and r.path == "/healthZ" for r in forwarded)
+    assert any(r.port == "1080" and r.path == "/" and r.method == "GET" for r in forwarded)
+    assert not [r for r in emu.requests if "/proxy/" in r.path]  # the default transport: port-forward
     assert password not in json.dumps(report.to_dict())  # no check repeats the DSN, even before redaction
 
 
@@ -282,20 +284,25 @@ def test_emulated_token_from_an_outdated_secret_is_refused(emu: KusciaEmulator) 
     )
 
 
-def test_emulated_node_down_fails_kusciaapi_and_gateway(emu: KusciaEmulator) -> None:
+@pytest.mark.parametrize(
+    ("transport", "kusciaapi_says", "gateway_says"),
+    [("serviceProxy", "no endpoints", "no ready endpoint"), ("portForward", "connection refused", "refused")],
+)
+def test_emulated_node_down_fails_kusciaapi_and_gateway(
+    emu: KusciaEmulator, transport: str, kusciaapi_says: str, gateway_says: str
+) -> None:
     alice = emu.add_node("alice", protocol="NOTLS")
-    cfg = party(alice, emu)
-    deploy(emu, alice, cfg, UNREACHABLE_DSN)
+    cfg = dataclasses.replace(party(alice, emu), kusciaapi_transport=transport)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN)  # the pod as the test puts it stays Ready: it listens on nothing
     alice.restart(downtime=30)
     report = run_verify(cfg, timeout=2)
-    assert check(report, "KusciaAPI").status == "FAIL" and "no endpoints" in check(report, "KusciaAPI").detail
-    assert (
-        check(report, "gateway").status == "FAIL" and "no ready endpoint" in check(report, "gateway").detail
-    )
+    kusciaapi, gateway = check(report, "KusciaAPI"), check(report, "gateway")
+    assert kusciaapi.status == "FAIL" and kusciaapi_says in kusciaapi.detail
+    assert gateway.status == "FAIL" and gateway_says in gateway.detail
 
 
 def test_emulated_nothing_deployed_fails_at_the_deployment(emu: KusciaEmulator) -> None:
-    alice = emu.add_node("alice")
+    alice = emu.add_node("alice", pod=False)
     report = run_verify(party(alice, emu))
     assert check(report, "deployment").status == "FAIL" and "pulumi up" in check(report, "deployment").fix
     assert check(report, "pod").status == "FAIL" and check(report, "node config").status == "FAIL"

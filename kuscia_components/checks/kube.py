@@ -214,7 +214,12 @@ def required_access(cfg: PartyConfig) -> list[Access]:
         Access("", "secrets", CRUD),
         Access("", "services", CRUD),
         Access("apps", "deployments", CRUD),
-        Access("", "pods", WATCH, why="Pulumi waits for the Deployment's pods; verify reads them"),
+        Access(
+            "",
+            "pods",
+            WATCH,
+            why="Pulumi waits for the Deployment's pods; verify reads them; port-forward and exec find the pod",
+        ),
         Access("apps", "replicasets", WATCH, why="Pulumi waits for the Deployment's ReplicaSet"),
     ]
     if cfg.network_policy.enabled:
@@ -290,25 +295,6 @@ def check_runk_role_grants(s: KubeSession, cfg: PartyConfig, name: str = "access
             "kuscia:runkKubeconfigSecret",
         )
     return passed(name, f"you hold every right the runk Role grants in {cfg.namespace}")
-
-
-def check_service_proxy(s: KubeSession, cfg: PartyConfig, name: str = "access services/proxy") -> CheckResult:
-    """Peering (POST) and verify (GET) reach the node through the API server's service proxy."""
-    answers = {v: s.allowed(v, "", "services/proxy", cfg.namespace) for v in ("create", "get")}
-    denied = [v for v, ok in answers.items() if ok is False]
-    if denied:
-        return failed(
-            name,
-            f"denied: {', '.join(denied)} on services/proxy in {cfg.namespace}; peering reaches KusciaAPI that way",
-            f"ask a cluster admin for create and get on services/proxy in {cfg.namespace}",
-        )
-    if None in answers.values():
-        return warned(
-            name,
-            "the API server did not answer SelfSubjectAccessReview",
-            "kubectl auth can-i create services/proxy",
-        )
-    return passed(name, f"create, get in {cfg.namespace} (KusciaAPI and the gateway through the API server)")
 
 
 def _ask_all(

@@ -2,8 +2,8 @@
 
 The config is parsed first (a bad config is exit 2 with every problem listed). Then the
 Kubernetes side: the kubeconfig context, the API server, the namespace free or ours, and a
-SelfSubjectAccessReview for every kind the program creates and for the service proxy peering
-uses. For `database.mode: external`, a real connection with the ADMIN credentials: the server is
+SelfSubjectAccessReview for every kind the program creates and for what `kusciaApiTransport`
+needs (pods/portforward and pods/exec, or services/proxy). For `database.mode: external`, a real connection with the ADMIN credentials: the server is
 MySQL and reachable, the login works (without TLS, as the provider and kine connect), the version,
 what the admin may create, and whether the database and the kine user are free or already ours.
 Last, each `{stack: X}` partner's stack must exist in the backend (checks/partner_stacks.py).
@@ -30,10 +30,10 @@ from kuscia_components.checks.kube import (
     check_context,
     check_namespace_free_or_ours,
     check_runk_role_grants,
-    check_service_proxy,
 )
 from kuscia_components.checks.partner_stacks import StackLookup, partner_stack_checks
 from kuscia_components.checks.report import CheckResult, Report, Step, passed, run_steps, skipped
+from kuscia_components.checks.transport_access import check_kusciaapi_access
 from kuscia_components.config import ENCRYPTED, PartyConfig
 from kuscia_components.core.redact import Redactor
 
@@ -71,7 +71,7 @@ def run_preflight(
                 Step("namespace", lambda: check_namespace_free_or_ours(kube, cfg), ("API server",)),
                 Step("access", lambda: check_access(kube, cfg), ("API server",)),
                 Step("access runk Role", lambda: check_runk_role_grants(kube, cfg), ("API server",)),
-                Step("access services/proxy", lambda: check_service_proxy(kube, cfg), ("API server",)),
+                Step("access KusciaAPI", lambda: check_kusciaapi_access(kube, cfg), ("API server",)),
             ]
         )
     report.checks += database_preflight(

@@ -6,7 +6,8 @@ is one function returning a typed `CheckResult` (kubecheck.py, dbcheck.py, and t
 below), run in order so that a check whose premise failed is SKIPped instead of piling up
 errors: the Kubernetes context and API server, the Deployment and its pod, the node's config
 Secret (its DSN and key, read through the Kubernetes API), KusciaAPI `/healthZ` and the gateway
-through the API server's service proxy, the database with the node's own DSN, and for each
+through the API server (`kusciaApiTransport`: a port-forward to the pod, or the service proxy),
+the database with the node's own DSN, and for each
 configured partner both routes with Kuscia's reason and our diagnosis.
 
 `run_verify` is the library entry (the Automation API helpers call it); the `verify` command
@@ -128,7 +129,7 @@ def _dsn_password(dsn: str) -> str | None:
         return None
 
 
-# -- KusciaAPI and the gateway, through the API server's service proxy -------------------------------
+# -- KusciaAPI and the gateway, through the API server (port-forward or service proxy) ---------------
 
 
 def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, CheckResult | None]:
@@ -159,6 +160,7 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
         token=token,
         kube_context=cfg.kube_context,
         kubeconfig=cfg.kubeconfig,
+        transport=cfg.kusciaapi_transport,
     )
     return target, problem
 
@@ -172,7 +174,7 @@ def _client(target: NodeTarget, timeout: float = 5.0) -> KusciaApiClient:
 
 
 def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "KusciaAPI") -> CheckResult:
-    """POST /healthZ on port 8082 through the service proxy (NOTES §4.1)."""
+    """POST /healthZ on port 8082 through the node's transport (NOTES §4.1)."""
     from kuscia_components.peering.client import (
         ApiUnavailable,
         KubernetesAccessDenied,
@@ -189,7 +191,8 @@ def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "Kusci
             name, f"no Service {target.namespace}/{target.service}", "run `pulumi up` for this stack"
         )
     except KubernetesAccessDenied as err:
-        return failed(name, str(err), f"ask for create on services/proxy in {target.namespace}")
+        needed = "create on pods/portforward" if target.port_forward else "create on services/proxy"
+        return failed(name, str(err), f"ask for {needed} in {target.namespace}")
     except Unauthorized:
         return failed(
             name,
@@ -198,12 +201,14 @@ def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "Kusci
             f"kubectl -n {target.namespace} rollout restart deploy/{target.service}",
         )
     except ApiUnavailable as err:
-        return failed(
-            name,
-            first_line(err),
-            "wait for the pod to be Ready (--watch); if it is, the NetworkPolicy must admit the API server to 8082: "
-            "widen kuscia:networkPolicy.kusciaApiFrom",
+        fix = (
+            "wait for the pod to be Ready (--watch); if it is, read the pod log (kubectl logs): KusciaAPI "
+            "does not listen on 8082"
+            if target.port_forward
+            else "wait for the pod to be Ready (--watch); if it is, the NetworkPolicy must admit the API "
+            "server to 8082: widen kuscia:networkPolicy.kusciaApiFrom"
         )
+        return failed(name, first_line(err), fix)
     except KusciaApiError as err:
         return failed(name, f"/healthZ at {where}: {first_line(err)}", "read the pod log (kubectl logs)")
     if not ready:
@@ -218,13 +223,14 @@ def check_gateway(
 ) -> CheckResult:
     """The seed's `curl -kvvv <gateway>:1080`: a healthy gateway answers 401 with header
     `kuscia-error-message` and names its domain (NOTES §4.4, network_authorization_check.md)."""
-    from kuscia_components.peering.client import kubernetes_transport
+    from kuscia_components.kube.errors import KubeError
+    from kuscia_components.peering.client import KusciaApiError, kubernetes_transport
 
-    path = target.proxy_path("/", port=GATEWAY_PORT)
+    path = target.request_path("/", port=GATEWAY_PORT)
     where = f"{target.namespace}/{target.service}:{GATEWAY_PORT}"
     try:
-        response = kubernetes_transport(target, "GET", path, {"Accept": "*/*"}, None, timeout)
-    except (OSError, TimeoutError) as err:
+        response = kubernetes_transport(target, "GET", path, {"Accept": "*/*"}, None, timeout, GATEWAY_PORT)
+    except (OSError, TimeoutError, KusciaApiError, KubeError) as err:
         return failed(name, f"no answer from {where}: {first_line(err)}", "see the API server and pod checks")
     headers = {k.lower(): v for k, v in response.headers.items()}
     body = response.body.decode("utf-8", "replace")

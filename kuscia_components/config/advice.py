@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from kuscia_components.config.constants import DEFAULT_IMAGE, GATEWAY_PORT, gateway_scheme
-from kuscia_components.config.model import PartyConfig
+from kuscia_components.config.model import NetworkPolicySettings, PartyConfig
 from kuscia_components.config.rules import default_database_name
 
 
@@ -16,8 +16,12 @@ def config_warnings(cfg: PartyConfig) -> list[str]:
     if cfg.protocol == "NOTLS":
         add(
             "protocol NOTLS: KusciaAPI (8082) answers anyone who reaches it without any authentication, and "
-            "partners talk to the gateway in plain HTTP; use it only inside a trusted network and narrow "
-            "networkPolicy.kusciaApiFrom."
+            "partners talk to the gateway in plain HTTP; use it only inside a trusted network"
+            + (
+                " and narrow networkPolicy.kusciaApiFrom."
+                if cfg.kusciaapi_transport == "serviceProxy"
+                else "."
+            )
             + (
                 " trustedNetwork is true: you have declared the network between the parties trusted."
                 if cfg.trusted_network
@@ -28,12 +32,20 @@ def config_warnings(cfg: PartyConfig) -> list[str]:
         add(
             "networkPolicy.enabled is false: every port of the node, KusciaAPI included, is open to the whole cluster."
         )
+    elif cfg.kusciaapi_transport == "portForward":
+        if cfg.network_policy.kusciaapi_from != NetworkPolicySettings().kusciaapi_from:
+            add(
+                "networkPolicy.kusciaApiFrom is set but kusciaApiTransport is portForward, which needs no "
+                "opening: KusciaAPI is admitted from the node's own namespace only and the list is not used. "
+                "Drop it, or set kusciaApiTransport: serviceProxy."
+            )
     elif "0.0.0.0/0" in cfg.network_policy.kusciaapi_from:
         add(
-            "networkPolicy.kusciaApiFrom allows 0.0.0.0/0: any pod in the cluster can reach KusciaAPI (the "
-            "token still protects it under TLS). Peering only needs the API server, so narrow it to the API "
-            "server addresses: kubectl get endpoints kubernetes -n default "
-            "-o jsonpath='{.subsets[*].addresses[*].ip}' (each as /32)."
+            "networkPolicy.kusciaApiFrom allows 0.0.0.0/0 (kusciaApiTransport serviceProxy): any pod in the "
+            "cluster can reach KusciaAPI (the token still protects it under TLS). The service proxy only "
+            "needs the API server, so narrow it to the API server addresses: kubectl get endpoints "
+            "kubernetes -n default -o jsonpath='{.subsets[*].addresses[*].ip}' (each as /32), or use "
+            "kusciaApiTransport: portForward, which needs no opening."
         )
     if "domainKeyData" in cfg.encrypted_settings:
         add(

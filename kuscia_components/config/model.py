@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Literal
 
 from kuscia_components.config import exposure, rules
 from kuscia_components.config.constants import (
@@ -42,6 +42,7 @@ from kuscia_components.config.schema import (
     walk,
 )
 
+KusciaApiTransport = Literal["portForward", "serviceProxy"]
 DEFAULT_REQUESTS = {"cpu": "1", "memory": "2Gi"}
 DEFAULT_LIMITS = {"cpu": "4", "memory": "8Gi"}
 _RESOURCE_KEYS = ("cpu", "memory", "ephemeral-storage")
@@ -124,15 +125,17 @@ class NetworkPolicySettings:
     enabled: bool = setting(
         "enabled", BOOLEAN, "true", default=True, rule="`true` or `false`", default_doc="`true`"
     )
-    # Source CIDRs allowed to reach KusciaAPI (8082). Must include the API server's address,
-    # because peering reaches KusciaAPI through the API server's service proxy.
+    # Source CIDRs allowed to reach KusciaAPI (8082) under kusciaApiTransport serviceProxy. Must
+    # include the API server's address, which proxies to the pod. Not used under portForward.
     kusciaapi_from: tuple[str, ...] = setting(
         "kusciaApiFrom",
         custom(exposure.cidrs, "list of strings", "list[str]"),
         '["172.18.0.2/32"]',
         default=("0.0.0.0/0",),
-        rule="a non-empty list of CIDRs with no host bits set. A bare IP counts as `/32`. It must include "
-        "the API server's addresses, because peering reaches KusciaAPI through the API server",
+        rule="a non-empty list of CIDRs with no host bits set. A bare IP counts as `/32`. Used only with "
+        "`kusciaApiTransport: serviceProxy`, where it must include the API server's addresses (the "
+        "service proxy reaches KusciaAPI from there); with `portForward` KusciaAPI is admitted from the "
+        "node's own namespace only",
         default_doc='`["0.0.0.0/0"]`',
     )
 
@@ -563,6 +566,21 @@ class PartyConfig:
         rule="a path to a kubeconfig file",
         default_doc="`~/.kube/config` / `$KUBECONFIG`",
         doc_example="~/.kube/prod",
+    )
+    # How peering, verify and preflight reach KusciaAPI (8082). portForward (pods/portforward, as
+    # kubectl port-forward) needs no NetworkPolicy opening, verifies the server certificate itself
+    # and can present an MTLS client certificate; serviceProxy (services/proxy) is for clusters
+    # whose RBAC forbids port-forward, and needs networkPolicy.kusciaApiFrom to admit the API server.
+    kusciaapi_transport: KusciaApiTransport = setting(
+        "kusciaApiTransport",
+        choice("portForward", "serviceProxy"),
+        "serviceProxy",
+        default="portForward",
+        group="Cluster access",
+        rule="`portForward` (pods/portforward to the node's pod: no NetworkPolicy opening, TLS checked by "
+        "this program) or `serviceProxy` (the API server's service proxy, for clusters that forbid "
+        "port-forward; needs `networkPolicy.kusciaApiFrom`), in any case",
+        default_doc="`portForward`",
     )
     # Settings present in the stack but encrypted, so unknown to an offline command (render,
     # check): "domainKeyData" (then domain_key_data is None) or the database admin password

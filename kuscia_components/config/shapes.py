@@ -88,4 +88,5 @@ class PartySettings:
     require_peer_ready: bool | None = spec_field("requirePeerReady")
     kube_context: str | None = spec_field("kubeContext")
     kubeconfig: str | None = spec_field("kubeconfig")
+    kuscia_api_transport: Literal["portForward", "serviceProxy"] | None = spec_field("kusciaApiTransport")
     database_admin_password: str | None = spec_field("databaseAdminPassword", secret=True)

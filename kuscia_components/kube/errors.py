@@ -72,6 +72,47 @@ class AnswerTooLarge(KubeError):
         self.limit = limit
 
 
+# -- pod streams (port-forward, exec) -----------------------------------------------------------
+
+
+class PodNotFound(KubeError):
+    """No pod carries the node's labels in its namespace: the node is not deployed, or its
+    Deployment is between pods (a `Recreate` rollout)."""
+
+    def __init__(self, namespace: str, selector: str) -> None:
+        super().__init__(f"no pod with labels {selector} in namespace {namespace}")
+        self.namespace = namespace
+        self.selector = selector
+
+
+class PodNotReady(KubeError, ConnectionError):
+    """Pods are there but none is Running and Ready yet: transient (an OSError, so retried)."""
+
+    def __init__(self, namespace: str, selector: str, states: str) -> None:
+        super().__init__(f"no Running and Ready pod with labels {selector} in {namespace} ({states})")
+        self.namespace = namespace
+        self.selector = selector
+
+
+class StreamClosed(KubeError, ConnectionError):
+    """The stream ended before a whole answer came: the kubelet's error channel (e.g. the pod
+    refused the port), a closed websocket or a timeout. An OSError, so retried as a dropped
+    connection is."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.reason = reason
+
+
+class StreamTlsError(KubeError):
+    """TLS over the pod stream failed (certificate not verified, wrong host name, not TLS at
+    all). Not an OSError: retrying does not change a certificate."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: TLS failed: {reason}")
+        self.reason = reason
+
+
 # -- answers -----------------------------------------------------------------------------------
 
 
@@ -105,6 +146,10 @@ class Conflict(ApiError):
 
 class Unavailable(ApiError):
     """503: e.g. a proxied Service without a ready endpoint."""
+
+
+class StreamForbidden(Forbidden):
+    """RBAC refused pods/portforward or pods/exec (the websocket upgrade answered 403)."""
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {

@@ -7,14 +7,14 @@ an error status into a typed error is `errors.api_error`'s job.
 
 `ApiServerTransport` talks to the API server of the deployer's kubeconfig context. A request
 path goes onto the server URL as it is (no path parameters, so nothing is percent-encoded:
-service-proxy paths keep their literal `:` and `/` the way kubectl sends them). A pod
-port-forward transport would be a second implementation of the same protocol, its paths being
-the pod's.
+service-proxy paths keep their literal `:` and `/` the way kubectl sends them).
+`portforward.PortForwardTransport` is the second implementation: its paths are the pod's own.
 """
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +50,17 @@ class Response:
 
     def text(self, limit: int = 300) -> str:
         return self.body.decode("utf-8", "replace").strip()[:limit]
+
+
+@dataclass(frozen=True)
+class UpgradeTarget:
+    """A websocket upgrade's URL and credentials; never logged, never kept past the stream."""
+
+    url: str = field(repr=False)
+    server: str  # for messages: the API server without user info
+    header: list[str] = field(repr=False)  # "authorization: Bearer ..."
+    sslopt: dict[str, Any] = field(repr=False)
+    proxy: str = field(default="", repr=False)
 
 
 class Transport(Protocol):
@@ -127,6 +138,44 @@ class ApiServerTransport:
                 self._client.close()
             self._client = None
             self._connection = None
+
+    def upgrade_target(self, path: str, query: Sequence[tuple[str, str]]) -> UpgradeTarget:
+        """What a websocket upgrade to `path` needs (pods/portforward, pods/exec): the URL, the
+        Authorization header (a credential plugin's token refreshed now) and the TLS options
+        of the kubeconfig's cluster. Lives only as long as the stream it opens."""
+        connection = self.connect()
+        client = self._client
+        assert client is not None
+        _method, url, headers, _body, _post = client.param_serialize(
+            method="GET",
+            resource_path=path,
+            query_params=list(query),
+            header_params={},
+            auth_settings=["BearerToken"],
+        )
+        config = connection.configuration
+        sslopt: dict[str, Any] = {"cert_reqs": ssl.CERT_NONE}
+        if url.startswith("https://") and config.verify_ssl:
+            sslopt = {"cert_reqs": ssl.CERT_REQUIRED}
+            if config.ssl_ca_cert:
+                sslopt["ca_certs"] = config.ssl_ca_cert
+            if config.assert_hostname is not None:
+                sslopt["check_hostname"] = config.assert_hostname
+        if config.cert_file:
+            sslopt["certfile"] = config.cert_file
+        if config.key_file:
+            sslopt["keyfile"] = config.key_file
+        if config.tls_server_name:
+            sslopt["server_hostname"] = config.tls_server_name
+        header = [f"{k}: {v}" for k, v in headers.items() if k.lower() == "authorization"]
+        proxy = str(config.proxy or "")
+        return UpgradeTarget(
+            "ws" + url[len("http") :] if url.startswith("http") else url,
+            connection.server,
+            header,
+            sslopt,
+            proxy,
+        )
 
     def request(
         self,

@@ -231,8 +231,21 @@ def container_security(cfg: PartyConfig) -> Manifest:
 
 
 def network_policy(cfg: PartyConfig) -> Manifest:
-    """Partners reach only the gateway; our own namespace (runk task pods) reaches everything;
-    KusciaAPI only from `networkPolicy.kusciaApiFrom` (which must include the API server)."""
+    """Partners reach only the gateway; our own namespace (runk task pods) reaches everything.
+    KusciaAPI (8082) from nowhere else under the port-forward transport: the kubelet dials the
+    port inside the pod's own network namespace, which no NetworkPolicy filters. Under the
+    service proxy, also from `networkPolicy.kusciaApiFrom` (which must include the API server)."""
+    ingress: list[Manifest] = [
+        {"ports": [{"protocol": "TCP", "port": GATEWAY_PORT}]},
+        {"from": [{"podSelector": {}}]},
+    ]
+    if cfg.kusciaapi_transport == "serviceProxy":
+        ingress.append(
+            {
+                "from": [{"ipBlock": {"cidr": cidr}} for cidr in cfg.network_policy.kusciaapi_from],
+                "ports": [{"protocol": "TCP", "port": KUSCIAAPI_HTTP_PORT}],
+            }
+        )
     return {
         "apiVersion": "networking.k8s.io/v1",
         "kind": "NetworkPolicy",
@@ -240,14 +253,7 @@ def network_policy(cfg: PartyConfig) -> Manifest:
         "spec": {
             "podSelector": {"matchLabels": selector_labels(cfg)},
             "policyTypes": ["Ingress"],
-            "ingress": [
-                {"ports": [{"protocol": "TCP", "port": GATEWAY_PORT}]},
-                {"from": [{"podSelector": {}}]},
-                {
-                    "from": [{"ipBlock": {"cidr": cidr}} for cidr in cfg.network_policy.kusciaapi_from],
-                    "ports": [{"protocol": "TCP", "port": KUSCIAAPI_HTTP_PORT}],
-                },
-            ],
+            "ingress": ingress,
         },
     }
 

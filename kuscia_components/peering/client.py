@@ -1,8 +1,10 @@
-"""A small KusciaAPI client that reaches a node through the Kubernetes API server's service proxy.
+"""A small KusciaAPI client that reaches a node through the Kubernetes API server.
 
-No exec into pods, no port exposed, no kubectl output to parse: the deployer's own kubeconfig
-(read when the first request is sent, never stored in state) authenticates to the API server,
-which proxies to the node's KusciaAPI port 8082 (DESIGN §5). The proxy path is built the way
+No port exposed, no kubectl output to parse: the deployer's own kubeconfig (read when the first
+request is sent, never stored in state) authenticates to the API server, which either forwards a
+port of the node's pod (`kusciaApiTransport: portForward`, the default: pods/portforward as
+`kubectl port-forward` does; the request path is KusciaAPI's own, TLS is held here) or proxies to
+the node's Service (`serviceProxy`, DESIGN §5). The proxy path is built the way
 kubectl builds it, with a literal `:` and `/` (`/services/https:kuscia-autonomy-alice:8082/proxy/
 api/v1/...`): the official client's path parameters would percent-encode them, and API servers
 have mishandled encoded slashes in proxy paths (kubernetes#14193). So the whole path goes in as
@@ -20,6 +22,7 @@ from __future__ import annotations
 import json
 import logging
 import random
+import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,6 +31,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, gateway_scheme
 from kuscia_components.kube import errors as kube_errors
 from kuscia_components.kube.kubeconfig import KubeconfigRef
+from kuscia_components.kube.portforward import PortForwardTransport
 from kuscia_components.kube.transport import ApiServerTransport, Response, Transport
 from kuscia_components.peering import answers
 
@@ -108,6 +112,11 @@ class UnexpectedAnswer(KusciaApiError):
     the Kuscia we know answered. The message names the node, the call and what was wrong."""
 
 
+class TlsFailed(KusciaApiError):
+    """TLS to KusciaAPI over the port-forward failed (certificate not verified, wrong name, not
+    TLS): configuration, so never retried."""
+
+
 class KubeconfigError(KusciaApiError):
     """The deployer's kubeconfig or context cannot be loaded: `kube.errors.KubeconfigError` (its
     message and, as `__cause__`, the typed error) raised as a KusciaAPI failure."""
@@ -136,10 +145,46 @@ class NodeTarget:
     kube_context: str | None = None
     kubeconfig: str | None = None
     port: int = KUSCIAAPI_HTTP_PORT
+    transport: str = "portForward"  # kuscia:kusciaApiTransport: portForward | serviceProxy
+    # TLS nodes under portForward: the context that checks KusciaAPI's certificate (and holds an
+    # MTLS client certificate), and the name to check; None: not verified, as the proxy does not.
+    ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
+    server_hostname: str | None = None
 
     @property
     def scheme(self) -> str:
         return gateway_scheme(self.protocol)
+
+    @property
+    def pod_labels(self) -> dict[str, str]:
+        """The node's pod selector, node.manifests.selector_labels: the seed's `app` label."""
+        return {"app": self.service}
+
+    @property
+    def port_forward(self) -> bool:
+        return self.transport != "serviceProxy"
+
+    def request_path(self, api_path: str, port: int | None = None) -> str:
+        """The path to send: KusciaAPI's own under port-forward, the proxy path otherwise."""
+        return api_path if self.port_forward else self.proxy_path(api_path, port)
+
+    def open_transport(self, port: int | None = None) -> Transport:
+        """A transport to `port` (KusciaAPI by default) of this node, per `transport`. The gateway
+        (1080) of a TLS node is spoken to without verification, like the seed's `curl -k`."""
+        if not self.port_forward:
+            return ApiServerTransport(self.kubeconfig_ref)
+        port = port or self.port
+        context = None
+        if self.protocol != "NOTLS":
+            context = self.ssl_context if port == self.port and self.ssl_context else unverified_context()
+        return PortForwardTransport(
+            self.kubeconfig_ref,
+            self.namespace,
+            self.pod_labels,
+            port,
+            ssl_context=context,
+            server_hostname=self.server_hostname or self.service,
+        )
 
     def proxy_path(self, api_path: str, port: int | None = None) -> str:
         """kubectl's service-proxy path, with a literal `:` and `/`."""
@@ -201,14 +246,45 @@ def send(
         raise KubeconfigError(str(err)) from err
     except kube_errors.AnswerTooLarge as err:
         raise UnexpectedAnswer(f"{err}; no KusciaAPI answer is that long") from None
+    except kube_errors.StreamTlsError as err:
+        raise TlsFailed(str(err)) from None
+    except (kube_errors.Unauthenticated, kube_errors.Forbidden) as err:  # the pods list, the upgrade
+        what = "pods/portforward" if isinstance(err, kube_errors.StreamForbidden) else "pods"
+        raise KubernetesAccessDenied(
+            f"the Kubernetes API server refused {path} through port-forward (HTTP {err.status}: "
+            f"{err.message}). Check the kubeconfig/context, and that you may list pods and create "
+            f"pods/portforward in the node's namespace ({what} was refused); or set "
+            "kuscia:kusciaApiTransport serviceProxy.",
+            err.status,
+        ) from None
+    except kube_errors.ApiError as err:
+        raise ApiUnavailable(str(err), err.status) from None
 
 
 def kubernetes_transport(
-    target: NodeTarget, method: str, path: str, headers: dict[str, str], body: bytes | None, timeout: float
+    target: NodeTarget,
+    method: str,
+    path: str,
+    headers: dict[str, str],
+    body: bytes | None,
+    timeout: float,
+    port: int | None = None,
 ) -> Response:
-    """One request through the API server (kubeconfig read now, released after)."""
-    with ApiServerTransport(target.kubeconfig_ref) as transport:
+    """One request through the API server (kubeconfig read now, released after); `path` from
+    `target.request_path`."""
+    transport = target.open_transport(port)
+    try:
         return send(transport, method, path, headers, body, timeout)
+    finally:
+        transport.close()
+
+
+def unverified_context() -> ssl.SSLContext:
+    """TLS without checking the peer: what kube-apiserver's proxy does (InsecureSkipVerify)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def probe_gateway(
@@ -222,13 +298,17 @@ def probe_gateway(
     a partner's node can reach it.
     """
     where = f"{target.namespace}/{target.service}:{port}"
-    path = target.proxy_path("/", port=port)
+    path = target.request_path("/", port=port)
     try:
         if transport is None:
-            response = kubernetes_transport(target, "GET", path, {"Accept": "*/*"}, None, timeout)
+            response = kubernetes_transport(target, "GET", path, {"Accept": "*/*"}, None, timeout, port)
         else:
             response = send(transport, "GET", path, {"Accept": "*/*"}, None, timeout)
-    except (OSError, TimeoutError) as err:
+    except kube_errors.PodNotFound as err:
+        return False, f"no pod serves {where}: {err}"
+    except kube_errors.PodNotReady as err:
+        return False, f"no Ready pod serves {where}: the Kuscia pod is not Ready ({err})"
+    except (OSError, TimeoutError, KusciaApiError) as err:
         return None, f"the API server could not be asked about {where}: {_first_line(err)}"
     refusal = kube_errors.api_error(response, f"GET {where}", proxied=True)
     message = refusal.message if refusal is not None else _body_text(response.body)
@@ -264,7 +344,7 @@ class KusciaApiClient:
         self.target = target
         self.retry = retry or RetryPolicy()
         self._owned = transport is None
-        self._transport: Transport = transport or ApiServerTransport(target.kubeconfig_ref)
+        self._transport: Transport = transport or target.open_transport()
         self._sleep = sleep
         self._clock = clock
         self._rng = rng
@@ -364,7 +444,7 @@ class KusciaApiClient:
         """POST JSON, retrying transient failures; returns `data` or raises a typed error."""
         payload = json.dumps(body).encode()
         headers = self.target.headers()
-        path = self.target.proxy_path(api_path)
+        path = self.target.request_path(api_path)
         policy = self.retry
         started = self._clock()
         problem, attempts, not_ready = "", 0, False
@@ -383,8 +463,14 @@ class KusciaApiClient:
             try:
                 timeout = min(policy.request_timeout_seconds, remaining)
                 response = send(self._transport, "POST", path, headers, payload, timeout)
+            except kube_errors.PodNotFound as err:  # gone, or between pods of a rollout
+                self._raise_if_gone(timeout)
+                problem, not_ready = str(err), True
             except (OSError, TimeoutError) as err:
-                problem, not_ready = f"{type(err).__name__}: {_first_line(err)}", False
+                problem = f"{type(err).__name__}: {_first_line(err)}"
+                not_ready = isinstance(err, kube_errors.PodNotReady) or (
+                    isinstance(err, kube_errors.StreamClosed) and "connection refused" in err.reason
+                )
             else:
                 refusal = kube_errors.api_error(response, api_path, proxied=True)
                 kind = kube_errors.proxy_problem(refusal)
@@ -406,6 +492,23 @@ class KusciaApiClient:
             f"({attempts} attempts in {elapsed:.1f} s): {problem or 'no attempt fit in the time budget'}. "
             f"Is the pod Ready (kubectl -n {self.target.namespace} get pods)?"
         )
+
+    def _raise_if_gone(self, timeout: float) -> None:
+        """No pod: ServiceNotFound when the node's Service is gone too (the node is not deployed),
+        so callers read "gone" as they do under the service proxy; else the pod is coming."""
+        t = self.target
+        path = f"/api/v1/namespaces/{t.namespace}/services/{t.service}"
+        try:
+            with ApiServerTransport(t.kubeconfig_ref) as api:
+                response = api.request("GET", path, timeout=timeout)
+        except (OSError, kube_errors.KubeError):
+            return
+        if isinstance(kube_errors.api_error(response, f"GET {path}"), kube_errors.NotFound):
+            raise ServiceNotFound(
+                f"no Service {t.namespace}/{t.service} and no pod in the cluster; is the node deployed "
+                "with this kubeconfig/context?",
+                404,
+            )
 
     def _port_missing(self, refusal: kube_errors.ApiError) -> ServicePortMissing:
         port, service = kube_errors.missing_service_port(refusal) or (str(self.target.port), "")

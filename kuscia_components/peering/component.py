@@ -50,6 +50,7 @@ def node_link_args(node: AutonomyNode, cfg: PartyConfig) -> dict[str, Any]:
         "own_cert": node.cert_b64,
         "kube_context": cfg.kube_context,
         "kubeconfig": cfg.kubeconfig,
+        "kusciaapi_transport": cfg.kusciaapi_transport,
         "wait": WaitPolicy(timeout_seconds=cfg.peering_timeout_seconds, require_ready=cfg.require_peer_ready),
     }
 

@@ -39,6 +39,7 @@ class LinkProps:
     token: str | None = field(default=None, repr=False)
     kube_context: str | None = None
     kubeconfig: str | None = None  # a path: the file's credentials are read, never kept
+    kusciaapi_transport: str = "portForward"  # kuscia:kusciaApiTransport; older states: the default
     partner_domain_id: str = ""
     bundle_domain_id: str | None = None
     partner_cert: str | None = None
@@ -71,6 +72,7 @@ class LinkProps:
             token=_text(props.get("token")),
             kube_context=_text(props.get("kube_context")),
             kubeconfig=_text(props.get("kubeconfig")),
+            kusciaapi_transport=_text(props.get("kusciaapi_transport")) or "portForward",
             partner_domain_id=str(props.get("partner_domain_id") or ""),
             bundle_domain_id=_text(props.get("bundle_domain_id")),
             partner_cert=_text(props.get("partner_cert")),

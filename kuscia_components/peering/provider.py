@@ -428,6 +428,7 @@ def gather_evidence(client: KusciaApiClient, link: LinkProps | Mapping[str, Any]
                 "domain_id": dst,
                 "kube_context": link.kube_context,
                 "kubeconfig": link.kubeconfig,
+                "kusciaapi_transport": link.kusciaapi_transport,
                 "timeout_seconds": link.timeout_seconds,
             }
         )
@@ -446,6 +447,7 @@ def gather_evidence(client: KusciaApiClient, link: LinkProps | Mapping[str, Any]
             link.partner_protocol_or_default,
             kube_context=link.kube_context,
             kubeconfig=link.kubeconfig,
+            transport=link.kusciaapi_transport,
         )
         answers, detail = probe_gateway(target, port=endpoint.port)
         if answers is False:  # only a missing Service or pod is a fact about the partner's side
@@ -539,6 +541,7 @@ def node_client(link: LinkProps, budget_seconds: float | None = None) -> KusciaA
             token=link.token,
             kube_context=link.kube_context,
             kubeconfig=link.kubeconfig,
+            transport=link.kusciaapi_transport,
         ),
         retry=RetryPolicy(attempts=None, budget_seconds=budget, request_timeout_seconds=min(10.0, budget)),
     )

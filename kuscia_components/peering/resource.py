@@ -63,6 +63,7 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
         defer_wait: bool = False,
         kube_context: str | None = None,
         kubeconfig: str | None = None,
+        kusciaapi_transport: str = "portForward",
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         policy = wait or WaitPolicy()
@@ -75,6 +76,7 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
             "token": pulumi.Output.secret(token) if token is not None else None,
             "kube_context": kube_context,
             "kubeconfig": kubeconfig,
+            "kusciaapi_transport": kusciaapi_transport,
             "partner_domain_id": partner_domain_id or bundle.apply(lambda b: b.get("domainId")),
             "bundle_domain_id": bundle.apply(lambda b: b.get("domainId")),
             "partner_cert": bundle.apply(lambda b: b.get("cert")),

@@ -113,9 +113,11 @@ class KusciaEmulator:
         namespace: str | None = None,
         service: str | None = None,
         key_pem: str | None = None,
+        pod: bool = True,
     ) -> EmulatedNode:
         """A running node with its own RSA-2048 key (or `key_pem`). `protocol` is used as Kuscia
-        uses it: only the exact string NOTLS is plain HTTP; anything else is HTTPS + Token."""
+        uses it: only the exact string NOTLS is plain HTTP; anything else is HTTPS + Token. The API
+        server serves the node's pod (streams.node_pod) unless `pod` is False."""
         with self.lock:
             if domain_id in self.nodes:
                 raise ValueError(f"node {domain_id!r} already exists in this emulator")
@@ -127,6 +129,7 @@ class KusciaEmulator:
                 service=service or f"kuscia-autonomy-{domain_id}",
                 key=load_key(key_pem) if key_pem else None,
             )
+            node.has_pod = pod
             self.nodes[domain_id] = node
             return node
 

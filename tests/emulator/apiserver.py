@@ -23,12 +23,14 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from .objects import SelectorError, parse_path
+from . import streams
+from .objects import SelectorError, Target, _field_values, matches, parse_path
 
 if TYPE_CHECKING:
     from . import KusciaEmulator
     from .node import EmulatedNode
 
+POD_STREAM = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/pods/(?P<pod>[^/]+)/(?P<sub>portforward|exec)$")
 PROXY = re.compile(r"^/api/v1/namespaces/(?P<ns>[^/]+)/services/(?P<svc>[^/]+)/proxy(?P<rest>/.*)?$")
 SSAR = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews"
 KUSCIAAPI_PORT, GATEWAY_PORT = "8082", "1080"
@@ -44,6 +46,7 @@ class RecordedRequest:
     headers: dict[str, str]
     body: Any
     port: str | None = None  # the service port of a proxy request ("8082", "1080")
+    via: str = "proxy"  # "portforward": what a port-forward delivered inside the pod (path: the pod's)
 
 
 def split_service_ref(ref: str) -> tuple[str, str, str]:
@@ -130,6 +133,8 @@ class ApiServerHandler(BaseHTTPRequestHandler):
             self._send(401, JSON, status_body(401, "Unauthorized", "Unauthorized"))
         elif match:
             self._proxy(match, method, body, headers, node)
+        elif (stream := POD_STREAM.match(raw_path)) and method in ("GET", "POST"):
+            self._pod_stream(stream["ns"], stream["pod"], stream["sub"], urllib.parse.parse_qs(query))
         elif raw_path == "/version" and method == "GET":
             self._json(
                 200,
@@ -253,9 +258,40 @@ class ApiServerHandler(BaseHTTPRequestHandler):
             return
         self._send(*node.kusciaapi(method, rest, headers, body))
 
+    def _pod_stream(self, namespace: str, pod: str, sub: str, query: dict[str, list[str]]) -> None:
+        """pods/portforward and pods/exec (pkg/registry/core/pod/rest/subresources.go): RBAC on the
+        subresource, the pod looked up (404), then the upgrade relayed to the emulated kubelet."""
+        emu = self.server.emulator
+        with emu.lock:
+            refused = any((verb, f"pods/{sub}") in emu.denied for verb in ("create", "get"))
+        if refused:
+            message = (
+                f'pods "{pod}" is forbidden: User "emulated-admin" cannot create resource "pods/{sub}" '
+                f'in API group "" in the namespace "{namespace}"'
+            )
+            self._send(403, JSON, status_body(403, "Forbidden", message, name=pod, kind="pods"))
+            return
+        node, _ready = streams.pod_named(emu, namespace, pod)
+        if node is None:
+            self._send(
+                404, JSON, status_body(404, "NotFound", f'pods "{pod}" not found', name=pod, kind="pods")
+            )
+            return
+        if sub == "portforward":
+            ports = [p for value in query.get("ports", []) for p in value.split(",") if p]
+            if not ports:
+                self._send(400, JSON, status_body(400, "BadRequest", 'query parameter "port" is required'))
+                return
+            streams.serve_portforward(self, node, pod, ports)
+        else:
+            streams.serve_exec(self, node, query.get("command", []))
+
     def _object(self, path: str, query: dict[str, list[str]]) -> None:
         store = self.server.emulator.store
         target = parse_path(path)
+        if target is not None and (target.group, target.plural, target.subresource) == ("", "pods", None):
+            self._pods(target, query)
+            return
         if target is None or (not store.known(target) and target.name is None):
             self._send(
                 404, JSON, status_body(404, "NotFound", "the server could not find the requested resource")
@@ -288,6 +324,34 @@ class ApiServerHandler(BaseHTTPRequestHandler):
             return
         self._json(200, listed)
 
+    def _pods(self, target: Target, query: dict[str, list[str]]) -> None:
+        """Stored Pods plus each emulated node's own pod (streams.pods_of)."""
+        emu = self.server.emulator
+        virtual = streams.pods_of(emu, target.namespace)
+        if target.name is not None:
+            found = emu.store.get(target) or next(
+                (p for p in virtual if p["metadata"]["name"] == target.name), None
+            )
+            if found is None:
+                message = f'pods "{target.name}" not found'
+                self._send(404, JSON, status_body(404, "NotFound", message, name=target.name, kind="pods"))
+            else:
+                self._json(200, found)
+            return
+        labels, fields = query.get("labelSelector", [""])[0], query.get("fieldSelector", [""])[0]
+        try:
+            listed = emu.store.list(target, labels, fields)
+            virtual = [
+                p
+                for p in virtual
+                if matches(labels, p["metadata"]["labels"]) and matches(fields, _field_values(p))
+            ]
+        except SelectorError as err:
+            self._send(400, JSON, status_body(400, "BadRequest", str(err)))
+            return
+        listed["kind"], listed["items"] = "PodList", listed["items"] + virtual
+        self._json(200, listed)
+
     def _unavailable(self, message: str) -> None:
         self._send(503, JSON, status_body(503, "ServiceUnavailable", message))
 
@@ -310,6 +374,10 @@ class ApiServer(ThreadingHTTPServer):
     """One thread per connection, each tracked so `close` ends them all (no leaked threads)."""
 
     daemon_threads = True
+    # socketserver's default backlog is 5; Go's listener takes the kernel's somaxconn. Each
+    # port-forward or exec is a new connection, so a burst of them overflowed 5 and the kernel
+    # dropped SYNs, which cost the client a 1 s retransmit (seen as upgrade timeouts).
+    request_queue_size = 128
 
     def __init__(self, emulator: KusciaEmulator) -> None:
         super().__init__(("127.0.0.1", 0), ApiServerHandler)

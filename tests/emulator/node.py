@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
     from . import KusciaEmulator
+    from .streams import ExecHandler
 
 KUSCIA_VERSION = "v1.1.0b0"
 Reply = tuple[int, dict[str, str], bytes]
@@ -82,6 +83,11 @@ class EmulatedNode:
         self.kusciaapi_sans: tuple[str, ...] = ()  # kuscia.yaml kusciaAPISans
         self._server_tls: ServerTls | None = None
         self._set_key(key or new_key())
+        # pods/exec: argv[0] -> handler(argv) -> (exit code, stdout, stderr); see streams.serve_exec
+        self.exec_handlers: dict[str, ExecHandler] = {}
+        self.has_pod = True  # False: the API server serves no pod for it (nothing deployed)
+        self._standin_tls: ssl.SSLContext | None = None
+        self.server_cert_pem = ""  # the PEM of the certificate TLS ports present (once one was used)
 
     # -- identity --------------------------------------------------------------------------------
 
@@ -250,6 +256,42 @@ class EmulatedNode:
         self.network.engine.run_once()
         with self.lock:
             return {name: route.snapshot() for name, route in self.route_table.items()}
+
+    # -- what a port-forward reaches inside the pod ---------------------------------------------
+
+    def server_tls_context(self) -> ssl.SSLContext:
+        """The TLS server side of KusciaAPI (8082) and the gateway (1080) of a TLS node. Today a
+        self-signed stand-in for the service names; a Kuscia-shaped kusciaapi-server.crt
+        signed by the domain key replaces it by assigning `node.server_tls` a context."""
+        from .streams import self_signed_context
+
+        with self.lock:
+            if self._standin_tls is None:
+                names = [
+                    self.service,
+                    f"{self.service}.{self.namespace}",
+                    f"{self.service}.{self.namespace}.svc",
+                ]
+                self._standin_tls, self.server_cert_pem = self_signed_context(names)
+            return self._standin_tls
+
+    @property
+    def server_tls(self) -> ssl.SSLContext | None:
+        return self._standin_tls
+
+    @server_tls.setter
+    def server_tls(self, context: ssl.SSLContext | None) -> None:
+        self._standin_tls = context
+
+    def wrap_kusciaapi_stream(self, stream: Any, port: int) -> Any:
+        """The byte stream a port-forward delivers to `port` inside the pod, as the listener there
+        reads it: TLS is terminated here for TLS nodes (plain HTTP under NOTLS). THE hook for
+        TLS and MTLS: replace `server_tls` (or this method) to change what the client meets."""
+        if not self.is_tls:
+            return stream
+        from .streams import TlsServerStream
+
+        return TlsServerStream(stream, self.server_tls_context())
 
     # -- what the API server's proxy forwards ----------------------------------------------------
 

@@ -227,3 +227,18 @@ class ObjectStore:
             "metadata": {"resourceVersion": revision},
             "items": items,
         }
+
+    def pod(self, namespace: str, name: str) -> dict[str, Any] | None:
+        """A Pod a test put in, by name."""
+        with self._lock:
+            found = self._objects.get(("", namespace, "pods", name))
+            return copy.deepcopy(found) if found is not None else None
+
+    def has_pod(self, namespace: str, app: str) -> bool:
+        """Did a test put in a Pod labelled `app=<app>` in the namespace (so it models the node's pods)?"""
+        with self._lock:
+            return any(
+                (group, ns, plural) == ("", namespace, "pods")
+                and ((obj.get("metadata") or {}).get("labels") or {}).get("app") == app
+                for (group, ns, plural, _name), obj in self._objects.items()
+            )

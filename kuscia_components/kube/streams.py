@@ -1,0 +1,179 @@
+"""The node's pod, and a websocket channel stream to it through the API server.
+
+pods/portforward and pods/exec are websocket upgrades of a GET on the pod's subresource; the
+API server relays them to the kubelet (pkg/registry/core/pod/rest/subresources.go:
+UpgradeAwareHandler). Both speak the channel protocol of apimachinery's wsstream (conn.go): each
+binary message starts with one byte naming its channel. The subprotocol is negotiated as the
+official client does (`v4.channel.k8s.io`; exec also offers `v5.channel.k8s.io`). The websocket
+itself is websocket-client's (the official client's own dependency), opened with the
+kubeconfig's TLS options and token (`ApiServerTransport.upgrade_target`), with a timeout on
+every read, so no call waits unbounded.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from kuscia_components.kube.errors import (
+    ApiServerUnreachable,
+    PodNotFound,
+    PodNotReady,
+    StreamClosed,
+    StreamForbidden,
+    api_error,
+)
+from kuscia_components.kube.transport import JSON_HEADERS, ApiServerTransport, Response
+
+if TYPE_CHECKING:
+    from websocket import WebSocket
+
+V4_CHANNEL = "v4.channel.k8s.io"
+V5_CHANNEL = "v5.channel.k8s.io"
+_IMPORT_LOCK = threading.Lock()
+
+
+def selector_of(labels: Mapping[str, str]) -> str:
+    return ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
+
+
+def find_pod(api: ApiServerTransport, namespace: str, labels: Mapping[str, str], timeout: float) -> str:
+    """The name of a Running pod whose Ready condition is True, carrying `labels`; the newest
+    one when there are several (a rollout's new pod). PodNotFound / PodNotReady otherwise."""
+    selector = selector_of(labels)
+    path = f"/api/v1/namespaces/{namespace}/pods"
+    response = api.request("GET", path, query=[("labelSelector", selector)], timeout=timeout)
+    error = api_error(response, f"GET {path}?labelSelector={selector}")
+    if error is not None:
+        raise error
+    document = response.json()
+    items = document.get("items") if isinstance(document, dict) else None
+    pods = [
+        p
+        for p in items or []
+        if isinstance(p, dict) and not (p.get("metadata") or {}).get("deletionTimestamp")
+    ]
+    if not pods:
+        raise PodNotFound(namespace, selector)
+    ready = [p for p in pods if _is_ready(p)]
+    if not ready:
+        states = ", ".join(f"{_name(p)}: {_state(p)}" for p in pods[:3])
+        raise PodNotReady(namespace, selector, states)
+    ready.sort(key=lambda p: str((p.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+    return _name(ready[0])
+
+
+def _name(pod: dict[str, Any]) -> str:
+    return str((pod.get("metadata") or {}).get("name") or "")
+
+
+def _is_ready(pod: dict[str, Any]) -> bool:
+    status = pod.get("status") or {}
+    conditions = status.get("conditions") or []
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in conditions if isinstance(c, dict)
+    )
+    return status.get("phase") == "Running" and ready
+
+
+def _state(pod: dict[str, Any]) -> str:
+    status = pod.get("status") or {}
+    return f"phase {status.get('phase') or '?'}" + ("" if status.get("phase") != "Running" else ", not Ready")
+
+
+class ChannelSocket:
+    """One open websocket of the channel protocol; `read` gives (channel, data) or None at the
+    end. Every read waits at most until the caller's deadline."""
+
+    def __init__(self, ws: WebSocket, what: str) -> None:
+        self._ws = ws
+        self.what = what
+        self.subprotocol = str(getattr(ws, "subprotocol", "") or "")
+
+    def send(self, channel: int, data: bytes) -> None:
+        from websocket import WebSocketException
+
+        try:
+            self._ws.send_binary(bytes([channel]) + data)
+        except (OSError, WebSocketException) as err:
+            raise StreamClosed(self.what, f"sending failed: {_first_line(err)}") from None
+
+    def read(self, deadline: float) -> tuple[int, bytes] | None:
+        from websocket import (
+            ABNF,
+            WebSocketConnectionClosedException,
+            WebSocketException,
+            WebSocketTimeoutException,
+        )
+
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise StreamClosed(self.what, "timed out waiting for the pod")
+            self._ws.settimeout(remaining)
+            try:
+                opcode, frame = self._ws.recv_data_frame(True)
+            except WebSocketConnectionClosedException:
+                return None
+            except (TimeoutError, WebSocketTimeoutException):
+                raise StreamClosed(self.what, "timed out waiting for the pod") from None
+            except (OSError, WebSocketException) as err:
+                raise StreamClosed(self.what, _first_line(err)) from None
+            if opcode == ABNF.OPCODE_CLOSE:
+                return None
+            if opcode in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT) and frame.data:
+                data = bytes(frame.data)
+                return data[0], data[1:]
+
+    def close(self) -> None:
+        from websocket import WebSocketException
+
+        try:
+            self._ws.close(timeout=1.0)
+        except (OSError, WebSocketException):
+            self._ws.shutdown()  # type: ignore[no-untyped-call]
+
+
+def open_channels(
+    api: ApiServerTransport,
+    path: str,
+    query: Sequence[tuple[str, str]],
+    protocols: Sequence[str],
+    timeout: float,
+) -> ChannelSocket:
+    """Upgrade a GET of `path` to a websocket offering `protocols`. The API server's own
+    refusal (403 RBAC, 404 pod, 400 bad request) raises its typed ApiError (403 as
+    StreamForbidden); no answer at all raises ApiServerUnreachable."""
+    target = api.upgrade_target(path, query)  # imports the official client, under its lock
+    with _IMPORT_LOCK:  # the provider host opens streams from several threads at once
+        from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
+
+    what = f"{path} at {target.server}"
+    options: dict[str, Any] = {"header": target.header, "subprotocols": list(protocols), "timeout": timeout}
+    if target.proxy:
+        from urllib.parse import urlsplit
+
+        proxy = urlsplit(target.proxy)
+        options.update(http_proxy_host=proxy.hostname, http_proxy_port=proxy.port, proxy_type="http")
+    ws = WebSocket(sslopt=target.sslopt, skip_utf8_validation=True)
+    try:
+        ws.connect(target.url, **options)  # type: ignore[no-untyped-call]
+    except WebSocketBadStatusException as err:
+        answer = Response(int(err.status_code), bytes(err.resp_body or b""), dict(JSON_HEADERS))
+        error = api_error(answer, f"GET {path}")
+        if error is not None and error.status == 403:
+            raise StreamForbidden(f"GET {path}", 403, error.reason, error.message) from None
+        if error is not None:
+            raise error from None
+        raise StreamClosed(what, f"the upgrade answered HTTP {err.status_code}") from None
+    except (OSError, WebSocketException) as err:
+        ws.shutdown()  # type: ignore[no-untyped-call]
+        raise ApiServerUnreachable(target.server, _first_line(err)) from None
+    return ChannelSocket(ws, what)
+
+
+def _first_line(err: BaseException) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:300] if text else type(err).__name__
