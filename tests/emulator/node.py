@@ -164,7 +164,7 @@ class EmulatedNode:
     # -- faults ------------------------------------------------------------------------------------
 
     def fail_next(self, n: int, status: int = 503) -> None:
-        """The next `n` KusciaAPI calls answer HTTP `status` (through the API server's proxy)."""
+        """The next `n` KusciaAPI calls answer HTTP `status` (through the proxy or a port-forward)."""
         with self.lock:
             self._fail.extend([status] * n)
 

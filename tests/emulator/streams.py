@@ -406,11 +406,13 @@ def serve_portforward(handler: Any, node: EmulatedNode, pod: str, ports: list[st
             status, delay = node.take_fault()
             if delay and handler.server.stopping.wait(delay):
                 return
-            reply = (
-                (status, {"Content-Type": "text/plain"}, f"emulated fault: HTTP {status}".encode())
-                if status is not None
-                else node.kusciaapi(method, path, headers, body)
-            )
+            injected = node.take_answer() if status is None else None
+            if status is not None:
+                reply = (status, {"Content-Type": "text/plain"}, f"emulated fault: HTTP {status}".encode())
+            elif injected is not None:
+                reply = (injected[0], {"Content-Type": "application/json"}, injected[1])
+            else:
+                reply = node.kusciaapi(method, path, headers, body)
         inner.send(response_bytes(*reply))
     except Closed:
         pass
