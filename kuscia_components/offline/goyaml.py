@@ -337,7 +337,7 @@ def go_json_string(text: str) -> str:
     return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
 
 
-_NEEDS_ESCAPE = re.compile("[\"\\\\<>&\u2028\u2029\x00-\x1f]")  # a regex pass, not a Python loop per character
+_NEEDS_ESCAPE = re.compile('["\\\\<>&\u2028\u2029\x00-\x1f]')  # a regex pass, not a Python loop per character
 
 
 def _escape(match: re.Match[str]) -> str:
