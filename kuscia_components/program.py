@@ -92,26 +92,6 @@ def _kubernetes_opts(cfg: PartyConfig) -> pulumi.ResourceOptions:
 
 def _read_kubeconfig(path: str) -> str:
     """The kubeconfig the stack names; a missing file is a config problem, not a traceback."""
-    import yaml
+    from kuscia_components.config import limits
 
-    from kuscia_components.config import ConfigError, Problem, limits, yaml_limits
-
-    try:
-        text = limits.read_text(path, limits.KUBECONFIG)
-        yaml_limits.safe_load(text)  # refused here, not in the provider: its errors may quote a token
-        return text
-    except limits.InputLimitError as err:
-        rule = f"must name a kubeconfig file: it {err.reason}"
-        raise ConfigError([Problem("kuscia:kubeconfig", rule, "~/.kube/config", path[:200])]) from None
-    except (yaml_limits.YamlLimitError, yaml.YAMLError, RecursionError) as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        reason = str(err) if isinstance(err, yaml_limits.YamlLimitError) else f"is not valid YAML{where}"
-        rule = f"must name a kubeconfig file: it {reason}"
-        raise ConfigError([Problem("kuscia:kubeconfig", rule, "~/.kube/config", path[:200])]) from None
-    except OSError as err:
-        rule = (
-            f"must name a readable kubeconfig file ({err.strerror}; "
-            "a relative path is read from the project directory)"
-        )
-        raise ConfigError([Problem("kuscia:kubeconfig", rule, "~/.kube/config", path)]) from None
+    return limits.read_kubeconfig(path)

@@ -577,7 +577,8 @@ def test_peers_by_stack_and_inline(carol_cert_b64: str) -> None:
         peers=[
             {"domainId": "bob", "stack": "acme/kuscia-p2p/bob"},
             _bundle(carol_cert_b64, endpoint="http://203.0.113.9:31080", protocol="notls"),
-        ]
+        ],
+        trustedNetwork="true",  # a NOTLS partner outside the cluster (exposure.plaintext_partner)
     )
     assert [(p.domain_id, p.stack, p.protocol) for p in cfg.peers] == [
         ("bob", "acme/kuscia-p2p/bob", None),
@@ -920,6 +921,10 @@ def test_random_valid_configs_parse(carol_cert_b64: str) -> None:
     for _ in range(200):
         protocol = rng.choice(["TLS", "NOTLS", "tls", "notls"])
         scheme = "http" if protocol.upper() == "NOTLS" else "https"
+        peer_protocol = rng.choice(["TLS", "NOTLS"])
+        in_cluster = protocol.upper() == "TLS" and rng.random() < 0.5  # only the partner may be NOTLS
+        peer_host = "kuscia-autonomy-carol.autonomy-carol.svc" if in_cluster else "10.0.0.1"
+        peer_endpoint = f"{'http' if peer_protocol == 'NOTLS' else 'https'}://{peer_host}:1080"
         values: dict[str, object] = {
             "domainId": rng.choice(["alice", "bob-1", "x" * 47]),
             "protocol": protocol,
@@ -929,15 +934,17 @@ def test_random_valid_configs_parse(carol_cert_b64: str) -> None:
             "service": json.dumps(
                 {"type": rng.choice(["NodePort", "LoadBalancer"]), "nodePort": rng.randrange(30000, 32768)}
             ),
-            # NOTLS beyond the cluster is refused unless the network is declared trusted
-            "trustedNetwork": "true" if protocol.upper() == "NOTLS" else rng.choice(["true", "false"]),
+            # NOTLS beyond the cluster, ours or a partner's, is refused unless the network is trusted
+            "trustedNetwork": "true"
+            if "NOTLS" in (protocol.upper(), peer_protocol) and not in_cluster
+            else rng.choice(["true", "false"]),
             "peers": json.dumps(
                 [
                     {
                         "domainId": "carol",
-                        "endpoint": "http://10.0.0.1:1080",
+                        "endpoint": peer_endpoint,
                         "cert": carol_cert_b64,
-                        "protocol": "NOTLS",
+                        "protocol": peer_protocol,
                     }
                 ]
             ),

@@ -173,3 +173,11 @@ def test_a_partner_certificate_must_carry_its_domain_id(rsa_key_pem: str) -> Non
     assert pki.cert_domain_problem(cert, "carol") is None
     problem = pki.cert_domain_problem(cert, "bob")
     assert problem is not None and "'carol'" in problem and "'bob'" in problem
+
+
+def test_plain_load_keeps_json_values_and_merges() -> None:
+    """network.yaml is loaded with safe_load_plain: JSON values and merge keys as safe_load gives them."""
+    text = "a: &x {k: 1, j: 2.5}\nb: {<<: *x, k: 3}\nc: [null, true, '2001-12-14', -1e3]\n"
+    assert yaml_limits.safe_load_plain(text) == yaml_limits.safe_load(text)
+    with pytest.raises(yaml_limits.YamlLimitError, match="line 3: !!set makes a set"):
+        yaml_limits.safe_load_plain("a: 1\nb: 2\nc: !!set {x}\n")

@@ -222,6 +222,17 @@ YAML_CORNERS = [
     "!!float '3'",
     "{secure: !!binary djE6eA==}",
     "{big: 18446744073709551615, neg: -9223372036854775808}",
+    # tags PyYAML builds non-JSON types from (review of #10, finding 4): yaml.v3 ignores a tag on
+    # a collection, so a set is a map of nulls and omap/pairs lists of maps
+    "!!set {a, b}",
+    "[!!set {x}, !!timestamp 2001-12-14]",
+    "!!omap [{a: 1}, {b: 2}]",
+    "!!pairs [{a: 1}, {a: 2}]",
+    "!!set {a: 1}",
+    "!!omap {a: 1}",
+    "{2001-12-14: x, !!binary aGk=: y}",
+    "!!timestamp 2001-12-14T01:02:03Z",
+    "{s: !!set {k}, b: !!binary aGk=, t: !!timestamp 2001-12-14}",
 ]
 
 

@@ -61,6 +61,18 @@ def skipped(name: str, detail: str, fix: str = "") -> CheckResult:
 
 
 def broken(name: str, err: BaseException) -> CheckResult:
+    """A check that raised: a plain FAIL with the reason where the error is an answer refused for
+    its size (the server's doing, not a bug here), else "the check itself broke"."""
+    from kuscia_components.kube.errors import AnswerTooLarge
+    from kuscia_components.peering.client import UnexpectedAnswer
+
+    if isinstance(err, AnswerTooLarge) or (isinstance(err, UnexpectedAnswer) and "longer than" in str(err)):
+        return failed(
+            name,
+            first_line(err),
+            "the server answered with far more than such an answer ever holds: check that the kubeconfig "
+            "and context point at your cluster's API server and the node is Kuscia, not another service",
+        )
     return failed(
         name,
         f"the check itself broke: {type(err).__name__}: {first_line(err)}",

@@ -118,6 +118,16 @@ def project_dir(args: argparse.Namespace) -> Path:
     return path.absolute()
 
 
+def with_project_kubeconfig(cfg: PartyConfig, args: argparse.Namespace) -> PartyConfig:
+    """`kuscia:kubeconfig` made absolute relative to the project (kube.kubeconfig.project_path),
+    as the program reads it, whatever the cwd: every command that reads the file calls this."""
+    if not cfg.kubeconfig:
+        return cfg
+    from kuscia_components.kube.kubeconfig import project_path
+
+    return dataclasses.replace(cfg, kubeconfig=project_path(cfg.kubeconfig, str(project_dir(args))))
+
+
 def preflight_runner(cfg: PartyConfig, args: argparse.Namespace, redactor: Redactor) -> Report:
     from kuscia_components.checks.partner_stacks import pulumi_stack_lookup
     from kuscia_components.checks.preflight import admin_password_source, run_preflight
@@ -190,10 +200,7 @@ def run_checks(
     if isinstance(loaded, int):
         return loaded
     stack, cfg, warnings = loaded
-    if cfg.kubeconfig:  # relative to the project, as the program reads it, whatever the cwd
-        from kuscia_components.kube.kubeconfig import project_path
-
-        cfg = dataclasses.replace(cfg, kubeconfig=project_path(cfg.kubeconfig, str(project_dir(args))))
+    cfg = with_project_kubeconfig(cfg, args)
     redactor = party_redactor(cfg)
     for warning in warnings:
         print(redactor.scrub(f"warning: {warning}"), file=err)

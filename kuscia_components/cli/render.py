@@ -18,6 +18,7 @@ from kuscia_components.cli.args import (
     party_redactor,
     with_input_errors,
 )
+from kuscia_components.cli.checks import with_project_kubeconfig
 
 RENDER = CommandText(
     "render",
@@ -56,6 +57,7 @@ def register(subparsers: Any) -> None:
 @with_input_errors
 def run_render(args: argparse.Namespace) -> int:
     stack, cfg, warnings = load_party(args)
+    cfg = with_project_kubeconfig(cfg, args)
     if not cfg.domain_key_data:  # the program will generate the key: start it while pulumi imports
         from kuscia_components.core import pki
 
@@ -98,6 +100,11 @@ def skip_final_collections() -> None:
 @with_input_errors
 def run_check(args: argparse.Namespace) -> int:
     stack, cfg, warnings = load_party(args)
+    cfg = with_project_kubeconfig(cfg, args)
+    if cfg.kubeconfig:  # the file render hands the provider: refused here as render refuses it
+        from kuscia_components.config import limits
+
+        limits.read_kubeconfig(cfg.kubeconfig)
     redactor = party_redactor(cfg)
     for warning in warnings:
         print(redactor.scrub(f"warning: {warning}"))

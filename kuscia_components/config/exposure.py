@@ -10,7 +10,9 @@ anyone on the path; KusciaAPI (8082) has no token at all (NOTES §1.6). That is 
 when every party sits in one cluster or the operator declares the network between the parties
 trusted (`kuscia:trustedNetwork: true`). So NOTLS with a Service partners reach from outside
 (NodePort/LoadBalancer), or with a `publicEndpoint` that is not a cluster-local Service name, is
-refused before anything touches a cluster: this is the `FINISH` rule of the whole config.
+refused before anything touches a cluster: this is the `FINISH` rule of the whole config. Our
+gateway speaks each partner's protocol to it, so a pasted NOTLS partner (`http://`) outside the
+cluster needs `trustedNetwork` too, whatever our own protocol (`plaintext_partner`).
 """
 
 from __future__ import annotations
@@ -54,11 +56,41 @@ def in_cluster_host(host: str) -> bool:
     return False
 
 
+def plaintext_partner(endpoint: str, protocol: str | None) -> str | None:
+    """Why dialing a partner at `endpoint` sends our route tokens in plain HTTP across a network
+    not known to be ours (the rule text), or None: a NOTLS partner (http://) outside the cluster.
+    Our gateway speaks the partner's protocol to it, whatever our own, so this holds for every
+    partner bundle: pasted (checked here) or read by StackReference (checked when it arrives)."""
+    if protocol != "NOTLS" and not endpoint.lower().startswith("http://"):
+        return None
+    host = _host(endpoint)
+    if host is None or in_cluster_host(host):
+        return None
+    return (
+        f"is a NOTLS partner at {host}, outside the cluster (not a <service>.<namespace>.svc name): our "
+        "gateway would send the route tokens that authenticate every request, and the data, to it in "
+        "plain HTTP, readable and replayable by anyone on the path; ask the partner for a TLS bundle, or, "
+        "only if the network between you is yours (a private link or VPN), set kuscia:trustedNetwork true"
+    )
+
+
 def exposure(r: Reader, where: str, ctx: Ctx) -> dict[str, Any]:
-    """NOTLS only inside the cluster, unless `trustedNetwork` says the network is trusted."""
+    """NOTLS only inside the cluster, unless `trustedNetwork` says the network is trusted: our
+    own Service and publicEndpoint under our NOTLS, and every pasted NOTLS partner endpoint."""
     here = ctx.here
-    if here.get("protocol") != "NOTLS" or here.get("trusted_network") is not False:
-        return {}  # TLS; trusted; or trustedNetwork itself was refused (its own problem says why)
+    if here.get("trusted_network") is not False:
+        return {}  # trusted; or trustedNetwork itself was refused (its own problem says why)
+    for index, peer in enumerate(here.get("peers") or ()):
+        rule = plaintext_partner(peer.endpoint, peer.protocol) if peer.endpoint else None
+        if rule is not None:
+            r.problem(
+                f"peers[{index}].endpoint",
+                rule,
+                "https://198.51.100.7:31080 with protocol TLS",
+                peer.endpoint,
+            )
+    if here.get("protocol") != "NOTLS":
+        return {}
     service = here.get("service")
     kind = getattr(service, "type", None)
     if kind is not None and kind != "ClusterIP":

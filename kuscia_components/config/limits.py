@@ -99,6 +99,36 @@ def decode_text(data: bytes, path: str | os.PathLike[str], kind: FileKind) -> st
         ) from None
 
 
+def read_kubeconfig(path: str) -> str:
+    """The text of the file `kuscia:kubeconfig` names (an absolute path: see
+    kube.kubeconfig.project_path), checked as every reader of it needs: a bounded regular UTF-8
+    file holding one bounded YAML document. Refused as a ConfigError naming the setting, never
+    quoting the content (YAML errors quote lines, tokens included). `check` and the program (whose
+    provider gets the content) call this one function, so `check` refuses what `render` refuses."""
+    import yaml
+
+    from kuscia_components.config import yaml_limits
+    from kuscia_components.config.errors import ConfigError, Problem
+
+    try:
+        text = read_text(path, KUBECONFIG)
+        yaml_limits.safe_load(text)
+        return text
+    except InputLimitError as err:
+        rule = f"must name a kubeconfig file: it {err.reason}"
+    except (yaml_limits.YamlLimitError, yaml.YAMLError, RecursionError) as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        reason = str(err) if isinstance(err, yaml_limits.YamlLimitError) else f"is not valid YAML{where}"
+        rule = f"must name a kubeconfig file: it {reason}"
+    except OSError as err:
+        rule = (
+            f"must name a readable kubeconfig file ({err.strerror or type(err).__name__}; "
+            "a relative path is read from the project directory)"
+        )
+    raise ConfigError([Problem("kuscia:kubeconfig", rule, KUBECONFIG.example, path[:200])])
+
+
 def check_text(text: str, what: str, max_chars: int) -> str | None:
     """The rule a text value breaks (NUL, over `max_chars`), for values not read from a file."""
     if len(text) > max_chars:

@@ -512,8 +512,9 @@ class PartyConfig:
         group="Reaching the node",
         rule="`true` declares the network between the parties trusted (one you control: a private link, a "
         "VPN). Only then may `protocol: NOTLS` go with `service.type` `NodePort`/`LoadBalancer` or with a "
-        "`publicEndpoint` outside the cluster (not `<service>.<namespace>.svc[.cluster.local]`); without it "
-        "that is refused, because NOTLS carries partner traffic and its route tokens in plain HTTP",
+        "`publicEndpoint` outside the cluster (not `<service>.<namespace>.svc[.cluster.local]`), and a partner "
+        "`peers[].endpoint` be `http://` (a NOTLS partner) outside the cluster; without it that is refused, "
+        "because NOTLS carries partner traffic and its route tokens in plain HTTP",
         default_doc="`false`",
     )
     peers: tuple[PeerSettings, ...] = setting(

@@ -347,7 +347,10 @@ def _external_server(r: Reader, raw: Mapping[Any, object]) -> dict[str, Any]:
     where = "database.endpoint" if "endpoint" in raw else "database.host"
     if host is not None and not r.hostname(where, host, example):
         host = None
-    elif host is not None and is_loopback_host(host):
+    elif host is not None and (rule := _numeric_host_problem(host)) is not None:
+        r.problem(where, rule, example, host)
+        host = None
+    elif host is not None and (is_loopback_host(host) or host.lower().rstrip(".") in _POD_LOOPBACK_NAMES):
         r.problem(
             where,
             f"is {host}, a loopback address: inside the Kuscia pod that is the pod itself, not your "
@@ -359,6 +362,31 @@ def _external_server(r: Reader, raw: Mapping[Any, object]) -> dict[str, Any]:
         host = None
     port = r.integer("database.port" if "port" in raw else where, port_value, "3306", 1, 65535)
     return {"host": host, "port": port or 3306}
+
+
+# kubelet writes these into every pod's /etc/hosts as ::1 (pkg/kubelet/kubelet_pods.go,
+# managedHostsHeader: "::1 localhost ip6-localhost ip6-loopback"), so in the Kuscia pod they
+# name the pod itself, as localhost does.
+_POD_LOOPBACK_NAMES = frozenset({"ip6-localhost", "ip6-loopback"})
+# What inet_aton (glibc's getaddrinfo, so Go's cgo resolver) reads as an IPv4 address: one to
+# four parts, each decimal, octal (leading 0) or hex (0x): 127.1, 2130706433, 0x7f000001, 0177.0.0.1.
+_INET_ATON = re.compile(r"(0[xX][0-9a-fA-F]*|[0-9]+)(\.(0[xX][0-9a-fA-F]*|[0-9]+)){0,3}\.?")
+_CANONICAL_IPV4 = re.compile(
+    r"(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])(\.(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])){3}"
+)
+
+
+def _numeric_host_problem(host: str) -> str | None:
+    """A host that only looks numeric is refused unless it is a canonical a.b.c.d: Go's own
+    resolver takes `127.1` as a name to look up, glibc's inet_aton (Go's cgo resolver) as
+    127.0.0.1, so what it reaches depends on how Kuscia was built; never a DNS name either."""
+    if not _INET_ATON.fullmatch(host) or _CANONICAL_IPV4.fullmatch(host):
+        return None
+    return (
+        f"is {host}, a numeric host that is not a canonical IPv4 address (four decimal parts 0-255, no "
+        "leading zeros): resolvers read such forms differently (glibc reads 127.1, 2130706433 and "
+        "0x7f000001 as the loopback 127.0.0.1). Write the address as a.b.c.d, or give a DNS name"
+    )
 
 
 def _admin_password(r: Reader, raw: Mapping[Any, object]) -> str | None:

@@ -19,6 +19,7 @@ Two budgets are our own: at most MAX_NODES nodes in one document (pure-Python co
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Hashable, Iterator
 from typing import Any
 
@@ -83,6 +84,62 @@ def compose(text: str, loader: type[yaml.SafeLoader] = BoundedSafeLoader) -> tup
 def safe_load(text: str) -> Any:
     """yaml.safe_load with the node budget and the alias rules; YamlLimitError or YAMLError."""
     node, loader = compose(text)
+    if node is None:
+        return None
+    check_aliasing(node, getattr(loader, "anchor_names", {}))
+    return loader.construct_document(node)
+
+
+class PlainSafeLoader(BoundedSafeLoader):
+    """BoundedSafeLoader that builds JSON values only: strings, numbers, booleans, null, lists and
+    string-keyed mappings. Our own YAML files (network.yaml) become stack config written as JSON,
+    where PyYAML's sets, bytes, dates and ordered pairs have no form; each is refused at its line."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        mapping: dict[Any, Any] = super().construct_mapping(node, deep=deep)
+        for key_node, _ in node.value:
+            if key_node.tag != _MERGE and not isinstance(self.construct_object(key_node), str):
+                raise _not_json(key_node, f"the key {key_node.value[:60]!r} is not a string; quote it")
+        return mapping
+
+    def construct_yaml_float(self, node: yaml.ScalarNode) -> float:
+        number: float = super().construct_yaml_float(node)
+        if math.isfinite(number):
+            return number
+        raise _not_json(node, f"{node.value[:60]!r} is not a finite number (JSON has no NaN or infinity)")
+
+
+def _refuse(what: str) -> Callable[[Any, yaml.Node], Any]:
+    def construct(loader: Any, node: yaml.Node) -> Any:
+        raise _not_json(node, f"{short(node.tag)} {what}")
+
+    return construct
+
+
+def short(tag: str) -> str:
+    return "!!" + tag.removeprefix("tag:yaml.org,2002:") if tag.startswith("tag:yaml.org,2002:") else tag
+
+
+for _tag, _what in (
+    ("set", "makes a set; write a list: [a, b]"),
+    ("binary", "makes bytes; write the text"),
+    ("omap", "makes ordered pairs; write a mapping: {a: 1, b: 2}"),
+    ("pairs", "makes pairs; write a mapping: {a: 1, b: 2}"),
+    ("timestamp", "reads as a date or time; quote it: '2001-12-14'"),
+):
+    PlainSafeLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse(_what))
+PlainSafeLoader.add_constructor("tag:yaml.org,2002:float", PlainSafeLoader.construct_yaml_float)
+
+
+def _not_json(node: yaml.Node, why: str) -> YamlLimitError:
+    return YamlLimitError(
+        f"line {node.start_mark.line + 1}: {why} (values here are strings, numbers, booleans, lists and mappings)"
+    )
+
+
+def safe_load_plain(text: str) -> Any:
+    """safe_load that builds JSON values only (PlainSafeLoader); YamlLimitError or YAMLError."""
+    node, loader = compose(text, PlainSafeLoader)
     if node is None:
         return None
     check_aliasing(node, getattr(loader, "anchor_names", {}))

@@ -209,6 +209,16 @@ def cert_domain_problem(cert: str, domain_id: str) -> str | None:
     from cryptography.x509.oid import NameOID
 
     names = load_certificate(cert).subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+    if len(names) > 1:
+        # Go (crypto/x509/pkix Name.FillFromRDNSequence: each CN overwrites the last) reads the
+        # last CN, other readers the first: which domain the certificate names would depend on
+        # who reads it, and Kuscia only ever issues one.
+        shown = ", ".join(repr(str(n.value)[:64]) for n in names[:4])
+        return (
+            f"the certificate's subject has {len(names)} CNs ({shown}): a Kuscia domain certificate has "
+            "exactly one, its domain ID, and with several Go reads the last and other tools the first; "
+            f"paste {domain_id[:64]}'s own peeringBundle cert"
+        )
     common_name = str(names[0].value) if names else None
     if common_name == domain_id:
         return None

@@ -55,7 +55,7 @@ def load_network_spec(path: Path) -> SpecFile:
     path = Path(path)
     source = str(path)
     try:
-        document = yaml_limits.safe_load(limits.read_text(path, limits.NETWORK_SPEC))
+        document = yaml_limits.safe_load_plain(limits.read_text(path, limits.NETWORK_SPEC))
     except FileNotFoundError:
         raise NetworkSpecError(
             [Problem("--spec", "must name an existing file", "network.yaml", source)], source

@@ -334,8 +334,15 @@ _GO_ESCAPES = {
 
 def go_json_string(text: str) -> str:
     """encoding/json's string form: HTML-safe escapes, other control characters as \\u00XX."""
-    out = (_GO_ESCAPES.get(c) or (f"\\u{ord(c):04x}" if ord(c) < 0x20 else c) for c in text)
-    return '"' + "".join(out) + '"'
+    return '"' + _NEEDS_ESCAPE.sub(_escape, text) + '"'
+
+
+_NEEDS_ESCAPE = re.compile('["\\\\<>&\u2028\u2029\x00-\x1f]')  # a regex pass, not a Python loop per character
+
+
+def _escape(match: re.Match[str]) -> str:
+    c = match[0]
+    return _GO_ESCAPES.get(c) or f"\\u{ord(c):04x}"
 
 
 def go_float(number: float, *, json_style: bool) -> str:

@@ -94,14 +94,16 @@ def _key_pem(bits: int = 2048, exponent: int = 65537) -> str:
     ).decode()
 
 
-def _cert_b64(bits: int, exponent: int, common_name: str) -> str:
-    """A self-signed certificate built directly (pki refuses to load weak keys)."""
+def _cert_b64(bits: int, exponent: int, common_name: str, *more: str, one_rdn: bool = False) -> str:
+    """A self-signed certificate built directly (pki refuses to load weak keys); `more` common
+    names follow the first, each its own RDN, or all in one multi-valued RDN (`one_rdn`)."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.x509.oid import NameOID
 
     key = _key(bits, exponent)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    cns = [x509.NameAttribute(NameOID.COMMON_NAME, cn) for cn in (common_name, *more)]
+    name = x509.Name([x509.RelativeDistinguishedName(cns)] if one_rdn else cns)
     now = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -123,6 +125,11 @@ def material(name: str, tmp: Path) -> str:
         "CERT_RSA1024": lambda: _cert_b64(1024, 65537, "bob"),
         "CERT_E3": lambda: _cert_b64(2048, 3, "bob"),
         "CERT_CN_CAROL": lambda: _cert_b64(2048, 65537, "carol"),
+        "CERT_DAVE": lambda: _cert_b64(2048, 65537, "dave"),
+        "CERT_CN_BOB_CAROL": lambda: _cert_b64(2048, 65537, "bob", "carol"),
+        "CERT_CN_CAROL_BOB": lambda: _cert_b64(2048, 65537, "carol", "bob"),
+        "CERT_CN_BOB_BOB": lambda: _cert_b64(2048, 65537, "bob", "bob"),
+        "CERT_CN_ONE_RDN": lambda: _cert_b64(2048, 65537, "bob", "carol", one_rdn=True),
         "CERT_TWO_BLOCKS": lambda: base64.b64encode(
             base64.b64decode(_cert_b64(2048, 65537, "bob")) * 2
         ).decode(),
