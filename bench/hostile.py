@@ -4,6 +4,7 @@ Each case runs in a fresh interpreter (so its peak RSS is its own), through the 
 time includes interpreter start and imports. Target (issue #10): each refusal <= 2 s, <= 200 MB.
 
     .venv/bin/python bench/hostile.py            # a table, the slowest last
+    .venv/bin/python bench/hostile.py --keys     # own-key check: accept / refuse, 2048-8192 bits
 """
 
 from __future__ import annotations
@@ -32,7 +33,51 @@ print(json.dumps({"code": code, "seconds": took, "peak_mb": peak}))
 """
 
 
+def keys() -> int:
+    """Accepting a good own key and refusing a damaged one (d + 2), per size: our arithmetic check
+    (core/pki) next to OpenSSL's full check, which also tests p and q for primality."""
+    import time
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    from kuscia_components.core import pki
+
+    def pem(key: rsa.RSAPrivateKey) -> str:
+        fmt = serialization.PrivateFormat.TraditionalOpenSSL
+        return key.private_bytes(serialization.Encoding.PEM, fmt, serialization.NoEncryption()).decode()
+
+    def timed(check: object, data: str) -> tuple[float, bool]:
+        start = time.perf_counter()
+        try:
+            check(data)  # type: ignore[operator]
+            ok = True
+        except ValueError:
+            ok = False
+        return time.perf_counter() - start, ok
+
+    def openssl(data: str) -> None:
+        serialization.load_pem_private_key(data.encode(), None)
+
+    print(f"{'bits':>5} {'key':>8} {'ours s':>8} {'OpenSSL s':>10}")
+    for bits in (2048, 4096, 8192):
+        good = rsa.generate_private_key(public_exponent=65537, key_size=bits)
+        n = good.private_numbers()
+        bad = rsa.RSAPrivateNumbers(n.p, n.q, n.d + 2, n.dmp1, n.dmq1, n.iqmp, n.public_numbers).private_key(
+            unsafe_skip_rsa_key_validation=True
+        )
+        for label, key, expect in (("good", good, True), ("damaged", bad, False)):
+            data = pem(key)
+            ours, ok = timed(pki.load_domain_key, data + "\n")  # a new string: not the cache's
+            theirs, _ = timed(openssl, data)
+            assert ok == expect, (bits, label)
+            print(f"{bits:>5} {label:>8} {ours:>8.3f} {theirs:>10.3f}")
+    return 0
+
+
 def main() -> int:
+    if "--keys" in sys.argv:
+        return keys()
     rows = []
     for case in CASES:
         with tempfile.TemporaryDirectory() as folder:

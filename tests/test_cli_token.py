@@ -105,3 +105,80 @@ def test_a_failing_or_empty_state_is_a_reason_not_a_traceback(
     assert main(["token", "--stack", "alice", "--project-dir", str(ROOT)]) == 1
     out, err = capsys.readouterr()
     assert out == "" and expected in err and "Traceback" not in err
+
+
+# -- whatever `pulumi stack export` prints, the answer is a reason, never a traceback ----------------
+
+IDENTITY = "pulumi-python:dynamic/kuscia:DomainIdentity"
+
+
+def export_of(resources: object) -> str:
+    return json.dumps({"version": 3, "deployment": {"resources": resources}})
+
+
+def secret_of(value: object) -> dict[str, str]:
+    """A secret output as `pulumi stack export --show-secrets` prints it: Pulumi's secret object
+    with the value JSON-encoded under `plaintext` (pulumi pkg/resource/stack/deployment.go
+    SerializePropertyValue; sdk/go/common/apitype/core.go SecretV1)."""
+    return {
+        "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270",
+        "plaintext": json.dumps(value),
+    }
+
+
+def test_a_secret_output_is_read_as_the_pulumi_cli_prints_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """domain_key_data is a secret output (node/identity.py), so this is the real export's form."""
+    stdout = export_of(
+        [{"type": IDENTITY, "outputs": {"domain_key_data": secret_of(pki.domain_key_data(KEY))}}]
+    )
+    monkeypatch.setenv("PATH", f"{fake_pulumi(tmp_path, stdout)}{os.pathsep}/bin")
+    assert main(["token", "--stack", "alice", "--project-dir", str(ROOT)]) == 0
+    assert capsys.readouterr().out == pki.kusciaapi_token(KEY, "alice") + "\n"
+
+
+MALFORMED = {
+    "outputs a list": export_of([{"type": IDENTITY, "outputs": ["x"]}]),
+    "outputs a string": export_of([{"type": IDENTITY, "outputs": "x"}]),
+    "key a number": export_of([{"type": IDENTITY, "outputs": {"domain_key_data": 5}}]),
+    "key a map": export_of([{"type": IDENTITY, "outputs": {"domain_key_data": {"a": 1}}}]),
+    "secret not JSON": export_of(
+        [{"type": IDENTITY, "outputs": {"domain_key_data": {**secret_of(0), "plaintext": "{"}}}]
+    ),
+    "secret a number": export_of([{"type": IDENTITY, "outputs": {"domain_key_data": secret_of(7)}}]),
+    "two identities, one key": export_of(
+        [{"type": IDENTITY, "outputs": {"domain_key_data": pki.domain_key_data(KEY)}}, {"type": IDENTITY}]
+    ),
+    "resources a map": export_of({"a": 1}),
+    "resources a string": export_of("x"),
+    "deployment a list": json.dumps({"deployment": []}),
+    "document a list": "[1, 2]",
+    "document null": "null",
+    "deeply nested": "[" * 100_000 + "]" * 100_000,
+}
+
+
+@pytest.mark.parametrize("case", sorted(MALFORMED))
+def test_a_malformed_export_is_a_reason_not_a_traceback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], case: str
+) -> None:
+    monkeypatch.setenv("PATH", f"{fake_pulumi(tmp_path, MALFORMED[case])}{os.pathsep}/bin")
+    assert main(["token", "--stack", "alice", "--project-dir", str(ROOT)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and err.startswith("error: ") and "Traceback" not in err
+    assert "pulumi" in err and len(err) < 500
+
+
+def test_an_endless_export_is_stopped_at_the_size_bound(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    script = tmp_path / "bin" / "pulumi"
+    script.parent.mkdir()
+    script.write_text("#!/bin/sh\nexec yes '{\"deployment\": 1}'\n")
+    script.chmod(script.stat().st_mode | stat.S_IXUSR)
+    monkeypatch.setenv("PATH", f"{script.parent}{os.pathsep}/bin")
+    monkeypatch.setattr("kuscia_components.cli.token.MAX_EXPORT_BYTES", 1_000_000)
+    assert main(["token", "--stack", "alice", "--project-dir", str(ROOT)]) == 1
+    out, err = capsys.readouterr()
+    assert out == "" and "printed more than 1000000 bytes" in err and "Traceback" not in err

@@ -388,3 +388,86 @@ def test_public_key_fingerprint_is_the_same_for_every_form_of_key_and_cert(
 
 def test_cert_b64_round_trips(cert_pem: str) -> None:
     assert base64.b64decode(pki.cert_b64(cert_pem)).decode() == cert_pem
+
+
+# -- damaged own keys: caught by arithmetic, not by OpenSSL's primality tests --------------------
+
+
+def _der_integer(value: int) -> bytes:
+    body = value.to_bytes(value.bit_length() // 8 + 1, "big")  # a leading 0: never negative
+    return b"\x02" + _der_length(len(body)) + body
+
+
+def _der_length(length: int) -> bytes:
+    if length < 0x80:
+        return bytes([length])
+    raw = length.to_bytes((length.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
+def _pkcs1_pem_of(*fields: int) -> str:
+    """A PKCS#1 RSAPrivateKey (RFC 8017 A.1.2) holding exactly these numbers, damaged or not:
+    version, n, e, d, p, q, dP, dQ, qInv."""
+    body = b"".join(_der_integer(value) for value in fields)
+    der = b"\x30" + _der_length(len(body)) + body
+    raw = base64.b64encode(der).decode()
+    text = "".join(raw[i : i + 64] + "\n" for i in range(0, len(raw), 64))
+    return f"-----BEGIN RSA PRIVATE KEY-----\n{text}-----END RSA PRIVATE KEY-----\n"
+
+
+def _fields(key_pem: str) -> list[int]:
+    numbers = serialization.load_pem_private_key(
+        key_pem.encode(), None, unsafe_skip_rsa_key_validation=True
+    ).private_numbers()  # type: ignore[union-attr]
+    public = numbers.public_numbers
+    return [0, public.n, public.e, numbers.d, numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp]
+
+
+def _damaged(key_pem: str) -> dict[str, list[int]]:
+    _, n, e, d, p, q, dp, dq, qi = _fields(key_pem)
+    other_q = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_numbers().q
+    return {
+        "d + 2": [0, n, e, d + 2, p, q, dp, dq, qi],
+        "dP + 2": [0, n, e, d, p, q, dp + 2, dq, qi],
+        "dQ + 2": [0, n, e, d, p, q, dp, dq + 2, qi],
+        "qInv + 1": [0, n, e, d, p, q, dp, dq, qi + 1],
+        "q of another key": [0, n, e, d, p, other_q, dp, dq, qi],
+        "p and q swapped": [0, n, e, d, q, p, dp, dq, qi],  # dP, dQ, qInv belong to the old order
+        "p = q": [0, n, e, d, p, p, dp, dp, qi],
+        "p = 1": [0, n, e, d, 1, n, 0, 0, 0],
+    }
+
+
+@pytest.mark.parametrize(
+    "damage",
+    ["d + 2", "dP + 2", "dQ + 2", "qInv + 1", "q of another key", "p and q swapped", "p = q", "p = 1"],
+)
+def test_a_damaged_own_key_is_refused_as_inconsistent(key_pem: str, damage: str) -> None:
+    pem = _pkcs1_pem_of(*_damaged(key_pem)[damage])
+    with pytest.raises(pki.KeyFormatError, match="numbers are inconsistent") as raised:
+        pki.load_domain_key(pem)
+    assert pem.splitlines()[1][:20] not in str(raised.value)
+
+
+def test_the_der_builder_reproduces_a_good_key(key_pem: str) -> None:
+    """The damaged keys above differ from a good one only in the field named."""
+    pem = _pkcs1_pem_of(*_fields(key_pem))
+    assert pem == key_pem and pki.load_domain_key(pem) == key_pem
+
+
+def test_loading_an_own_key_never_runs_openssls_slow_check(
+    key_pem: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """OpenSSL's check tests p and q for primality: seconds for RSA-8192 (review #10 finding 3),
+    once per party. Every parse must skip it; the arithmetic above replaces it."""
+    fresh = _pkcs8(key_pem)  # a form not in pki's cache of known keys
+    real = serialization.load_pem_private_key
+    checked: list[bool] = []
+
+    def spy(data: bytes, password: bytes | None, **kwargs: object) -> object:
+        checked.append(not kwargs.get("unsafe_skip_rsa_key_validation", False))
+        return real(data, password, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(serialization, "load_pem_private_key", spy)
+    assert pki.load_domain_key(fresh) == key_pem
+    assert checked and not any(checked)

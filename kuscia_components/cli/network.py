@@ -144,7 +144,11 @@ def run_network(args: argparse.Namespace, *, runner_factory: RunnerFactory | Non
     network = spec_file.network
     redactor = Redactor(network.secret_values())
     if args.action == "plan":
-        print(json.dumps(plan_dict(network), indent=2) if args.json else format_plan(network))
+        if args.json:  # written as it is encoded: the text never exists whole (65,280 links at most)
+            json.dump(plan_dict(network), sys.stdout, indent=2)
+            print()
+        else:
+            print(format_plan(network))
         return EXIT_OK
     settings = WorkspaceSettings(
         work_dir=args.work_dir or spec_file.work_dir or args.spec.parent / DEFAULT_WORK_DIR,
@@ -236,7 +240,7 @@ def plan_dict(network: NetworkSpec) -> dict[str, Any]:
 
 def format_plan(network: NetworkSpec) -> str:
     lines = [
-        f"network {network.name}: {len(network.parties)} parties, {len(network.links())} links "
+        f"network {network.name}: {len(network.parties)} parties, {network.link_count()} links "
         f"({'mesh' if network.topology == 'mesh' else 'explicit pairs'})",
         "",
     ]

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
 
 MIN_RSA_BITS = 2048
-MAX_RSA_BITS = 8192  # checking an RSA-16384 key takes ~45 s; Kuscia generates 2048
+MAX_RSA_BITS = 8192  # Kuscia generates 2048; beyond 8192 each signature gets slow for nothing
 RSA_EXPONENT = 65537  # what Kuscia and OpenSSL generate; e=3 invites low-exponent attacks
 MAX_PEM_CHARS = 64 * 1024  # an RSA-8192 key is ~6.5 KB of PEM, base64 of it ~9 KB
 CERT_VALIDITY_YEARS = 50
@@ -275,8 +275,9 @@ def _unwrap_base64(text: str, max_decodes: int) -> str | bytes | None:
     return None
 
 
-# Parsing an RSA key checks it (~50 ms for 2048 bits): the cert and the token reuse the object of
-# a key this process just generated or checked instead of parsing its PEM again. A few entries.
+# Parsing and checking an RSA key costs a signature (~2 ms at 2048 bits, ~100 ms at 8192): the
+# cert and the token reuse the object of a key this process just generated or checked instead of
+# parsing its PEM again. A few entries.
 _KNOWN_KEYS: dict[str, rsa.RSAPrivateKey] = {}
 _KNOWN_KEYS_MAX = 4
 
@@ -305,7 +306,7 @@ def _private_key(data: str) -> rsa.RSAPrivateKey:
         raise KeyFormatError(f"not a PEM private key: {KEY_RULE}")
     _one_pem_block(pem, "key", KeyFormatError, KEY_RULE)
     try:
-        # Size and exponent first: checking the key's numbers is the slow part (RSA-16384: ~45 s).
+        # Unchecked: size and exponent first, then _inconsistency, never OpenSSL's primality tests.
         key = serialization.load_pem_private_key(
             pem.encode(), password=None, unsafe_skip_rsa_key_validation=True
         )
@@ -320,20 +321,48 @@ def _private_key(data: str) -> rsa.RSAPrivateKey:
     problem = _rsa_strength(key.key_size, key.public_key().public_numbers().e)
     if problem:
         raise KeyFormatError(f"the RSA key {problem}: {KEY_RULE}")
-    try:
-        return _validated(pem)
-    except ValueError:
-        raise KeyFormatError(f"the RSA key's numbers are inconsistent (a damaged key): {KEY_RULE}") from None
-
-
-def _validated(pem: str) -> rsa.RSAPrivateKey:
-    """The key parsed again with OpenSSL's consistency checks, now that its size is bounded."""
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
-    assert isinstance(key, rsa.RSAPrivateKey)  # the unchecked parse of the same bytes was RSA
+    problem = _inconsistency(key)
+    if problem:
+        raise KeyFormatError(f"the RSA key's numbers are inconsistent (a damaged key: {problem}): {KEY_RULE}")
     return key
+
+
+def _inconsistency(key: rsa.RSAPrivateKey) -> str | None:
+    """What is wrong with the key's numbers, checked by arithmetic, or None.
+
+    OpenSSL's own check (what loading without `unsafe_skip_rsa_key_validation` runs) also tests
+    p and q for primality, which costs seconds at 8192 bits and defends against a key crafted by
+    someone else. This key is the operator's own: whoever could craft a key with a composite
+    factor could as well publish the key, so primality protects nothing here. What does happen to
+    one's own key is damage (a truncated or edited file, a field swapped, a bit flipped), and the
+    relations below catch that: n = p*q, d an inverse of e modulo p-1 and q-1 (so modulo their
+    lcm), the CRT exponents and coefficient derived from them, and a signature that verifies.
+    Partners' certificates carry public keys only, so nothing of theirs is checked here.
+    """
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    numbers = key.private_numbers()
+    n, e = numbers.public_numbers.n, numbers.public_numbers.e
+    p, q, d = numbers.p, numbers.q, numbers.d
+    if min(p, q) < 3 or p == q:
+        return "the prime factors are too small or equal"
+    if p * q != n:
+        return "n is not p*q"
+    if not 0 < d < n or (e * d) % (p - 1) != 1 or (e * d) % (q - 1) != 1:
+        return "d is not the inverse of e"
+    if numbers.dmp1 != d % (p - 1) or numbers.dmq1 != d % (q - 1):
+        return "the CRT exponents do not match d"
+    if (numbers.iqmp * q) % p != 1:
+        return "the CRT coefficient is not q's inverse modulo p"
+    message = b"kuscia domain key self-check"
+    try:
+        signature = key.sign(message, padding.PKCS1v15(), hashes.SHA256())
+        key.public_key().verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+    except (InvalidSignature, ValueError):
+        return "a signature made with it does not verify"
+    return None
 
 
 def _rsa_strength(bits: int, exponent: int) -> str | None:

@@ -2,7 +2,8 @@
 
 `Transport.request(method, path, ...)` sends one HTTP request and returns the answer whatever
 its status, or raises: KubeconfigError (nothing was sent), ApiServerUnreachable (no answer),
-AnswerTooLarge. No retries here: callers know which of their requests may be repeated. Turning
+AnswerTooLarge. `timeout` bounds the whole request, headers and body (kube/deadline.py), so a
+server that drips its answer is cut off there as ApiServerUnreachable. No retries here: callers know which of their requests may be repeated. Turning
 an error status into a typed error is `errors.api_error`'s job.
 
 `ApiServerTransport` talks to the API server of the deployer's kubeconfig context. A request
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from kuscia_components.kube.deadline import Deadline, install
 from kuscia_components.kube.errors import AnswerTooLarge, ApiServerUnreachable
 from kuscia_components.kube.kubeconfig import Connection, KubeconfigRef, import_kubernetes, load
 
@@ -129,6 +131,7 @@ class ApiServerTransport:
 
                 connection = load(self.ref)
                 self._client = ApiClient(connection.configuration)
+                install(self._client.rest_client.pool_manager)
                 self._connection = connection
             return self._connection
 
@@ -202,25 +205,32 @@ class ApiServerTransport:
             auth_settings=["BearerToken"],
         )
         what = f"{method} {path} at {connection.server}"
-        try:  # the rest client's pool, so the body goes as it is (not JSON-encoded once more)
-            answer = client.rest_client.pool_manager.request(
-                method,
-                url,
-                body=body,
-                headers=all_headers,
-                timeout=urllib3.Timeout(total=timeout),
-                retries=False,
-                preload_content=False,
-            )
-            try:
-                data = answer.read(max_bytes + 1)
-                if len(data) > max_bytes:
-                    answer.close()  # do not hand a half-read connection back to the pool
-                    raise AnswerTooLarge(what, max_bytes)
-            finally:
-                answer.release_conn()
-        except urllib3.exceptions.HTTPError as err:  # refused, timed out, TLS, unknown host
-            raise ApiServerUnreachable(connection.server, _reason(err)) from None
+        data = b""
+        with Deadline(timeout) as deadline:  # the whole request, not each read (see kube/deadline)
+            try:  # the rest client's pool, so the body goes as it is (not JSON-encoded once more)
+                answer = client.rest_client.pool_manager.request(
+                    method,
+                    url,
+                    body=body,
+                    headers=all_headers,
+                    timeout=urllib3.Timeout(connect=timeout, read=timeout),
+                    retries=False,
+                    preload_content=False,
+                )
+                try:
+                    data = answer.read(max_bytes + 1)
+                    if len(data) > max_bytes:
+                        answer.close()  # do not hand a half-read connection back to the pool
+                        raise AnswerTooLarge(what, max_bytes)
+                    if deadline.expired:
+                        answer.close()
+                finally:
+                    answer.release_conn()
+            except (urllib3.exceptions.HTTPError, OSError) as err:  # refused, timed out, TLS, unknown host
+                if not deadline.expired:
+                    raise ApiServerUnreachable(connection.server, _reason(err)) from None
+        if deadline.expired:  # the socket was shut down under the read: what came is not whole
+            raise ApiServerUnreachable(connection.server, f"no whole answer within {timeout:g} s (timed out)")
         return Response(answer.status, data or b"", dict(answer.headers))
 
 

@@ -110,13 +110,16 @@ def link_reports(
     """Every directed link of the spec, from the source party's `links` output. `unavailable`
     maps parties whose stack failed or is missing to why (a phrase such as "its stack failed: ...")."""
     reports = []
+    by_source: dict[str, dict[str, dict[str, Any]]] = {}  # each source's links output, read once
     for source, destination in spec.links():
         if source in unavailable:
             reports.append(
                 LinkReport(source, destination, "Unknown", diagnosis=f"{source}: {unavailable[source]}")
             )
             continue
-        link = links_output(states.get(source)).get(destination)
+        if source not in by_source:
+            by_source[source] = links_output(states.get(source))
+        link = by_source[source].get(destination)
         if link is None:
             why = unavailable.get(destination, "its stack has no peering bundle yet")
             reports.append(

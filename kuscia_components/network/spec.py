@@ -41,6 +41,8 @@ from kuscia_components.peering.bundle import (
 __all__ = [  # the shapes and PeeringBundle are re-exported for the Automation API's users
     "BUNDLE_KEYS",
     "DEFAULT_NETWORK_NAME",
+    "MAX_PAIRS",
+    "MAX_PARTIES",
     "NETWORK_KEY",
     "NETWORK_NAMESPACE",
     "CapacitySpec",
@@ -62,6 +64,14 @@ NETWORK_NAMESPACE = "kuscia-network"
 NETWORK_KEY = f"{NETWORK_NAMESPACE}:name"  # marks a stack as a member of one network
 DEFAULT_NETWORK_NAME = "kuscia"
 Topology = Literal["mesh"] | tuple[tuple[str, str], ...]
+
+# A mesh of N parties is N(N-1) directed links: N(N-1) ClusterDomainRoutes across the nodes, and
+# each party's stack carries N-1 partner bundles (~1.6 KB each with an RSA-2048 certificate) as
+# inline kuscia:peers. At 256 that is 65,280 routes and ~0.4 MB of peers per stack, under the
+# 1 MiB a stack file may hold (config/limits.py); 3000 parties would be 9 million links.
+MAX_PARTIES = 256
+MAX_PAIRS = MAX_PARTIES * (MAX_PARTIES - 1) // 2  # every pair once: a full mesh of MAX_PARTIES
+_SHOWN_IDS = 8  # a message lists at most this many party IDs
 
 _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
 _STACK_NAME = re.compile(r"[A-Za-z0-9_.-]{1,100}")
@@ -227,8 +237,17 @@ class NetworkSpec:
     def secret_values(self) -> list[str]:
         return [value for party in self.parties for value in party.secret_values()]
 
+    def link_count(self) -> int:
+        """len(links()), without building them."""
+        return sum(len(self.partners(p.domain_id)) for p in self.parties)
+
     def problems(self) -> list[Problem]:
-        """Every reason this network cannot be rolled out (empty when it can)."""
+        """Every reason this network cannot be rolled out (empty when it can). A network over the
+        size bounds gets only that problem: checking each of thousands of parties costs for nothing."""
+        pairs = 0 if self.topology == "mesh" else len(self.topology)
+        size = size_problems(len(self.parties), pairs)
+        if size:
+            return size
         problems: list[Problem] = []
         add = problems.append
         if not _LABEL.fullmatch(self.name):
@@ -244,6 +263,7 @@ class NetworkSpec:
         if not self.parties:
             add(Problem("parties", "needs at least one party", "[{domainId: alice}, {domainId: bob}]", "[]"))
         ids = [p.domain_id for p in self.parties]
+        id_set = frozenset(ids)
         first_at: dict[str, int] = {}
         stacks: dict[str, int] = {}
         for index, party in enumerate(self.parties):
@@ -277,7 +297,7 @@ class NetworkSpec:
                     )
                 )
             stacks.setdefault(party.stack_name, index)
-            problems += _party_problems(where, party, ids)
+            problems += _party_problems(where, party, id_set)
         problems += _topology_problems(self.topology, ids)
         return problems
 
@@ -287,7 +307,32 @@ class NetworkSpec:
             raise NetworkSpecError(problems, source)
 
 
-def _party_problems(where: str, party: PartySpec, ids: Sequence[str]) -> list[Problem]:
+def size_problems(parties: int, pairs: int) -> list[Problem]:
+    """The bounds on a network's size (MAX_PARTIES, MAX_PAIRS), checked before anything else."""
+    problems = []
+    if parties > MAX_PARTIES:
+        problems.append(
+            Problem(
+                "parties",
+                f"has {parties} parties, more than {MAX_PARTIES}: a mesh of N parties is N(N-1) links "
+                "and every party's stack carries N-1 partner bundles; split it into networks of at most "
+                f"{MAX_PARTIES}",
+                "parties: [{domainId: alice}, {domainId: bob}]",
+            )
+        )
+    if pairs > MAX_PAIRS:
+        problems.append(
+            Problem(
+                "topology",
+                f"has {pairs} pairs, more than {MAX_PAIRS} (a full mesh of {MAX_PARTIES} parties, "
+                "each pair once)",
+                "[[alice, bob], [bob, carol]] or mesh",
+            )
+        )
+    return problems
+
+
+def _party_problems(where: str, party: PartySpec, ids: frozenset[str]) -> list[Problem]:
     problems = []
     database = party.database or {}
     if isinstance(database, Mapping) and "adminPassword" in database:
@@ -323,6 +368,8 @@ def _topology_problems(topology: Topology, ids: Sequence[str]) -> list[Problem]:
     if topology == "mesh":
         return []
     problems = []
+    id_set = frozenset(ids)
+    listed = ", ".join(ids[:_SHOWN_IDS]) + (f", ... ({len(ids)} in all)" if len(ids) > _SHOWN_IDS else "")
     seen: set[frozenset[str]] = set()
     for index, pair in enumerate(topology):
         where = f"topology[{index}]"
@@ -331,11 +378,11 @@ def _topology_problems(topology: Topology, ids: Sequence[str]) -> list[Problem]:
             continue
         a, b = pair
         for end in (a, b):
-            if end not in ids:
+            if end not in id_set:
                 problems.append(
                     Problem(
                         where,
-                        f"names {end!r}, which is not a party (parties: {', '.join(ids)})",
+                        f"names {_shown(end)}, which is not a party (parties: {listed})",
                         f"[{ids[0] if ids else 'alice'}, ...]",
                     )
                 )

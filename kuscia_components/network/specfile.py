@@ -26,6 +26,7 @@ from kuscia_components.network.spec import (
     PartySpec,
     Topology,
     _shown,
+    size_problems,
 )
 
 _SPEC_KEYS = ("name", "backend", "secretsProvider", "workDir", "topology", "defaults", "parties")
@@ -130,8 +131,15 @@ def load_network_spec(path: Path) -> SpecFile:
             )
         )
         defaults = {}
-    parties = _parties(document.get("parties"), defaults, base, problems)
-    topology = _topology(document.get("topology", "mesh"), problems)
+    raw_parties, raw_topology = document.get("parties"), document.get("topology", "mesh")
+    size = size_problems(
+        len(raw_parties) if isinstance(raw_parties, list) else 0,
+        len(raw_topology) if isinstance(raw_topology, list) else 0,
+    )
+    if size:  # before any party is read: thousands of them cost seconds and gigabytes for nothing
+        raise NetworkSpecError(problems + size, source)
+    parties = _parties(raw_parties, defaults, base, problems)
+    topology = _topology(raw_topology, problems)
     name = document.get("name", DEFAULT_NETWORK_NAME)
     texts = {k: document.get(k) for k in ("backend", "secretsProvider", "workDir")}
     for key, value in texts.items():
