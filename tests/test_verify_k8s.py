@@ -38,13 +38,16 @@ ROOT = Path(__file__).resolve().parent.parent
 UNREACHABLE_DSN = datastore_endpoint(build_dsn("kuscia", "Unused-pw-123", "127.0.0.1", 9, "kuscia_alice"))
 
 
-def party(node: EmulatedNode, emu: KusciaEmulator, peers: list[dict[str, str]] | None = None) -> PartyConfig:
+def party(
+    node: EmulatedNode, emu: KusciaEmulator, peers: list[dict[str, str]] | None = None, **extra: object
+) -> PartyConfig:
     values: dict[str, object] = {
         "domainId": node.domain_id,
         "protocol": node.protocol,
         "kubeContext": emu.context,
         "kubeconfig": emu.kubeconfig_path,
         "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"},
+        **extra,
     }
     if peers:
         values["peers"] = peers
@@ -274,9 +277,23 @@ def test_emulated_missing_secret_fails_and_skips_what_needs_it(emu: KusciaEmulat
     assert statuses(report)["gateway"] == "PASS"  # the gateway needs no token
 
 
-def test_emulated_token_from_an_outdated_secret_is_refused(emu: KusciaEmulator) -> None:
+def test_emulated_portforward_key_from_an_outdated_secret_fails_the_server_certificate(
+    emu: KusciaEmulator,
+) -> None:
     alice = emu.add_node("alice")
     cfg = party(alice, emu)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN, key_pem=pki.generate_domain_key())  # not the key alice runs with
+    result = check(run_verify(cfg), "KusciaAPI")
+    # The CA derived from the Secret's key did not sign the pod's kusciaapi-server.crt: refused
+    # before any request, so the token never leaves this machine.
+    assert result.status == "FAIL" and "does not chain to alice's CA" in result.detail
+    assert "rollout restart" in result.fix
+    assert not [r for r in emu.requests if r.via == "portforward" and r.port == "8082"]
+
+
+def test_emulated_token_from_an_outdated_secret_is_refused(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice")
+    cfg = party(alice, emu, kusciaApiTransport="serviceProxy")  # the proxy does not check the certificate
     deploy(emu, alice, cfg, UNREACHABLE_DSN, key_pem=pki.generate_domain_key())  # not the key alice runs with
     result = check(run_verify(cfg), "KusciaAPI")
     assert (

@@ -47,6 +47,7 @@ from kuscia_components.core.redact import Redactor
 
 if TYPE_CHECKING:
     from kuscia_components.config import PeerSettings
+    from kuscia_components.kube.tls import KusciaApiTls
     from kuscia_components.peering.client import KusciaApiClient, NodeTarget
     from kuscia_components.peering.diagnosis import Diagnosis
 
@@ -139,13 +140,16 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
     from kuscia_components.core.pki import KeyFormatError, kusciaapi_token, load_domain_key
     from kuscia_components.peering.client import NodeTarget
 
-    token, problem = None, None
+    token, problem, tls = None, None, None
     if cfg.protocol != "NOTLS":
         if node is None:
             problem = skipped("KusciaAPI", "not checked: the token comes from the node's config Secret")
         else:
             try:
-                token = kusciaapi_token(load_domain_key(node.domain_key_data), cfg.domain_id)
+                key_pem = load_domain_key(node.domain_key_data)
+                token = kusciaapi_token(key_pem, cfg.domain_id)
+                if cfg.kusciaapi_transport == "portForward":
+                    tls = kusciaapi_tls(key_pem, cfg.domain_id, cfg.protocol)
             except KeyFormatError as err:
                 problem = failed(
                     "KusciaAPI",
@@ -161,8 +165,22 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
         kube_context=cfg.kube_context,
         kubeconfig=cfg.kubeconfig,
         transport=cfg.kusciaapi_transport,
+        tls=tls,
     )
     return target, problem
+
+
+def kusciaapi_tls(key_pem: str, domain_id: str, protocol: str) -> KusciaApiTls | None:
+    """What verifies the node's KusciaAPI, from its domain key alone: the domain certificate
+    (the subject and key of the pod's ca.crt) and, under MTLS, a client certificate minted now,
+    in memory, for this run only (core/kusciaapi_certs.py)."""
+    from kuscia_components.core import kusciaapi_certs, pki
+    from kuscia_components.kube.tls import for_node
+
+    client_cert = client_key = None
+    if protocol == "MTLS":
+        client_cert, client_key = kusciaapi_certs.build_client_cert(key_pem, domain_id)
+    return for_node(protocol, domain_id, pki.build_domain_cert(key_pem, domain_id), client_cert, client_key)
 
 
 def _client(target: NodeTarget, timeout: float = 5.0) -> KusciaApiClient:
@@ -180,6 +198,7 @@ def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "Kusci
         KubernetesAccessDenied,
         KusciaApiError,
         ServiceNotFound,
+        TlsFailed,
         Unauthorized,
     )
 
@@ -209,13 +228,32 @@ def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "Kusci
             "server to 8082: widen kuscia:networkPolicy.kusciaApiFrom"
         )
         return failed(name, first_line(err), fix)
+    except TlsFailed as err:
+        fix = {
+            "node_ca_mismatch": f"kubectl -n {target.namespace} rollout restart deploy/{target.service} (the pod "
+            "runs another key than its Secret holds), or `pulumi up`",
+            "protocol_mismatch": "set kuscia:protocol to what the node runs, then `pulumi up`",
+            "client_cert_rejected": "`pulumi up` so the pod runs the stack's key and protocol",
+        }.get(err.kind, "read the pod log (kubectl logs)")
+        return failed(name, f"TLS to {where}: {first_line(err)}", fix)
     except KusciaApiError as err:
         return failed(name, f"/healthZ at {where}: {first_line(err)}", "read the pod log (kubectl logs)")
     if not ready:
         return failed(
             name, f"/healthZ at {where} answers ready=false", "Kuscia is still starting: add --watch"
         )
-    return passed(name, f"/healthZ ready at {where} ({target.scheme})")
+    how = target.scheme
+    if target.verified:
+        how += (
+            f", {target.protocol}: server certificate verified against {target.domain_id}'s CA as 'kusciaapi'"
+        )
+    elif target.protocol != "NOTLS":
+        how += (
+            ", server certificate not verified (service proxy)"
+            if not target.port_forward
+            else ", not verified"
+        )
+    return passed(name, f"/healthZ ready at {where} ({how})")
 
 
 def check_gateway(

@@ -28,7 +28,7 @@ from kuscia_components.peering.props import LinkProps
 
 __all__ = ["LinkReadiness", "LinkReadinessProvider", "wait_all"]
 
-SECRETS = ("token", "partner_node")  # PartnerLink's secret inputs
+SECRETS = ("token", "partner_node", "kusciaapi_client_key_pem")  # PartnerLink's secret inputs
 
 
 @dataclass
