@@ -197,8 +197,10 @@ def test_emulated_routes_not_ready_show_reason_and_diagnosis(emu: KusciaEmulator
     )
     assert "pulumi up -s bob" in peering.fix
     assert (
-        "curl -kvvv kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080" in peering.fix
-    )  # what the route dials
+        "curl -kvvv https://kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080" in peering.fix
+    )  # what the route dials, with the scheme its isTLS gives
+    probe = check(report, "in-pod probe bob")  # the emulated image has no curl unless installed
+    assert probe.status == "WARN" and "none of curl, openssl, bash is in the image" in probe.detail
     rows = {r.name: r for r in report.routes}
     assert rows["alice-bob"].ready == "False"
     # The destination-side route has no condition until bob ever handshakes: READY is empty,
