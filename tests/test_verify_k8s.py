@@ -8,7 +8,6 @@ the KusciaAPI token derived from the Secret's key and the database (a REAL Maria
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import io
 import json
@@ -27,11 +26,9 @@ from kuscia_components.cli.checks import run_command, verify_main, verify_parser
 from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.core import pki
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint
-from kuscia_components.node import manifests
-from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
 from kuscia_components.peering.provider import PartnerLinkProvider
 from tests.emulator import EmulatedNode, KusciaEmulator
-from tests.helpers import check, dead_kubeconfig, link_props, provision, statuses
+from tests.helpers import check, dead_kubeconfig, deploy, link_props, provision, statuses
 from tests.mariadb import MariaDB
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,91 +49,6 @@ def party(
     if peers:
         values["peers"] = peers
     return parse_party_config(values)
-
-
-def pod_body(cfg: PartyConfig, state: str = "ready", suffix: str = "5d8f7-x2k9q") -> dict[str, Any]:
-    """A pod of the node's Deployment as the API server reports it, in one of a few states."""
-    container: dict[str, Any] = {"name": "kuscia", "restartCount": 0, "ready": True, "state": {"running": {}}}
-    ready = "True"
-    if state == "crashloop":
-        ready = "False"
-        container = {
-            "name": "kuscia",
-            "restartCount": 7,
-            "ready": False,
-            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}},
-            "lastState": {
-                "terminated": {"reason": "Error", "exitCode": 1, "finishedAt": "2026-11-25T08:00:00Z"}
-            },
-        }
-    elif state == "oom-restarted":
-        container = {
-            **container,
-            "restartCount": 2,
-            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
-        }
-    elif state == "image":
-        ready = "False"
-        container = {
-            "name": "kuscia",
-            "restartCount": 0,
-            "ready": False,
-            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}},
-        }
-    return {
-        "metadata": {
-            "name": f"{cfg.service_name}-{suffix}",
-            "namespace": cfg.namespace,
-            "labels": manifests.selector_labels(cfg),
-            "creationTimestamp": "2026-11-25T07:00:00Z",
-        },
-        "status": {
-            "phase": "Running",
-            "conditions": [{"type": "Ready", "status": ready}],
-            "containerStatuses": [container],
-        },
-    }
-
-
-def deploy(
-    emu: KusciaEmulator,
-    node: EmulatedNode,
-    cfg: PartyConfig,
-    dsn: str,
-    *,
-    pod: str = "ready",
-    key_pem: str | None = None,
-    secret: bool = True,
-) -> None:
-    """What `pulumi up` leaves in the cluster, as the API server serves it back."""
-    deployment = manifests.deployment(cfg, "checksum")
-    available = 1 if pod in ("ready", "oom-restarted") else 0
-    deployment["status"] = {
-        "replicas": 1,
-        "availableReplicas": available,
-        "readyReplicas": available,
-        "conditions": [{"type": "Available", "status": "True" if available else "False"}],
-    }
-    emu.put_object("apps/v1", "Deployment", cfg.namespace, cfg.service_name, deployment)
-    emu.put_object("v1", "Pod", cfg.namespace, pod_body(cfg)["metadata"]["name"], pod_body(cfg, pod))
-    if secret:
-        text = render_kuscia_yaml(
-            KusciaYamlInputs(
-                domain_id=cfg.domain_id,
-                domain_key_data=pki.domain_key_data(key_pem or node.key_pem),
-                protocol=cfg.protocol,
-                runtime=cfg.runtime,
-                log_level="INFO",
-                runk_namespace=cfg.namespace,
-                dns_servers=("10.96.0.10",),
-                runk_kubeconfig_file=None,
-                capacity=cfg.capacity,
-                datastore_endpoint=dsn,
-            )
-        )
-        body = manifests.config_secret(cfg, text, node.cert_pem)
-        body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
-        emu.put_object("v1", "Secret", cfg.namespace, f"{cfg.service_name}-config", body)
 
 
 def peer_both_ways(emu: KusciaEmulator, a: EmulatedNode, b: EmulatedNode) -> None:
