@@ -140,6 +140,21 @@ def test_diff_is_typed_so_engine_floats_and_defaults_are_no_change(rsa_cert_b64:
     assert provider.diff("x", olds, news(rsa_cert_b64, partner_endpoint=UNKNOWN)).changes
 
 
+def test_diff_updates_a_link_whose_state_lacks_the_kusciaapi_ca_so_refresh_can_verify(
+    rsa_cert_b64: str,
+) -> None:
+    olds = {**news(rsa_cert_b64), "status": "Ready"}  # a state from before the TLS inputs
+    material = {
+        "kusciaapi_ca_pem": "ca",
+        "kusciaapi_client_cert_pem": "cert",
+        "kusciaapi_client_key_pem": "k",
+    }
+    provider = PartnerLinkProvider()
+    diff = provider.diff("x", olds, news(rsa_cert_b64, **material))
+    assert diff.changes and diff.replaces == []  # an update in place: no Domain or route is remade
+    assert not provider.diff("x", {**olds, **material}, news(rsa_cert_b64, **material)).changes
+
+
 def test_password_check_names_the_rule_and_props_read_engine_values() -> None:
     provider = GeneratedPasswordProvider()
     good = {"purpose": "db", "length": 32.0, "keepers": None, "result": None}

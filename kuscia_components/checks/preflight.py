@@ -3,7 +3,8 @@
 The config is parsed first (a bad config is exit 2 with every problem listed). Then the
 Kubernetes side: the kubeconfig context, the API server, the namespace free or ours, and a
 SelfSubjectAccessReview for every kind the program creates and for what `kusciaApiTransport`
-needs (pods/portforward and pods/exec, or services/proxy). For `database.mode: external`, a real connection with the ADMIN credentials: the server is
+needs (pods/portforward and pods/exec, or services/proxy), and how KusciaAPI will be trusted
+(the node CA and MTLS client certificate made from the key, in memory). For `database.mode: external`, a real connection with the ADMIN credentials: the server is
 MySQL and reachable, the login works (without TLS, as the provider and kine connect), the version,
 what the admin may create, and whether the database and the kine user are free or already ours.
 Last, each `{stack: X}` partner's stack must exist in the backend (checks/partner_stacks.py).

@@ -11,8 +11,11 @@ have mishandled encoded slashes in proxy paths (kubernetes#14193). So the whole 
 a resource path without path parameters, which the client sends unchanged.
 
 The request itself goes through `kuscia_components.kube` (the one kubeconfig loader, transport and
-API-server error mapping); this module adds KusciaAPI's vocabulary. TLS nodes want the `Token`
-header (derived offline from the domain key, NOTES §1.9); NOTLS nodes get none. Transient failures (5xx, 429, timeouts, connection errors) are retried with capped
+API-server error mapping); this module adds KusciaAPI's vocabulary. TLS and MTLS nodes want the
+`Token` header (derived offline from the domain key, NOTES §1.9); NOTLS nodes get none. Under
+port-forward with the node's TLS material (`NodeTarget.tls`, kube/tls.py) KusciaAPI's certificate
+is verified against the node's CA as `kusciaapi` and, under MTLS, the client certificate is
+presented; a failed handshake is TlsFailed with kube/tls.py's `kind`. Transient failures (5xx, 429, timeouts, connection errors) are retried with capped
 exponential backoff and full jitter inside a bounded time budget; answers (4xx, Kuscia codes)
 never are. No message, log line or repr ever carries the token.
 """

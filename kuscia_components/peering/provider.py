@@ -53,8 +53,17 @@ log = logging.getLogger(__name__)
 # Changing which node or which partner is a different link: replace (delete, then create).
 REPLACE_KEYS = ("domain_id", "partner_domain_id", "namespace", "service", "phase")
 # Changing how we reach the partner, or our own token, is redone in place. Wait-policy changes
-# alone do not touch the node: they only matter during the next wait.
-UPDATE_KEYS = ("partner_endpoint", "partner_protocol", "protocol", "token")
+# alone do not touch the node: they only matter during the next wait. New KusciaAPI TLS material
+# (a new key, or a state from before the link had it) is an update too, so the state that
+# `refresh` and `destroy` read holds what verifies the node.
+UPDATE_KEYS = (
+    "partner_endpoint",
+    "partner_protocol",
+    "protocol",
+    "token",
+    "kusciaapi_ca_pem",
+    "kusciaapi_client_cert_pem",
+)
 # Every 0.2 s for 6 s (a partner that registers soon is seen within 0.2 s), then backing off to
 # one poll every 6 s: about 85 polls in a 300 s wait (bench/peering.md).
 LINK_BACKOFF = Backoff(start=0.2, factor=1.5, cap=6.0, hold=6.0)
