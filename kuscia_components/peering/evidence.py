@@ -75,18 +75,22 @@ def gather_evidence(
         if answers is False:  # only a missing Service or pod is a fact about the partner's side
             found["gateway_reachable"], found["gateway_detail"] = False, detail
     if link.partner_endpoint:
-        found["pod_probe"] = (pod_probe or _default_pod_probe(client))(link.partner_endpoint)
+        found["pod_probe"] = (pod_probe or in_pod_probe(client))(link.partner_endpoint)
     return Evidence(**found)
 
 
-def _default_pod_probe(client: KusciaApiClient) -> Callable[[str], ProbeResult | None]:
-    """The in-pod probe from the client's own node (none for a client without a target)."""
-    from kuscia_components.peering.inpod import probe_from_node
+def in_pod_probe(
+    client: KusciaApiClient, timeout: float | None = None
+) -> Callable[[str], ProbeResult | None]:
+    """The in-pod probe from the client's own node (none for a client without a target), with
+    at most `timeout` seconds (a wait near its deadline gives what is left)."""
+    from kuscia_components.peering.inpod import PROBE_TIMEOUT_SECONDS, probe_from_node
 
     target = getattr(client, "target", None)
     if target is None:
         return lambda _endpoint: None
-    return lambda endpoint: probe_from_node(target, endpoint)
+    limit = PROBE_TIMEOUT_SECONDS if timeout is None else max(1.0, min(PROBE_TIMEOUT_SECONDS, timeout))
+    return lambda endpoint: probe_from_node(target, endpoint, limit)
 
 
 def _registration(client: KusciaApiClient, domain_id: str, expected_cert: object) -> tuple[bool, bool | None]:

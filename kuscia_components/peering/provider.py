@@ -38,7 +38,7 @@ from kuscia_components.core.poll import Backoff, Poll
 from kuscia_components.core.preview import unknowns_as_sentinel
 from kuscia_components.core.status import LinkStatus
 from kuscia_components.peering.bundle import Endpoint, PeeringError, check_bundle, key_changed
-from kuscia_components.peering.evidence import gather_evidence
+from kuscia_components.peering.evidence import gather_evidence, in_pod_probe
 from kuscia_components.peering.props import LinkProps, input_problems
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ if TYPE_CHECKING:
     from kuscia_components.peering.client import KusciaApiClient
     from kuscia_components.peering.diagnosis import Diagnosis, Evidence
 
-__all__ = ["PartnerLinkProvider", "PeeringError", "gather_evidence", "link_id", "reconcile"]
+__all__ = ["PartnerLinkProvider", "PeeringError", "gather_evidence", "in_pod_probe", "link_id", "reconcile"]
 
 log = logging.getLogger(__name__)
 
@@ -375,7 +375,8 @@ def wait_ready(
         status, reason = route_status(client, src, dst)
         fresh = False
         if status != "Succeeded" and poll.now() >= min(evidence_due, poll.deadline):
-            evidence, fresh = gather_evidence(client, link), True
+            probe = in_pod_probe(client, poll.remaining())  # bounded by what is left of the wait
+            evidence, fresh = gather_evidence(client, link, pod_probe=probe), True
             evidence_due = poll.now() + EVIDENCE_EVERY_SECONDS
         diagnosis = diagnose_link(link, status, reason, evidence)
         if diagnosis.kind == "ready":
