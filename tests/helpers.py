@@ -8,6 +8,7 @@ importing one from another runs its module-level setup twice and ties unrelated 
 from __future__ import annotations
 
 import ast
+import base64
 import datetime as dt
 import functools
 import json
@@ -27,9 +28,12 @@ from cryptography.x509.oid import NameOID
 
 from kuscia_components.checks.database import DOMAIN_KEY_PREFIX
 from kuscia_components.checks.report import Report
+from kuscia_components.config import PartyConfig
 from kuscia_components.core import pki
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint
+from kuscia_components.node import manifests
 from kuscia_components.node.database import provisioning_statements
+from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
 from kuscia_components.peering.client import NodeTarget
 from tests.emulator import EmulatedNode, KusciaEmulator
 from tests.mariadb import KINE_DDL, MariaDB, free_port
@@ -277,3 +281,91 @@ def kusciaapi_calls(
         elif "/proxy" in r.path:
             found.append((r, r.path.split("/proxy", 1)[1]))
     return found
+
+
+# -- a deployed node, as the API server serves it back (verify) ---------------------------------------
+
+
+def pod_body(cfg: PartyConfig, state: str = "ready", suffix: str = "5d8f7-x2k9q") -> dict[str, Any]:
+    """A pod of the node's Deployment as the API server reports it, in one of a few states."""
+    container: dict[str, Any] = {"name": "kuscia", "restartCount": 0, "ready": True, "state": {"running": {}}}
+    ready = "True"
+    if state == "crashloop":
+        ready = "False"
+        container = {
+            "name": "kuscia",
+            "restartCount": 7,
+            "ready": False,
+            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}},
+            "lastState": {
+                "terminated": {"reason": "Error", "exitCode": 1, "finishedAt": "2026-11-25T08:00:00Z"}
+            },
+        }
+    elif state == "oom-restarted":
+        container = {
+            **container,
+            "restartCount": 2,
+            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+        }
+    elif state == "image":
+        ready = "False"
+        container = {
+            "name": "kuscia",
+            "restartCount": 0,
+            "ready": False,
+            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}},
+        }
+    return {
+        "metadata": {
+            "name": f"{cfg.service_name}-{suffix}",
+            "namespace": cfg.namespace,
+            "labels": manifests.selector_labels(cfg),
+            "creationTimestamp": "2026-11-25T07:00:00Z",
+        },
+        "status": {
+            "phase": "Running",
+            "conditions": [{"type": "Ready", "status": ready}],
+            "containerStatuses": [container],
+        },
+    }
+
+
+def deploy(
+    emu: KusciaEmulator,
+    node: EmulatedNode,
+    cfg: PartyConfig,
+    dsn: str,
+    *,
+    pod: str = "ready",
+    key_pem: str | None = None,
+    secret: bool = True,
+) -> None:
+    """What `pulumi up` leaves in the cluster, as the API server serves it back."""
+    deployment = manifests.deployment(cfg, "checksum")
+    available = 1 if pod in ("ready", "oom-restarted") else 0
+    deployment["status"] = {
+        "replicas": 1,
+        "availableReplicas": available,
+        "readyReplicas": available,
+        "conditions": [{"type": "Available", "status": "True" if available else "False"}],
+    }
+    emu.put_object("apps/v1", "Deployment", cfg.namespace, cfg.service_name, deployment)
+    emu.put_object("v1", "Pod", cfg.namespace, pod_body(cfg)["metadata"]["name"], pod_body(cfg, pod))
+    if secret:
+        text = render_kuscia_yaml(
+            KusciaYamlInputs(
+                domain_id=cfg.domain_id,
+                domain_key_data=pki.domain_key_data(key_pem or node.key_pem),
+                protocol=cfg.protocol,
+                runtime=cfg.runtime,
+                log_level="INFO",
+                runk_namespace=cfg.namespace,
+                dns_servers=("10.96.0.10",),
+                runk_kubeconfig_file=None,
+                capacity=cfg.capacity,
+                datastore_endpoint=dsn,
+            )
+        )
+        body = manifests.config_secret(cfg, text, node.cert_pem)
+        body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
+        emu.put_object("v1", "Secret", cfg.namespace, f"{cfg.service_name}-config", body)

@@ -93,14 +93,28 @@ def test_check_refuses_an_http_https_mismatch_and_a_bad_url(rsa_cert_b64: str) -
 
 def test_check_names_each_bad_setting_with_an_example(rsa_cert_b64: str) -> None:
     reasons = failures(
-        news(rsa_cert_b64, domain_id=" ", namespace=None, protocol="MTLS", phase="both", timeout_seconds=-1)
+        news(rsa_cert_b64, domain_id=" ", namespace=None, protocol="SSL", phase="both", timeout_seconds=-1)
     )
     assert set(reasons) == {"domain_id", "namespace", "protocol", "phase", "timeout_seconds"}
     assert "non-empty string, e.g. 'alice'" in reasons["domain_id"]
     assert "e.g. 'autonomy-alice'" in reasons["namespace"]
-    assert "TLS or NOTLS" in reasons["protocol"] and "'MTLS'" in reasons["protocol"]
+    assert "TLS, NOTLS or MTLS" in reasons["protocol"] and "'SSL'" in reasons["protocol"]
     assert "all, domain, route" in reasons["phase"]
     assert ">= 0, e.g. 300" in reasons["timeout_seconds"]
+
+
+def test_check_takes_mtls_with_a_client_key_over_port_forward_and_refuses_it_otherwise(
+    rsa_cert_b64: str,
+) -> None:
+    material = {"kusciaapi_client_cert_pem": "cert", "kusciaapi_client_key_pem": "key"}
+    assert failures(news(rsa_cert_b64, protocol="MTLS", **material)) == {}
+    proxied = failures(news(rsa_cert_b64, protocol="MTLS", kusciaapi_transport="serviceProxy", **material))
+    assert "service proxy cannot present" in proxied["kusciaapi_transport"]
+    assert "kusciaApiTransport: portForward" in proxied["kusciaapi_transport"]
+    assert (
+        "client certificate and key"
+        in failures(news(rsa_cert_b64, protocol="MTLS"))["kusciaapi_client_key_pem"]
+    )
 
 
 def test_link_props_defaults_round_trip_and_hide_secrets(rsa_cert_b64: str) -> None:
@@ -124,6 +138,21 @@ def test_diff_is_typed_so_engine_floats_and_defaults_are_no_change(rsa_cert_b64:
     assert not provider.diff("x", olds, news(rsa_cert_b64, timeout_seconds=300)).changes
     assert not provider.diff("x", {**olds, "phase": None}, news(rsa_cert_b64)).changes
     assert provider.diff("x", olds, news(rsa_cert_b64, partner_endpoint=UNKNOWN)).changes
+
+
+def test_diff_updates_a_link_whose_state_lacks_the_kusciaapi_ca_so_refresh_can_verify(
+    rsa_cert_b64: str,
+) -> None:
+    olds = {**news(rsa_cert_b64), "status": "Ready"}  # a state from before the TLS inputs
+    material = {
+        "kusciaapi_ca_pem": "ca",
+        "kusciaapi_client_cert_pem": "cert",
+        "kusciaapi_client_key_pem": "k",
+    }
+    provider = PartnerLinkProvider()
+    diff = provider.diff("x", olds, news(rsa_cert_b64, **material))
+    assert diff.changes and diff.replaces == []  # an update in place: no Domain or route is remade
+    assert not provider.diff("x", {**olds, **material}, news(rsa_cert_b64, **material)).changes
 
 
 def test_password_check_names_the_rule_and_props_read_engine_values() -> None:

@@ -23,7 +23,7 @@ from kuscia_components.core import pki
 from kuscia_components.node.component import AutonomyNode, AutonomyNodeArgs
 from kuscia_components.offline.mocks import OfflineMocks, RecordedResource, run_offline
 from kuscia_components.peering import resource as peering
-from kuscia_components.peering.client import Unauthorized
+from kuscia_components.peering.client import TlsFailed, Unauthorized
 from kuscia_components.peering.component import Peering, PeeringArgs
 from kuscia_components.peering.provider import PartnerLinkProvider
 from kuscia_components.program import party_program
@@ -148,8 +148,24 @@ def test_emulated_peering_node_with_another_key_than_the_stack_fails_clearly(emu
     alice, bob = emu.add_node("alice"), emu.add_node("bob")
     bob_cfg = party(bob, emu)
     bob.rotate_key()  # bob's node now runs a key the stack does not hold
-    with pytest.raises(Unauthorized) as err:
+    # Over the port-forward the server certificate is checked first: signed by another key, it
+    # does not chain to the CA the stack derives, so no request (and no token) is sent.
+    with pytest.raises(TlsFailed) as err:
         run_pair(party(alice, emu), bob_cfg)
+    assert err.value.kind == "node_ca_mismatch" and "bob" in str(err.value)
+    assert "another domain key" in str(err.value) and bob.token not in str(err.value)
+    assert not [r for r in emu.requests if r.via == "portforward" and r.node == "bob" and r.port == "8082"]
+
+
+def test_emulated_peering_node_with_another_key_through_the_service_proxy_is_a_rejected_token(
+    emu: KusciaEmulator,
+) -> None:
+    alice, bob = emu.add_node("alice"), emu.add_node("bob")
+    proxy = {"kusciaApiTransport": "serviceProxy"}
+    bob_cfg = party(bob, emu, **proxy)
+    bob.rotate_key()  # the proxy never checks the certificate: KusciaAPI refuses the token
+    with pytest.raises(Unauthorized) as err:
+        run_pair(party(alice, emu, **proxy), bob_cfg)
     assert str(err.value).startswith("token rejected") and "bob" in str(err.value)
     assert bob.token not in str(err.value)
 

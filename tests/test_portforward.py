@@ -127,9 +127,8 @@ def test_emulated_portforward_reuses_the_pod_and_follows_a_replaced_one(emu: Kus
 
 
 def test_emulated_portforward_tls_verifies_the_server_certificate_and_its_name(emu: KusciaEmulator) -> None:
-    bob = emu.add_node("bob")
-    bob.server_tls_context()  # the emulated KusciaAPI's certificate, a self-signed stand-in
-    good = forward(emu, bob, ssl_context=trusting(bob.server_cert_pem), server_hostname=bob.service)
+    bob = emu.add_node("bob")  # kusciaapi-server.crt signed by bob's domain key: trust bob's domain cert
+    good = forward(emu, bob, ssl_context=trusting(bob.cert_pem), server_hostname="kusciaapi")
     answer = good.request("POST", "/healthZ", body=b"{}", headers={"Token": bob.token})
     assert answer.status == 200 and answer.json()["data"] == {"ready": True}
     [(recorded, _path)] = kusciaapi_calls(emu, "bob")
@@ -143,7 +142,10 @@ def test_emulated_portforward_tls_verifies_the_server_certificate_and_its_name(e
     assert "certificate verify failed" in str(stranger.value) or "unable to get" in str(stranger.value)
     with pytest.raises(errors.StreamTlsError) as misnamed:  # trusted, but for other names
         forward(
-            emu, bob, ssl_context=trusting(bob.server_cert_pem), server_hostname="kusciaapi.example"
+            emu,
+            bob,
+            ssl_context=trusting(bob.cert_pem),
+            server_hostname=bob.service,  # not in its SANs
         ).request("POST", "/healthZ", body=b"{}")
     assert "hostname" in str(misnamed.value).lower() or "match" in str(misnamed.value).lower()
     assert len(kusciaapi_calls(emu, "bob")) == 1  # no request left the refused TLS sessions
@@ -300,8 +302,7 @@ def test_emulated_portforward_pickles_without_credentials_or_tls_context(emu: Ku
     again = pickle.loads(data)
     assert again.request("POST", "/healthZ", body=b"{}").status == 200
     bob = emu.add_node("bob")
-    bob.server_tls_context()
-    secure = forward(emu, bob, ssl_context=trusting(bob.server_cert_pem), server_hostname=bob.service)
+    secure = forward(emu, bob, ssl_context=trusting(bob.cert_pem), server_hostname="kusciaapi")
     restored = pickle.loads(pickle.dumps(secure))
     with pytest.raises(errors.KubeError, match="without its TLS context"):
         restored.request("POST", "/healthZ", body=b"{}")  # never silently plain

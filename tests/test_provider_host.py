@@ -262,6 +262,35 @@ def test_emulated_partner_link_ready_through_the_real_host(
     assert _leaks(link_host, alice.token, emu.bearer_token) == []
 
 
+def test_emulated_mtls_partner_link_ready_through_the_real_host(
+    emu: KusciaEmulator, link_host: ProviderHost
+) -> None:
+    """MTLS through the host: the client key arrives as a secret, leaves as one, never in the clear."""
+    from kuscia_components.core import kusciaapi_certs
+
+    alice, bob = emu.add_node("alice", protocol="MTLS"), emu.add_node("bob", protocol="NOTLS")
+    register_in_process(bob, alice, emu)
+    client_cert, client_key = kusciaapi_certs.build_client_cert(alice.key_pem, "alice")
+    inputs = link_inputs(
+        alice,
+        bob,
+        emu,
+        kusciaapi_ca_pem=pki.build_domain_cert(alice.key_pem, "alice"),
+        kusciaapi_client_cert_pem=client_cert,
+        kusciaapi_client_key_pem=Secret(client_key),
+    )
+    checked = link_host.check(inputs)
+    assert checked.failures == []
+    created = link_host.create(checked.inputs, name="alice-bob")
+    assert created.state["status"] == "Ready" and alice.routes()["alice-bob"]["status"] == "Succeeded"
+    assert isinstance(created.state["kusciaapi_client_key_pem"], Secret)
+    read = link_host.read(created.id, created.state, checked.inputs)  # refresh over MTLS too
+    assert read.state["status"] == "Ready" and isinstance(read.state["kusciaapi_client_key_pem"], Secret)
+    assert _leaks(link_host, client_key, "".join(client_key.splitlines()[1:3]), alice.token) == []
+    missing = link_host.check(link_inputs(alice, bob, emu, kusciaapi_transport="serviceProxy"))
+    assert [prop for prop, _ in missing.failures] == ["kusciaapi_transport"]
+
+
 def unknown_bundle(alice: Any, bob: Any, emu: KusciaEmulator) -> dict[str, Any]:
     """A preview where the partner's bundle comes from outputs not known yet (a replaced
     identity, a StackReference of a stack being updated)."""

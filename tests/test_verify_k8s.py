@@ -8,7 +8,6 @@ the KusciaAPI token derived from the Secret's key and the database (a REAL Maria
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 import io
 import json
@@ -27,113 +26,29 @@ from kuscia_components.cli.checks import run_command, verify_main, verify_parser
 from kuscia_components.config import PartyConfig, parse_party_config
 from kuscia_components.core import pki
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint
-from kuscia_components.node import manifests
-from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
 from kuscia_components.peering.provider import PartnerLinkProvider
 from tests.emulator import EmulatedNode, KusciaEmulator
-from tests.helpers import check, dead_kubeconfig, link_props, provision, statuses
+from tests.helpers import check, dead_kubeconfig, deploy, link_props, provision, statuses
 from tests.mariadb import MariaDB
 
 ROOT = Path(__file__).resolve().parent.parent
 UNREACHABLE_DSN = datastore_endpoint(build_dsn("kuscia", "Unused-pw-123", "127.0.0.1", 9, "kuscia_alice"))
 
 
-def party(node: EmulatedNode, emu: KusciaEmulator, peers: list[dict[str, str]] | None = None) -> PartyConfig:
+def party(
+    node: EmulatedNode, emu: KusciaEmulator, peers: list[dict[str, str]] | None = None, **extra: object
+) -> PartyConfig:
     values: dict[str, object] = {
         "domainId": node.domain_id,
         "protocol": node.protocol,
         "kubeContext": emu.context,
         "kubeconfig": emu.kubeconfig_path,
         "capacity": {"cpu": "1", "memory": "1Gi", "storage": "1Gi"},
+        **extra,
     }
     if peers:
         values["peers"] = peers
     return parse_party_config(values)
-
-
-def pod_body(cfg: PartyConfig, state: str = "ready", suffix: str = "5d8f7-x2k9q") -> dict[str, Any]:
-    """A pod of the node's Deployment as the API server reports it, in one of a few states."""
-    container: dict[str, Any] = {"name": "kuscia", "restartCount": 0, "ready": True, "state": {"running": {}}}
-    ready = "True"
-    if state == "crashloop":
-        ready = "False"
-        container = {
-            "name": "kuscia",
-            "restartCount": 7,
-            "ready": False,
-            "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s restarting"}},
-            "lastState": {
-                "terminated": {"reason": "Error", "exitCode": 1, "finishedAt": "2026-11-25T08:00:00Z"}
-            },
-        }
-    elif state == "oom-restarted":
-        container = {
-            **container,
-            "restartCount": 2,
-            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
-        }
-    elif state == "image":
-        ready = "False"
-        container = {
-            "name": "kuscia",
-            "restartCount": 0,
-            "ready": False,
-            "state": {"waiting": {"reason": "ImagePullBackOff", "message": "manifest unknown"}},
-        }
-    return {
-        "metadata": {
-            "name": f"{cfg.service_name}-{suffix}",
-            "namespace": cfg.namespace,
-            "labels": manifests.selector_labels(cfg),
-            "creationTimestamp": "2026-11-25T07:00:00Z",
-        },
-        "status": {
-            "phase": "Running",
-            "conditions": [{"type": "Ready", "status": ready}],
-            "containerStatuses": [container],
-        },
-    }
-
-
-def deploy(
-    emu: KusciaEmulator,
-    node: EmulatedNode,
-    cfg: PartyConfig,
-    dsn: str,
-    *,
-    pod: str = "ready",
-    key_pem: str | None = None,
-    secret: bool = True,
-) -> None:
-    """What `pulumi up` leaves in the cluster, as the API server serves it back."""
-    deployment = manifests.deployment(cfg, "checksum")
-    available = 1 if pod in ("ready", "oom-restarted") else 0
-    deployment["status"] = {
-        "replicas": 1,
-        "availableReplicas": available,
-        "readyReplicas": available,
-        "conditions": [{"type": "Available", "status": "True" if available else "False"}],
-    }
-    emu.put_object("apps/v1", "Deployment", cfg.namespace, cfg.service_name, deployment)
-    emu.put_object("v1", "Pod", cfg.namespace, pod_body(cfg)["metadata"]["name"], pod_body(cfg, pod))
-    if secret:
-        text = render_kuscia_yaml(
-            KusciaYamlInputs(
-                domain_id=cfg.domain_id,
-                domain_key_data=pki.domain_key_data(key_pem or node.key_pem),
-                protocol=cfg.protocol,
-                runtime=cfg.runtime,
-                log_level="INFO",
-                runk_namespace=cfg.namespace,
-                dns_servers=("10.96.0.10",),
-                runk_kubeconfig_file=None,
-                capacity=cfg.capacity,
-                datastore_endpoint=dsn,
-            )
-        )
-        body = manifests.config_secret(cfg, text, node.cert_pem)
-        body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
-        emu.put_object("v1", "Secret", cfg.namespace, f"{cfg.service_name}-config", body)
 
 
 def peer_both_ways(emu: KusciaEmulator, a: EmulatedNode, b: EmulatedNode) -> None:
@@ -194,8 +109,10 @@ def test_emulated_routes_not_ready_show_reason_and_diagnosis(emu: KusciaEmulator
     )
     assert "pulumi up -s bob" in peering.fix
     assert (
-        "curl -kvvv kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080" in peering.fix
-    )  # what the route dials
+        "curl -kvvv https://kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080" in peering.fix
+    )  # what the route dials, with the scheme its isTLS gives
+    probe = check(report, "in-pod probe bob")  # the emulated image has no curl unless installed
+    assert probe.status == "WARN" and "none of curl, openssl, bash is in the image" in probe.detail
     rows = {r.name: r for r in report.routes}
     assert rows["alice-bob"].ready == "False"
     # The destination-side route has no condition until bob ever handshakes: READY is empty,
@@ -274,9 +191,23 @@ def test_emulated_missing_secret_fails_and_skips_what_needs_it(emu: KusciaEmulat
     assert statuses(report)["gateway"] == "PASS"  # the gateway needs no token
 
 
-def test_emulated_token_from_an_outdated_secret_is_refused(emu: KusciaEmulator) -> None:
+def test_emulated_portforward_key_from_an_outdated_secret_fails_the_server_certificate(
+    emu: KusciaEmulator,
+) -> None:
     alice = emu.add_node("alice")
     cfg = party(alice, emu)
+    deploy(emu, alice, cfg, UNREACHABLE_DSN, key_pem=pki.generate_domain_key())  # not the key alice runs with
+    result = check(run_verify(cfg), "KusciaAPI")
+    # The CA derived from the Secret's key did not sign the pod's kusciaapi-server.crt: refused
+    # before any request, so the token never leaves this machine.
+    assert result.status == "FAIL" and "does not chain to alice's CA" in result.detail
+    assert "rollout restart" in result.fix
+    assert not [r for r in emu.requests if r.via == "portforward" and r.port == "8082"]
+
+
+def test_emulated_token_from_an_outdated_secret_is_refused(emu: KusciaEmulator) -> None:
+    alice = emu.add_node("alice")
+    cfg = party(alice, emu, kusciaApiTransport="serviceProxy")  # the proxy does not check the certificate
     deploy(emu, alice, cfg, UNREACHABLE_DSN, key_pem=pki.generate_domain_key())  # not the key alice runs with
     result = check(run_verify(cfg), "KusciaAPI")
     assert (

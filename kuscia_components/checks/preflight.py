@@ -3,7 +3,8 @@
 The config is parsed first (a bad config is exit 2 with every problem listed). Then the
 Kubernetes side: the kubeconfig context, the API server, the namespace free or ours, and a
 SelfSubjectAccessReview for every kind the program creates and for what `kusciaApiTransport`
-needs (pods/portforward and pods/exec, or services/proxy). For `database.mode: external`, a real connection with the ADMIN credentials: the server is
+needs (pods/portforward and pods/exec, or services/proxy), and how KusciaAPI will be trusted
+(the node CA and MTLS client certificate made from the key, in memory). For `database.mode: external`, a real connection with the ADMIN credentials: the server is
 MySQL and reachable, the login works (without TLS, as the provider and kine connect), the version,
 what the admin may create, and whether the database and the kine user are free or already ours.
 Last, each `{stack: X}` partner's stack must exist in the backend (checks/partner_stacks.py).
@@ -32,7 +33,16 @@ from kuscia_components.checks.kube import (
     check_runk_role_grants,
 )
 from kuscia_components.checks.partner_stacks import StackLookup, partner_stack_checks
-from kuscia_components.checks.report import CheckResult, Report, Step, passed, run_steps, skipped
+from kuscia_components.checks.report import (
+    CheckResult,
+    Report,
+    Step,
+    failed,
+    passed,
+    run_steps,
+    skipped,
+    warned,
+)
 from kuscia_components.checks.transport_access import check_kusciaapi_access
 from kuscia_components.config import ENCRYPTED, PartyConfig
 from kuscia_components.core.redact import Redactor
@@ -74,11 +84,44 @@ def run_preflight(
                 Step("access KusciaAPI", lambda: check_kusciaapi_access(kube, cfg), ("API server",)),
             ]
         )
+    report.checks.append(check_kusciaapi_tls(cfg))
     report.checks += database_preflight(
         cfg, timeout=timeout, admin_password=admin_password, redactor=redactor
     )
     report.checks += partner_stack_checks(cfg, partner_stacks)
     return report
+
+
+def check_kusciaapi_tls(cfg: PartyConfig, name: str = "KusciaAPI TLS") -> CheckResult:
+    """How peering and verify will trust KusciaAPI: with a domain key at hand, the node CA is
+    derived and (MTLS) a client certificate minted here, in memory, and both loaded into a client
+    context, as peering does; nothing touches the cluster."""
+    from kuscia_components.checks.verify import kusciaapi_tls
+    from kuscia_components.core.pki import KeyFormatError, load_domain_key
+    from kuscia_components.kube.tls import client_context
+
+    if cfg.protocol == "NOTLS":
+        return passed(name, "protocol NOTLS: KusciaAPI speaks plain HTTP, with no token (nothing to verify)")
+    if cfg.kusciaapi_transport == "serviceProxy":
+        return warned(
+            name,
+            "kusciaApiTransport serviceProxy: the API server's proxy does not verify KusciaAPI's certificate",
+            "kuscia:kusciaApiTransport portForward verifies it against the node's CA",
+        )
+    how = f"KusciaAPI's certificate will be verified against {cfg.domain_id}'s CA as 'kusciaapi'"
+    if cfg.protocol == "MTLS":
+        how += ", with a client certificate signed by the domain key"
+    if not cfg.domain_key_data:
+        return passed(name, f"{how} (from the key `pulumi up` generates or keeps in state)")
+    try:
+        material = kusciaapi_tls(load_domain_key(cfg.domain_key_data), cfg.domain_id, cfg.protocol)
+        assert material is not None  # TLS or MTLS
+        client_context(material)
+    except (KeyFormatError, ValueError) as err:
+        return failed(
+            name, f"the TLS material cannot be made from domainKeyData: {err}", "check kuscia:domainKeyData"
+        )
+    return passed(name, f"{how} (derived from domainKeyData here)")
 
 
 def database_preflight(

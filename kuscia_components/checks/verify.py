@@ -41,14 +41,17 @@ from kuscia_components.checks.report import (
     passed,
     run_steps,
     skipped,
+    warned,
 )
 from kuscia_components.config import GATEWAY_PORT, PartyConfig
 from kuscia_components.core.redact import Redactor
 
 if TYPE_CHECKING:
     from kuscia_components.config import PeerSettings
+    from kuscia_components.kube.tls import KusciaApiTls
     from kuscia_components.peering.client import KusciaApiClient, NodeTarget
     from kuscia_components.peering.diagnosis import Diagnosis
+    from kuscia_components.peering.probe import ProbeResult
 
 
 def run_verify(
@@ -139,13 +142,16 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
     from kuscia_components.core.pki import KeyFormatError, kusciaapi_token, load_domain_key
     from kuscia_components.peering.client import NodeTarget
 
-    token, problem = None, None
+    token, problem, tls = None, None, None
     if cfg.protocol != "NOTLS":
         if node is None:
             problem = skipped("KusciaAPI", "not checked: the token comes from the node's config Secret")
         else:
             try:
-                token = kusciaapi_token(load_domain_key(node.domain_key_data), cfg.domain_id)
+                key_pem = load_domain_key(node.domain_key_data)
+                token = kusciaapi_token(key_pem, cfg.domain_id)
+                if cfg.kusciaapi_transport == "portForward":
+                    tls = kusciaapi_tls(key_pem, cfg.domain_id, cfg.protocol)
             except KeyFormatError as err:
                 problem = failed(
                     "KusciaAPI",
@@ -161,8 +167,22 @@ def node_target(cfg: PartyConfig, node: NodeSecret | None) -> tuple[NodeTarget, 
         kube_context=cfg.kube_context,
         kubeconfig=cfg.kubeconfig,
         transport=cfg.kusciaapi_transport,
+        tls=tls,
     )
     return target, problem
+
+
+def kusciaapi_tls(key_pem: str, domain_id: str, protocol: str) -> KusciaApiTls | None:
+    """What verifies the node's KusciaAPI, from its domain key alone: the domain certificate
+    (the subject and key of the pod's ca.crt) and, under MTLS, a client certificate minted now,
+    in memory, for this run only (core/kusciaapi_certs.py)."""
+    from kuscia_components.core import kusciaapi_certs, pki
+    from kuscia_components.kube.tls import for_node
+
+    client_cert = client_key = None
+    if protocol == "MTLS":
+        client_cert, client_key = kusciaapi_certs.build_client_cert(key_pem, domain_id)
+    return for_node(protocol, domain_id, pki.build_domain_cert(key_pem, domain_id), client_cert, client_key)
 
 
 def _client(target: NodeTarget, timeout: float = 5.0) -> KusciaApiClient:
@@ -180,6 +200,7 @@ def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "Kusci
         KubernetesAccessDenied,
         KusciaApiError,
         ServiceNotFound,
+        TlsFailed,
         Unauthorized,
     )
 
@@ -209,13 +230,32 @@ def check_kusciaapi(target: NodeTarget, timeout: float = 5.0, name: str = "Kusci
             "server to 8082: widen kuscia:networkPolicy.kusciaApiFrom"
         )
         return failed(name, first_line(err), fix)
+    except TlsFailed as err:
+        fix = {
+            "node_ca_mismatch": f"kubectl -n {target.namespace} rollout restart deploy/{target.service} (the pod "
+            "runs another key than its Secret holds), or `pulumi up`",
+            "protocol_mismatch": "set kuscia:protocol to what the node runs, then `pulumi up`",
+            "client_cert_rejected": "`pulumi up` so the pod runs the stack's key and protocol",
+        }.get(err.kind, "read the pod log (kubectl logs)")
+        return failed(name, f"TLS to {where}: {first_line(err)}", fix)
     except KusciaApiError as err:
         return failed(name, f"/healthZ at {where}: {first_line(err)}", "read the pod log (kubectl logs)")
     if not ready:
         return failed(
             name, f"/healthZ at {where} answers ready=false", "Kuscia is still starting: add --watch"
         )
-    return passed(name, f"/healthZ ready at {where} ({target.scheme})")
+    how = target.scheme
+    if target.verified:
+        how += (
+            f", {target.protocol}: server certificate verified against {target.domain_id}'s CA as 'kusciaapi'"
+        )
+    elif target.protocol != "NOTLS":
+        how += (
+            ", server certificate not verified (service proxy)"
+            if not target.port_forward
+            else ", not verified"
+        )
+    return passed(name, f"/healthZ ready at {where} ({how})")
 
 
 def check_gateway(
@@ -282,13 +322,65 @@ def peering_checks(
     for peer in cfg.peers:
         outbound = read_route(client, cfg.domain_id, peer.domain_id)
         inbound = read_route(client, peer.domain_id, cfg.domain_id)
+        endpoint = peer.endpoint or _route_endpoint(client, cfg.domain_id, peer.domain_id)
+        probed = in_pod_probe(target, endpoint) if endpoint else None
         if not outbound.is_ready:
-            outbound = _with_diagnosis(outbound, outbound_diagnosis(client, cfg, peer, outbound, own_cert))
+            diagnosis = outbound_diagnosis(client, cfg, peer, outbound, own_cert, probed, endpoint)
+            outbound = _with_diagnosis(outbound, diagnosis)
         if not inbound.is_ready:
             inbound = _with_diagnosis(inbound, inbound_diagnosis(cfg, peer, inbound))
         rows += [outbound, inbound]
         checks.append(_peering_result(peer.domain_id, outbound, inbound))
+        checks.append(_probe_result(peer.domain_id, endpoint, probed))
     return checks, rows
+
+
+def in_pod_probe(target: NodeTarget, endpoint: str) -> ProbeResult | None:
+    """The seed's `curl -kvvv <endpoint>` from inside the node's pod (pods/exec), once."""
+    from kuscia_components.peering.inpod import probe_from_node
+
+    return probe_from_node(target, endpoint)
+
+
+def _route_endpoint(client: KusciaApiClient, source: str, destination: str) -> str:
+    """The URL our route dials (a stack partner's bundle is not at hand here), or ""."""
+    from kuscia_components.peering.client import KusciaApiError
+
+    try:
+        endpoint = client.query_route(source, destination).get("endpoint") or {}
+    except KusciaApiError:
+        return ""
+    ports = endpoint.get("ports") or [{}]
+    host, port = endpoint.get("host"), ports[0].get("port") if ports else None
+    if not host or not port:
+        return ""
+    return f"{'https' if ports[0].get('isTLS') else 'http'}://{host}:{port}"
+
+
+def _probe_result(peer: str, endpoint: str, probed: ProbeResult | None) -> CheckResult:
+    name = f"in-pod probe {peer}"
+    if not endpoint:
+        return skipped(
+            name, f"no endpoint of {peer} is known here (no route, and the bundle comes from a stack)"
+        )
+    if probed is None:
+        return skipped(
+            name,
+            f"could not run the seed's curl of {endpoint} in the node's pod (pods/exec refused, or no Ready pod)",
+            "ask for create and get on pods/exec in the node's namespace",
+        )
+    seen = f" ({probed.evidence})" if probed.evidence else ""
+    if probed.reachable:
+        return passed(name, f"{probed.summary}{seen}")
+    if probed.reachable is None:
+        return warned(name, f"{probed.summary}{seen}", f"from the pod: curl -kvvv {endpoint} must answer 401")
+    fix = {
+        "not_allow_listed": f"ask {peer} to allow-list this cluster's egress IP (and check our egress firewall)",
+        "refused": f"ask {peer} whether their node and its gateway Service are up, and the port is right",
+        "dns": f"the host of {endpoint} does not resolve in the cluster: check the bundle's endpoint",
+        "protocol_mismatch": f"the endpoint's scheme must follow {peer}'s protocol (NOTLS: http://, TLS/MTLS: https://)",
+    }.get(probed.verdict, f"from the pod: curl -kvvv {endpoint} must answer 401")
+    return failed(name, f"{probed.summary}{seen}", fix)
 
 
 def read_route(client: KusciaApiClient, source: str, destination: str) -> RouteRow:
@@ -323,7 +415,13 @@ def read_route(client: KusciaApiClient, source: str, destination: str) -> RouteR
 
 
 def outbound_diagnosis(
-    client: KusciaApiClient, cfg: PartyConfig, peer: PeerSettings, row: RouteRow, own_cert: str
+    client: KusciaApiClient,
+    cfg: PartyConfig,
+    peer: PeerSettings,
+    row: RouteRow,
+    own_cert: str,
+    probed: ProbeResult | None = None,
+    endpoint: str = "",
 ) -> Diagnosis:
     from kuscia_components.peering.diagnosis import Diagnosis, LinkContext, diagnose
 
@@ -348,9 +446,13 @@ def outbound_diagnosis(
             "partner_domain_id": peer.domain_id,
             "own_cert": own_cert or None,
             "partner_cert": peer.cert,
+            "partner_endpoint": endpoint or None,
         },
+        pod_probe=lambda _endpoint: probed,  # probed once per partner, above
     )
-    endpoint = peer.endpoint or row.endpoint  # a stack peer's bundle is not at hand: what the route dials
+    endpoint = (
+        endpoint or peer.endpoint or row.endpoint
+    )  # a stack peer's bundle is not at hand: what the route dials
     status = "Failed" if row.ready == "False" else ""
     return diagnose(
         status, row.reason, LinkContext(cfg.domain_id, peer.domain_id, endpoint, peer.stack), evidence

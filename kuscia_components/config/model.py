@@ -577,10 +577,11 @@ class PartyConfig:
         choice("portForward", "serviceProxy"),
         "serviceProxy",
         default="portForward",
+        check=rules.kusciaapi_transport,
         group="Cluster access",
         rule="`portForward` (pods/portforward to the node's pod: no NetworkPolicy opening, TLS checked by "
         "this program) or `serviceProxy` (the API server's service proxy, for clusters that forbid "
-        "port-forward; needs `networkPolicy.kusciaApiFrom`), in any case",
+        "port-forward; needs `networkPolicy.kusciaApiFrom`; not with protocol `MTLS`), in any case",
         default_doc="`portForward`",
     )
     # Settings present in the stack but encrypted, so unknown to an offline command (render,

@@ -124,6 +124,21 @@ def _protocol(r: Reader, key: str, value: object, *, peer: bool) -> str | None:
     return r.choice(key, value, ("NOTLS", "TLS") if peer else ("NOTLS", "TLS", "MTLS"), "TLS")
 
 
+def kusciaapi_transport(r: Reader, key: str, value: str, ctx: Ctx) -> str | None:
+    """MTLS KusciaAPI requires a client certificate, which the API server's service proxy
+    cannot present (it dials the Service itself): only a port-forward reaches it."""
+    if value == "serviceProxy" and ctx.top.get("protocol") == "MTLS":
+        r.problem(
+            key,
+            "cannot be serviceProxy with protocol MTLS: KusciaAPI then requires a client certificate, which "
+            "the API server's service proxy cannot present; use portForward (or protocol TLS)",
+            "portForward",
+            value,
+        )
+        return None
+    return value
+
+
 def runtime(r: Reader, key: str, value: object, s: Setting, ctx: Ctx) -> str | None:
     if isinstance(value, str) and value.strip().lower() == "runc":
         r.problem(

@@ -298,7 +298,8 @@ class _TlsStream(_Stream):
                     reason = f"certificate verify failed: {err.verify_message}"
                 else:
                     reason = str(err.reason or err)
-                raise StreamTlsError(self.what, reason) from None
+                # The ssl error as the cause: kube/tls.py `classify` names it for the user.
+                raise StreamTlsError(self.what, reason) from err
             self._flush()
             return result
 

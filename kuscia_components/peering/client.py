@@ -11,8 +11,11 @@ have mishandled encoded slashes in proxy paths (kubernetes#14193). So the whole 
 a resource path without path parameters, which the client sends unchanged.
 
 The request itself goes through `kuscia_components.kube` (the one kubeconfig loader, transport and
-API-server error mapping); this module adds KusciaAPI's vocabulary. TLS nodes want the `Token`
-header (derived offline from the domain key, NOTES §1.9); NOTLS nodes get none. Transient failures (5xx, 429, timeouts, connection errors) are retried with capped
+API-server error mapping); this module adds KusciaAPI's vocabulary. TLS and MTLS nodes want the
+`Token` header (derived offline from the domain key, NOTES §1.9); NOTLS nodes get none. Under
+port-forward with the node's TLS material (`NodeTarget.tls`, kube/tls.py) KusciaAPI's certificate
+is verified against the node's CA as `kusciaapi` and, under MTLS, the client certificate is
+presented; a failed handshake is TlsFailed with kube/tls.py's `kind`. Transient failures (5xx, 429, timeouts, connection errors) are retried with capped
 exponential backoff and full jitter inside a bounded time budget; answers (4xx, Kuscia codes)
 never are. No message, log line or repr ever carries the token.
 """
@@ -32,6 +35,7 @@ from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, gateway_
 from kuscia_components.kube import errors as kube_errors
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.portforward import PortForwardTransport
+from kuscia_components.kube.tls import KusciaApiTls, classify, client_context
 from kuscia_components.kube.transport import ApiServerTransport, Response, Transport
 from kuscia_components.peering import answers
 
@@ -47,6 +51,10 @@ PARTNER_AUTH_CENTER = {"authentication_type": "Token", "token_gen_method": "RSA-
 ANSWER_LIMIT_BYTES = 4 * 1024 * 1024
 # API-server refusals that mean "the pod does not serve yet": retried, never read as "gone".
 NOT_READY = ("endpoints_missing", "no_ready_endpoint", "unreachable")
+MTLS_NEEDS_PORT_FORWARD = (
+    "protocol MTLS needs kusciaApiTransport portForward: under MTLS KusciaAPI requires a client "
+    "certificate, which the API server's service proxy cannot present"
+)
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -114,7 +122,12 @@ class UnexpectedAnswer(KusciaApiError):
 
 class TlsFailed(KusciaApiError):
     """TLS to KusciaAPI over the port-forward failed (certificate not verified, wrong name, not
-    TLS): configuration, so never retried."""
+    TLS, client certificate refused): configuration, so never retried. `kind` is kube/tls.py's
+    (node_ca_mismatch, hostname_mismatch, protocol_mismatch, client_cert_rejected, ...)."""
+
+    def __init__(self, message: str, kind: str = "tls") -> None:
+        super().__init__(message)
+        self.kind = kind
 
 
 class KubeconfigError(KusciaApiError):
@@ -140,16 +153,23 @@ class NodeTarget:
     namespace: str
     service: str
     domain_id: str
-    protocol: str  # NOTLS | TLS
-    token: str | None = field(default=None, repr=False)  # KusciaAPI token (secret), TLS only
+    protocol: str  # NOTLS | TLS | MTLS
+    token: str | None = field(default=None, repr=False)  # KusciaAPI token (secret), TLS and MTLS
     kube_context: str | None = None
     kubeconfig: str | None = None
     port: int = KUSCIAAPI_HTTP_PORT
     transport: str = "portForward"  # kuscia:kusciaApiTransport: portForward | serviceProxy
-    # TLS nodes under portForward: the context that checks KusciaAPI's certificate (and holds an
-    # MTLS client certificate), and the name to check; None: not verified, as the proxy does not.
+    # TLS/MTLS nodes under portForward: the node's CA (its domain certificate) and, under MTLS,
+    # the client certificate (kube/tls.py); KusciaAPI's certificate is verified against it with
+    # the name `kusciaapi`. None: not verified, as the service proxy never does.
+    tls: KusciaApiTls | None = field(default=None, repr=False, compare=False)
+    # Or a context of the caller's own, and the name to check (tests, tools).
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     server_hostname: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.protocol == "MTLS" and not self.port_forward:
+            raise ValueError(MTLS_NEEDS_PORT_FORWARD)
 
     @property
     def scheme(self) -> str:
@@ -174,17 +194,33 @@ class NodeTarget:
         if not self.port_forward:
             return ApiServerTransport(self.kubeconfig_ref)
         port = port or self.port
-        context = None
+        context, hostname = None, self.server_hostname or self.service
         if self.protocol != "NOTLS":
-            context = self.ssl_context if port == self.port and self.ssl_context else unverified_context()
+            context = unverified_context()  # the gateway; KusciaAPI without material (module doc)
+            if port == self.port and self.ssl_context is not None:
+                context = self.ssl_context
+            elif port == self.port and self.tls is not None:
+                context, hostname = self._tls_context(self.tls), self.tls.server_name
         return PortForwardTransport(
             self.kubeconfig_ref,
             self.namespace,
             self.pod_labels,
             port,
             ssl_context=context,
-            server_hostname=self.server_hostname or self.service,
+            server_hostname=hostname,
         )
+
+    @staticmethod
+    def _tls_context(tls: KusciaApiTls) -> ssl.SSLContext:
+        try:
+            return client_context(tls)
+        except ValueError as err:  # a certificate that is no PEM, a client key of another cert
+            raise TlsFailed(f"{tls.domain_id}'s KusciaAPI TLS material is unusable: {err}") from None
+
+    @property
+    def verified(self) -> bool:
+        """Is KusciaAPI's certificate checked (TLS/MTLS under port-forward with the node CA)?"""
+        return self.port_forward and self.protocol != "NOTLS" and bool(self.tls or self.ssl_context)
 
     def proxy_path(self, api_path: str, port: int | None = None) -> str:
         """kubectl's service-proxy path, with a literal `:` and `/`."""
@@ -235,6 +271,7 @@ def send(
     headers: dict[str, str],
     body: bytes | None,
     timeout: float,
+    tls: KusciaApiTls | None = None,
 ) -> Response:
     """One request; a kubeconfig problem becomes KubeconfigError, an answer above
     ANSWER_LIMIT_BYTES UnexpectedAnswer; ConnectionError (an OSError) when no answer came."""
@@ -247,6 +284,9 @@ def send(
     except kube_errors.AnswerTooLarge as err:
         raise UnexpectedAnswer(f"{err}; no KusciaAPI answer is that long") from None
     except kube_errors.StreamTlsError as err:
+        if tls is not None and err.__cause__ is not None:
+            typed = classify(err.__cause__, tls)
+            raise TlsFailed(str(typed), typed.kind) from None
         raise TlsFailed(str(err)) from None
     except (kube_errors.Unauthenticated, kube_errors.Forbidden) as err:  # the pods list, the upgrade
         what = "pods/portforward" if isinstance(err, kube_errors.StreamForbidden) else "pods"
@@ -274,7 +314,15 @@ def kubernetes_transport(
     `target.request_path`."""
     transport = target.open_transport(port)
     try:
-        return send(transport, method, path, headers, body, timeout)
+        return send(
+            transport,
+            method,
+            path,
+            headers,
+            body,
+            timeout,
+            target.tls if port in (None, target.port) else None,
+        )
     finally:
         transport.close()
 
@@ -462,7 +510,7 @@ class KusciaApiClient:
             self.calls += 1
             try:
                 timeout = min(policy.request_timeout_seconds, remaining)
-                response = send(self._transport, "POST", path, headers, payload, timeout)
+                response = send(self._transport, "POST", path, headers, payload, timeout, self.target.tls)
             except kube_errors.PodNotFound as err:  # gone, or between pods of a rollout
                 self._raise_if_gone(timeout)
                 problem, not_ready = str(err), True

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import pulumi
 
 from kuscia_components.peering.bundle import inline_bundle
-from kuscia_components.peering.resource import PartnerLink, WaitPolicy
+from kuscia_components.peering.resource import KusciaApiTlsInputs, PartnerLink, WaitPolicy
 
 if TYPE_CHECKING:
     from kuscia_components.config import PartyConfig, PeerSettings
@@ -48,6 +48,9 @@ def node_link_args(node: AutonomyNode, cfg: PartyConfig) -> dict[str, Any]:
         "protocol": cfg.protocol,
         "token": node.kusciaapi_token,
         "own_cert": node.cert_b64,
+        "kusciaapi_tls": KusciaApiTlsInputs(
+            node.cert_pem, node.kusciaapi_client_cert_pem, node.kusciaapi_client_key_pem
+        ),
         "kube_context": cfg.kube_context,
         "kubeconfig": cfg.kubeconfig,
         "kusciaapi_transport": cfg.kusciaapi_transport,
@@ -129,8 +132,24 @@ def link_partners(
 
 def other_node_target(node: AutonomyNode) -> pulumi.Output[dict[str, Any]]:
     """How a route link reaches the partner's KusciaAPI for evidence (both nodes in one program)."""
-    return pulumi.Output.all(node.namespace, node.service_name, node.protocol, node.kusciaapi_token).apply(
-        lambda v: {"namespace": v[0], "service": v[1], "protocol": v[2], "token": v[3]}
+    return pulumi.Output.all(
+        node.namespace,
+        node.service_name,
+        node.protocol,
+        node.kusciaapi_token,
+        node.cert_pem,
+        node.kusciaapi_client_cert_pem,
+        node.kusciaapi_client_key_pem,
+    ).apply(
+        lambda v: {
+            "namespace": v[0],
+            "service": v[1],
+            "protocol": v[2],
+            "token": v[3],
+            "kusciaapi_ca_pem": v[4],
+            "kusciaapi_client_cert_pem": v[5],
+            "kusciaapi_client_key_pem": v[6],
+        }
     )
 
 

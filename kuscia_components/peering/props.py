@@ -19,7 +19,11 @@ from kuscia_components.core.status import LINK_PHASES, LinkPhase
 from kuscia_components.peering.bundle import BundleProblem, PeeringError, bundle_problems
 
 DEFAULT_TIMEOUT_SECONDS = 300.0  # kuscia:peeringTimeoutSeconds' default too
-PROTOCOLS = ("TLS", "NOTLS")
+PROTOCOLS = ("TLS", "NOTLS", "MTLS")  # our node's; a partner's MTLS is addressed like TLS
+MTLS_NEEDS_PORT_FORWARD = (
+    "protocol MTLS needs kusciaApiTransport portForward: under MTLS KusciaAPI requires a client "
+    "certificate, which the API server's service proxy cannot present; e.g. kusciaApiTransport: portForward"
+)
 _REQUIRED_TEXT = {
     "domain_id": "'alice'",
     "namespace": "'autonomy-alice'",
@@ -49,6 +53,12 @@ class LinkProps:
     own_stack: str | None = None
     own_cert: str | None = None
     partner_node: Mapping[str, Any] | None = field(default=None, repr=False)
+    # Our node's KusciaAPI TLS (kube/tls.py): the domain certificate as the CA that signed
+    # kusciaapi-server.crt, and under MTLS the client certificate and its key (secret). None in a
+    # state written before them: then TLS is not verified (as the service proxy never does).
+    kusciaapi_ca_pem: str | None = None
+    kusciaapi_client_cert_pem: str | None = None
+    kusciaapi_client_key_pem: str | None = field(default=None, repr=False)
     phase: LinkPhase = "all"
     timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS
     require_ready: bool = False
@@ -82,6 +92,9 @@ class LinkProps:
             own_stack=_text(props.get("own_stack")),
             own_cert=_text(props.get("own_cert")),
             partner_node=dict(node) if isinstance(node, Mapping) else None,
+            kusciaapi_ca_pem=_text(props.get("kusciaapi_ca_pem")),
+            kusciaapi_client_cert_pem=_text(props.get("kusciaapi_client_cert_pem")),
+            kusciaapi_client_key_pem=_text(props.get("kusciaapi_client_key_pem")),
             phase=cast(LinkPhase, phase),
             timeout_seconds=_seconds(props.get("timeout_seconds")) or DEFAULT_TIMEOUT_SECONDS,
             require_ready=props.get("require_ready") not in (None, UNKNOWN) and bool(props["require_ready"]),
@@ -129,7 +142,17 @@ def input_problems(news: Mapping[str, Any]) -> list[BundleProblem]:
     protocol = news.get("protocol")
     if protocol not in (UNKNOWN, *PROTOCOLS):
         problems.append(
-            BundleProblem("protocol", f"protocol must be TLS or NOTLS, e.g. 'TLS'; got {protocol!r}")
+            BundleProblem("protocol", f"protocol must be TLS, NOTLS or MTLS, e.g. 'TLS'; got {protocol!r}")
+        )
+    if protocol == "MTLS" and news.get("kusciaapi_transport") == "serviceProxy":
+        problems.append(BundleProblem("kusciaapi_transport", MTLS_NEEDS_PORT_FORWARD))
+    elif protocol == "MTLS" and news.get("kusciaapi_client_key_pem") in (None, ""):
+        problems.append(
+            BundleProblem(
+                "kusciaapi_client_key_pem",
+                "protocol MTLS needs the KusciaAPI client certificate and key (the node's "
+                "kusciaapi_client_cert_pem and kusciaapi_client_key_pem outputs)",
+            )
         )
     phase = news.get("phase")
     if phase not in (None, UNKNOWN, *LINK_PHASES):

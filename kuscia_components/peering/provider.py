@@ -37,22 +37,33 @@ from pulumi.runtime.settings import get_engine
 from kuscia_components.core.poll import Backoff, Poll
 from kuscia_components.core.preview import unknowns_as_sentinel
 from kuscia_components.core.status import LinkStatus
-from kuscia_components.peering.bundle import Endpoint, PeeringError, check_bundle, key_changed, same_key
+from kuscia_components.peering.bundle import Endpoint, PeeringError, check_bundle, key_changed
+from kuscia_components.peering.evidence import gather_evidence, in_pod_probe
 from kuscia_components.peering.props import LinkProps, input_problems
 
 if TYPE_CHECKING:
+    from kuscia_components.kube.tls import KusciaApiTls
     from kuscia_components.peering.client import KusciaApiClient
     from kuscia_components.peering.diagnosis import Diagnosis, Evidence
 
-__all__ = ["PartnerLinkProvider", "PeeringError", "gather_evidence", "link_id", "reconcile"]
+__all__ = ["PartnerLinkProvider", "PeeringError", "gather_evidence", "in_pod_probe", "link_id", "reconcile"]
 
 log = logging.getLogger(__name__)
 
 # Changing which node or which partner is a different link: replace (delete, then create).
 REPLACE_KEYS = ("domain_id", "partner_domain_id", "namespace", "service", "phase")
 # Changing how we reach the partner, or our own token, is redone in place. Wait-policy changes
-# alone do not touch the node: they only matter during the next wait.
-UPDATE_KEYS = ("partner_endpoint", "partner_protocol", "protocol", "token")
+# alone do not touch the node: they only matter during the next wait. New KusciaAPI TLS material
+# (a new key, or a state from before the link had it) is an update too, so the state that
+# `refresh` and `destroy` read holds what verifies the node.
+UPDATE_KEYS = (
+    "partner_endpoint",
+    "partner_protocol",
+    "protocol",
+    "token",
+    "kusciaapi_ca_pem",
+    "kusciaapi_client_cert_pem",
+)
 # Every 0.2 s for 6 s (a partner that registers soon is seen within 0.2 s), then backing off to
 # one poll every 6 s: about 85 polls in a 300 s wait (bench/peering.md).
 LINK_BACKOFF = Backoff(start=0.2, factor=1.5, cap=6.0, hold=6.0)
@@ -364,7 +375,8 @@ def wait_ready(
         status, reason = route_status(client, src, dst)
         fresh = False
         if status != "Succeeded" and poll.now() >= min(evidence_due, poll.deadline):
-            evidence, fresh = gather_evidence(client, link), True
+            probe = in_pod_probe(client, poll.remaining())  # bounded by what is left of the wait
+            evidence, fresh = gather_evidence(client, link, pod_probe=probe), True
             evidence_due = poll.now() + EVIDENCE_EVERY_SECONDS
         diagnosis = diagnose_link(link, status, reason, evidence)
         if diagnosis.kind == "ready":
@@ -404,66 +416,6 @@ def route_status(client: KusciaApiClient, src: str, dst: str) -> tuple[str, str]
         return "", "route not found"
     entry = statuses.get(f"{src}-{dst}", {})
     return str(entry.get("status") or ""), str(entry.get("reason") or "")
-
-
-def gather_evidence(client: KusciaApiClient, link: LinkProps | Mapping[str, Any]) -> Evidence:
-    """What tells Kuscia's one generic reason apart, as far as we can look:
-    our node's own key, our copy of the partner's key, the partner's Service (a cluster DNS
-    endpoint) and, when one program holds both nodes (`partner_node`), the partner's copy of us."""
-    from kuscia_components.peering.client import KusciaApiError, NodeTarget, probe_gateway
-    from kuscia_components.peering.diagnosis import Evidence
-
-    link = link if isinstance(link, LinkProps) else LinkProps.from_props(link)
-    src, dst = link.domain_id, link.partner_domain_id
-    found: dict[str, Any] = {}
-    with contextlib.suppress(KusciaApiError):
-        found["node_key_matches"] = same_key(client.query_domain(src).get("cert"), link.own_cert)
-        found["our_partner_domain_present"], found["our_copy_matches"] = _registration(
-            client, dst, link.partner_cert
-        )
-    if link.partner_node:
-        their_node = LinkProps.from_props(
-            {
-                **link.partner_node,  # namespace, service, protocol, token of the partner's node
-                "domain_id": dst,
-                "kube_context": link.kube_context,
-                "kubeconfig": link.kubeconfig,
-                "kusciaapi_transport": link.kusciaapi_transport,
-                "timeout_seconds": link.timeout_seconds,
-            }
-        )
-        with node_client(their_node) as theirs, contextlib.suppress(KusciaApiError):
-            # The partner's own certificate tells whether the bundle we were given is current.
-            if same_key(theirs.query_domain(dst).get("cert"), link.partner_cert) is False:
-                found["our_copy_matches"] = False
-            found["partner_has_us"], found["partner_copy_matches"] = _registration(theirs, src, link.own_cert)
-    endpoint = Endpoint.parse(link.partner_endpoint) if link.partner_endpoint else None
-    service = endpoint.cluster_service() if endpoint is not None else None
-    if endpoint is not None and service is not None:
-        target = NodeTarget(
-            service[0],
-            service[1],
-            dst,
-            link.partner_protocol_or_default,
-            kube_context=link.kube_context,
-            kubeconfig=link.kubeconfig,
-            transport=link.kusciaapi_transport,
-        )
-        answers, detail = probe_gateway(target, port=endpoint.port)
-        if answers is False:  # only a missing Service or pod is a fact about the partner's side
-            found["gateway_reachable"], found["gateway_detail"] = False, detail
-    return Evidence(**found)
-
-
-def _registration(client: KusciaApiClient, domain_id: str, expected_cert: object) -> tuple[bool, bool | None]:
-    """Does the client's node hold `domain_id` as a partner, and with the expected key?"""
-    from kuscia_components.peering.client import DomainNotFound
-
-    try:
-        live = client.query_domain(domain_id)
-    except DomainNotFound:
-        return False, None
-    return live.get("role") == "partner", same_key(live.get("cert"), expected_cert)
 
 
 # -- helpers -------------------------------------------------------------------------------------
@@ -542,9 +494,29 @@ def node_client(link: LinkProps, budget_seconds: float | None = None) -> KusciaA
             kube_context=link.kube_context,
             kubeconfig=link.kubeconfig,
             transport=link.kusciaapi_transport,
+            tls=link_tls(link),
         ),
         retry=RetryPolicy(attempts=None, budget_seconds=budget, request_timeout_seconds=min(10.0, budget)),
     )
+
+
+def link_tls(link: LinkProps) -> KusciaApiTls | None:
+    """The TLS material of the link's node (kube/tls.py), or None: NOTLS, the service proxy (which
+    never verifies), or a state written before the link carried the node's CA."""
+    from kuscia_components.kube.tls import for_node
+
+    if link.protocol == "NOTLS" or link.kusciaapi_transport == "serviceProxy" or not link.kusciaapi_ca_pem:
+        return None
+    try:
+        return for_node(
+            link.protocol,
+            link.domain_id,
+            link.kusciaapi_ca_pem,
+            link.kusciaapi_client_cert_pem,
+            link.kusciaapi_client_key_pem,
+        )
+    except ValueError as err:
+        raise PeeringError(f"{link.domain_id}'s KusciaAPI: {err}") from None
 
 
 @contextlib.contextmanager

@@ -28,7 +28,7 @@ from kuscia_components.peering.props import LinkProps
 
 __all__ = ["LinkReadiness", "LinkReadinessProvider", "wait_all"]
 
-SECRETS = ("token", "partner_node")  # PartnerLink's secret inputs
+SECRETS = ("token", "partner_node", "kusciaapi_client_key_pem")  # PartnerLink's secret inputs
 
 
 @dataclass
@@ -107,7 +107,8 @@ def _decide(
     link, now = p.link, poll.now()
     fresh = False
     if status != "Succeeded" and now >= min(p.evidence_due, p.deadline):
-        p.evidence, fresh = links.gather_evidence(client, link), True
+        probe = links.in_pod_probe(client, p.deadline - now)  # bounded by what is left of the wait
+        p.evidence, fresh = links.gather_evidence(client, link, pod_probe=probe), True
         p.evidence_due = now + links.EVIDENCE_EVERY_SECONDS
     diagnosis = links.diagnose_link(link, status, reason, p.evidence)
     expired = now >= p.deadline

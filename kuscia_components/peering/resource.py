@@ -18,7 +18,7 @@ from kuscia_components.core.status import LinkPhase
 from kuscia_components.peering.props import DEFAULT_TIMEOUT_SECONDS
 from kuscia_components.peering.provider import PartnerLinkProvider
 
-SECRET_OUTPUTS = ("token", "partner_node")
+SECRET_OUTPUTS = ("token", "partner_node", "kusciaapi_client_key_pem")
 STATUS_OUTPUTS = ("route_name", "status", "reason", "diagnosis", "checked_at")
 
 
@@ -29,12 +29,22 @@ class WaitPolicy:
     health_timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS  # waiting for our own KusciaAPI
 
 
+@dataclass(frozen=True)
+class KusciaApiTlsInputs:
+    """Our node's KusciaAPI TLS material (node/component.py outputs): the domain certificate as
+    the CA, and the MTLS client certificate and key (secret)."""
+
+    ca_pem: pulumi.Input[str] | None = None
+    client_cert_pem: pulumi.Input[str] | None = None
+    client_key_pem: pulumi.Input[str] | None = None
+
+
 class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
     """One side of a peering: partner Domain + route self->partner + readiness (module doc).
 
     Outputs: every input, plus route_name, status (Ready | WaitingForPartner | Failed after a
-    refresh), reason (Kuscia's), diagnosis (ours, with the next step) and checked_at. The token
-    and the partner node's details are secret outputs.
+    refresh), reason (Kuscia's), diagnosis (ours, with the next step) and checked_at. The token,
+    the MTLS client key and the partner node's details are secret outputs.
     """
 
     route_name: pulumi.Output[str]
@@ -55,6 +65,7 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
         partner: pulumi.Input[Mapping[str, Any] | None],
         partner_domain_id: str | None = None,
         own_cert: pulumi.Input[str] | None = None,
+        kusciaapi_tls: KusciaApiTlsInputs | None = None,
         partner_node: pulumi.Input[Mapping[str, Any]] | None = None,
         partner_stack: str | None = None,
         own_stack: str | None = None,
@@ -67,6 +78,7 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         policy = wait or WaitPolicy()
+        tls = kusciaapi_tls or KusciaApiTlsInputs()
         bundle = pulumi.Output.from_input(partner).apply(lambda b: dict(b or {}))
         props = {
             "domain_id": domain_id,
@@ -86,6 +98,11 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
             "own_stack": own_stack if own_stack is not None else pulumi.get_stack(),
             "own_cert": own_cert,
             "partner_node": pulumi.Output.secret(partner_node) if partner_node is not None else None,
+            "kusciaapi_ca_pem": tls.ca_pem,
+            "kusciaapi_client_cert_pem": tls.client_cert_pem,
+            "kusciaapi_client_key_pem": (
+                pulumi.Output.secret(tls.client_key_pem) if tls.client_key_pem is not None else None
+            ),
             "phase": phase,
             "timeout_seconds": policy.timeout_seconds,
             "require_ready": policy.require_ready,

@@ -26,7 +26,14 @@ from .identity import (
     not_before,
     private_pem,
 )
-from .tls_server import ServerTls, serve_connection, server_context, server_tls, wrap_server_stream
+from .tls_server import (
+    ServerTls,
+    gateway_tls,
+    serve_connection,
+    server_context,
+    server_tls,
+    wrap_server_stream,
+)
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.asymmetric import rsa
@@ -82,12 +89,11 @@ class EmulatedNode:
         self._delay: deque[float] = deque()
         self.kusciaapi_sans: tuple[str, ...] = ()  # kuscia.yaml kusciaAPISans
         self._server_tls: ServerTls | None = None
+        self._gateway_tls: ssl.SSLContext | None = None
         self._set_key(key or new_key())
         # pods/exec: argv[0] -> handler(argv) -> (exit code, stdout, stderr); see streams.serve_exec
         self.exec_handlers: dict[str, ExecHandler] = {}
         self.has_pod = True  # False: the API server serves no pod for it (nothing deployed)
-        self._standin_tls: ssl.SSLContext | None = None
-        self.server_cert_pem = ""  # the PEM of the certificate TLS ports present (once one was used)
 
     # -- identity --------------------------------------------------------------------------------
 
@@ -103,6 +109,7 @@ class EmulatedNode:
         )
         own["cert"] = b64(self.cert_pem)
         self._server_tls = None  # a (re)start signs a fresh kusciaapi-server.crt (NOTES §1.5)
+        self._gateway_tls = None  # and a fresh gateway pair
 
     @property
     def key_pem(self) -> str:
@@ -259,39 +266,34 @@ class EmulatedNode:
 
     # -- what a port-forward reaches inside the pod ---------------------------------------------
 
-    def server_tls_context(self) -> ssl.SSLContext:
-        """The TLS server side of KusciaAPI (8082) and the gateway (1080) of a TLS node. Today a
-        self-signed stand-in for the service names; a Kuscia-shaped kusciaapi-server.crt
-        signed by the domain key replaces it by assigning `node.server_tls` a context."""
-        from .streams import self_signed_context
-
+    def gateway_tls_context(self) -> ssl.SSLContext:
+        """The gateway's (:1080) server side: its `<id>_ENVOY_EXTERNAL` pair (tls_server.gateway_tls),
+        never asking for a client certificate (under MTLS too: only KusciaAPI requires one)."""
         with self.lock:
-            if self._standin_tls is None:
-                names = [
-                    self.service,
-                    f"{self.service}.{self.namespace}",
-                    f"{self.service}.{self.namespace}.svc",
-                ]
-                self._standin_tls, self.server_cert_pem = self_signed_context(names)
-            return self._standin_tls
-
-    @property
-    def server_tls(self) -> ssl.SSLContext | None:
-        return self._standin_tls
-
-    @server_tls.setter
-    def server_tls(self, context: ssl.SSLContext | None) -> None:
-        self._standin_tls = context
+            if self._gateway_tls is None:
+                self._gateway_tls = server_context(
+                    gateway_tls(self.key, self.domain_id), require_client_cert=False
+                )
+            return self._gateway_tls
 
     def wrap_kusciaapi_stream(self, stream: Any, port: int) -> Any:
         """The byte stream a port-forward delivers to `port` inside the pod, as the listener there
-        reads it: TLS is terminated here for TLS nodes (plain HTTP under NOTLS). THE hook for
-        TLS and MTLS: replace `server_tls` (or this method) to change what the client meets."""
+        reads it: plain under NOTLS; for TLS nodes TLS is terminated here, on 8082 with KusciaAPI's
+        own kusciaapi-server.crt (`kusciaapi_tls_context`, a client certificate required and Go's
+        issuer-name rule under MTLS), on 1080 with the gateway's pair."""
         if not self.is_tls:
             return stream
         from .streams import TlsServerStream
 
-        return TlsServerStream(stream, self.server_tls_context())
+        if port != 8082:
+            return TlsServerStream(stream, self.gateway_tls_context())
+        context = self.kusciaapi_tls_context()
+        assert context is not None
+        ca_subject = None
+        if self.protocol == "MTLS":
+            ca = x509.load_pem_x509_certificate(self.kusciaapi_server_tls().ca_cert_pem.encode())
+            ca_subject = ca.subject.public_bytes()
+        return TlsServerStream(stream, context, ca_subject=ca_subject)
 
     # -- what the API server's proxy forwards ----------------------------------------------------
 

@@ -12,12 +12,10 @@ from __future__ import annotations
 
 import base64
 import contextlib
-import datetime as dt
 import hashlib
 import json
 import ssl
 import struct
-import tempfile
 import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, BinaryIO
@@ -183,7 +181,7 @@ class ChannelStream:
 class TlsServerStream:
     """TLS terminated inside the emulated pod, over another stream (memory BIOs)."""
 
-    def __init__(self, inner: Any, context: ssl.SSLContext) -> None:
+    def __init__(self, inner: Any, context: ssl.SSLContext, *, ca_subject: bytes | None = None) -> None:
         self.inner = inner
         self._in, self._out = ssl.MemoryBIO(), ssl.MemoryBIO()
         self._tls = context.wrap_bio(self._in, self._out, server_side=True)
@@ -195,6 +193,17 @@ class TlsServerStream:
             raise Closed
         self._in.write(first)
         self._step(self._tls.do_handshake)
+        if ca_subject is not None and not self._issued_by_name(ca_subject):
+            # Go refuses a client certificate whose issuer bytes are not ca.crt's subject
+            # (tls_server.py _issued_by_name); OpenSSL has finished the handshake: drop it.
+            self.failed = "client certificate signed by unknown authority"
+            raise Closed
+
+    def _issued_by_name(self, ca_subject: bytes) -> bool:
+        from cryptography import x509
+
+        der = self._tls.getpeercert(binary_form=True)
+        return der is not None and x509.load_der_x509_certificate(der).issuer.public_bytes() == ca_subject
 
     def _step(self, action: Callable[[], Any]) -> Any:
         while True:
@@ -266,44 +275,6 @@ def response_bytes(status: int, headers: dict[str, str], body: bytes) -> bytes:
     lines += [f"{k}: {v}" for k, v in headers.items() if k.lower() not in ("content-length", "connection")]
     lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
     return "\r\n".join(lines).encode("latin-1") + body
-
-
-# -- the server certificate of an emulated TLS KusciaAPI -------------------------------------------
-
-
-def self_signed_context(names: list[str]) -> tuple[ssl.SSLContext, str]:
-    """A server context with a fresh self-signed certificate for `names` (and its PEM): a stand-in
-    until the node's Kuscia-shaped kusciaapi-server.crt (signed by the domain key) replaces it."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in names]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    with tempfile.NamedTemporaryFile("w", suffix=".pem") as handle:  # load_cert_chain reads files only
-        handle.write(cert_pem + key_pem)
-        handle.flush()
-        context.load_cert_chain(handle.name)
-    return context, cert_pem
 
 
 # -- pods ------------------------------------------------------------------------------------------

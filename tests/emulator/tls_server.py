@@ -117,6 +117,40 @@ def server_tls(
     )
 
 
+def gateway_tls(ca_key: rsa.RSAPrivateKey, domain_id: str) -> ServerTls:
+    """The gateway's (:1080) external TLS pair, made at start and held in memory: CN
+    `<domainID>_ENVOY_EXTERNAL`, IP SAN 127.0.0.1 only, ServerAuth, 10 years, signed by the CA
+    (upstream cmd/kuscia/modules/domainroute.go, pkg/utils/tls/crypt.go GenerateKeyCertPairData)."""
+    ca = ca_cert(ca_key, domain_id)
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{domain_id}_ENVOY_EXTERNAL")]))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(secrets.randbits(32) or 1)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False
+        )
+        .add_extension(x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return ServerTls(
+        cert_pem=cert.public_bytes(serialization.Encoding.PEM).decode(),
+        key_pem=key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        ).decode(),
+        ca_cert_pem=ca.public_bytes(serialization.Encoding.PEM).decode(),
+        dns_names=(),
+        ip_addresses=("127.0.0.1",),
+    )
+
+
 def server_context(material: ServerTls, *, require_client_cert: bool) -> ssl.SSLContext:
     """BuildServerTLSConfig: the server pair; under MTLS RequireAndVerifyClientCert against ca.crt."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
