@@ -91,6 +91,22 @@ def test_check_refuses_an_http_https_mismatch_and_a_bad_url(rsa_cert_b64: str) -
     assert "e.g. https://" in reasons["partner_endpoint"]
 
 
+def test_check_refuses_a_notls_partner_outside_the_cluster_unless_the_network_is_trusted(
+    rsa_cert_b64: str,
+) -> None:
+    """A bundle read by StackReference gets the pasted partner's rule (config/exposure.py): our
+    gateway would send route tokens to it in plain HTTP across a network not declared ours."""
+    outside = news(rsa_cert_b64, partner_protocol="NOTLS", partner_endpoint="http://bob.example.com:1080")
+    reason = failures(outside)["partner_endpoint"]
+    assert "bob.example.com" in reason and "plain HTTP" in reason and "kuscia:trustedNetwork" in reason
+    assert failures({**outside, "trusted_network": True}) == {}
+    assert failures({**outside, "trusted_network": UNKNOWN}) == {}  # decided once known
+    inside = "http://kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080"
+    assert failures(news(rsa_cert_b64, partner_protocol="NOTLS", partner_endpoint=inside)) == {}
+    assert LinkProps.from_props({**outside, "trusted_network": True}).trusted_network is True
+    assert LinkProps.from_props(outside).trusted_network is False  # older states: not trusted
+
+
 def test_check_names_each_bad_setting_with_an_example(rsa_cert_b64: str) -> None:
     reasons = failures(
         news(rsa_cert_b64, domain_id=" ", namespace=None, protocol="SSL", phase="both", timeout_seconds=-1)

@@ -7,6 +7,7 @@ here (it needs a cluster; it is tested against the emulator in test_peering*.py)
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import subprocess
@@ -184,6 +185,14 @@ def test_partner_link_gets_the_partner_bundle_from_the_stack_reference() -> None
         "alice",
     )
     assert state["timeout_seconds"] == 300 and state["require_ready"] is False
+    assert state["trusted_network"] is False  # the StackReference bundle gets the NOTLS rule too
+
+
+def test_a_trusted_network_reaches_the_link_so_its_bundle_check_allows_notls_outside() -> None:
+    config = dataclasses.replace(stack_config("alice"), trusted_network=True)
+    mocks, _ = run_stack("alice", config)
+    link = mocks.one("pulumi-python:dynamic/kuscia:PartnerLink", "alice-link-bob")
+    assert link.plain_state["trusted_network"] is True
 
 
 def test_config_change_rolls_the_pod() -> None:

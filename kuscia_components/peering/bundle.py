@@ -85,8 +85,12 @@ def bundle_problems(
     cert: str,
     endpoint: str,
     protocol: str | None,
+    trusted_network: bool = False,
 ) -> list[BundleProblem]:
-    """Everything wrong with a partner's bundle, checked without any network call."""
+    """Everything wrong with a partner's bundle, checked without any network call. A NOTLS
+    partner outside the cluster is one unless `trusted_network` (kuscia:trustedNetwork) says the
+    network between the parties is ours: the same rule as for a pasted partner (config/exposure)."""
+    from kuscia_components.config.exposure import plaintext_partner
     from kuscia_components.core.pki import CertFormatError, cert_domain_problem, cert_public_key_pem
 
     dst = partner_domain_id
@@ -125,6 +129,9 @@ def bundle_problems(
                 f"(got {endpoint}); an http/https mismatch never becomes Ready (kuscia#450)",
             )
         )
+    plaintext = None if trusted_network else plaintext_partner(endpoint, protocol)
+    if plaintext:
+        problems.append(BundleProblem("partner_endpoint", f"partner {dst}'s endpoint {endpoint} {plaintext}"))
     return problems
 
 
@@ -135,10 +142,16 @@ def check_bundle(
     cert: str,
     endpoint: str,
     protocol: str | None,
+    trusted_network: bool = False,
 ) -> Endpoint:
     """The bundle's endpoint, or PeeringError with the first reason it can never work."""
     problems = bundle_problems(
-        partner_domain_id, bundle_domain_id=bundle_domain_id, cert=cert, endpoint=endpoint, protocol=protocol
+        partner_domain_id,
+        bundle_domain_id=bundle_domain_id,
+        cert=cert,
+        endpoint=endpoint,
+        protocol=protocol,
+        trusted_network=trusted_network,
     )
     if problems:
         raise PeeringError(problems[0].reason)

@@ -54,6 +54,7 @@ def node_link_args(node: AutonomyNode, cfg: PartyConfig) -> dict[str, Any]:
         "kube_context": cfg.kube_context,
         "kubeconfig": cfg.kubeconfig,
         "kusciaapi_transport": cfg.kusciaapi_transport,
+        "trusted_network": cfg.trusted_network,
         "wait": WaitPolicy(timeout_seconds=cfg.peering_timeout_seconds, require_ready=cfg.require_peer_ready),
     }
 

@@ -44,6 +44,7 @@ class LinkProps:
     kube_context: str | None = None
     kubeconfig: str | None = None  # a path: the file's credentials are read, never kept
     kusciaapi_transport: str = "portForward"  # kuscia:kusciaApiTransport; older states: the default
+    trusted_network: bool = False  # kuscia:trustedNetwork: a NOTLS partner outside the cluster is allowed
     partner_domain_id: str = ""
     bundle_domain_id: str | None = None
     partner_cert: str | None = None
@@ -83,6 +84,7 @@ class LinkProps:
             kube_context=_text(props.get("kube_context")),
             kubeconfig=_text(props.get("kubeconfig")),
             kusciaapi_transport=_text(props.get("kusciaapi_transport")) or "portForward",
+            trusted_network=props.get("trusted_network") is True,
             partner_domain_id=str(props.get("partner_domain_id") or ""),
             bundle_domain_id=_text(props.get("bundle_domain_id")),
             partner_cert=_text(props.get("partner_cert")),
@@ -177,6 +179,7 @@ def input_problems(news: Mapping[str, Any]) -> list[BundleProblem]:
             cert=str(cert),
             endpoint=str(endpoint),
             protocol=_text(partner_protocol),
+            trusted_network=news.get("trusted_network") in (True, UNKNOWN),
         )
     return problems
 

@@ -212,6 +212,7 @@ def reconcile(
         cert=str(link.partner_cert),
         endpoint=link.partner_endpoint,
         protocol=link.partner_protocol,
+        trusted_network=link.trusted_network,
     )
     from kuscia_components.peering.client import KusciaApiError
 

@@ -75,6 +75,7 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
         kube_context: str | None = None,
         kubeconfig: str | None = None,
         kusciaapi_transport: str = "portForward",
+        trusted_network: bool = False,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         policy = wait or WaitPolicy()
@@ -89,6 +90,7 @@ class PartnerLink(Resource, module="kuscia", name="PartnerLink"):
             "kube_context": kube_context,
             "kubeconfig": kubeconfig,
             "kusciaapi_transport": kusciaapi_transport,
+            "trusted_network": trusted_network,
             "partner_domain_id": partner_domain_id or bundle.apply(lambda b: b.get("domainId")),
             "bundle_domain_id": bundle.apply(lambda b: b.get("domainId")),
             "partner_cert": bundle.apply(lambda b: b.get("cert")),
