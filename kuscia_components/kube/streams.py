@@ -186,7 +186,7 @@ def open_channels(
     try:
         ws.connect(target.url, **options)  # type: ignore[no-untyped-call]
         if deadline.expired:
-            raise WebSocketException(f"no whole upgrade answer within {timeout:g} s (timed out)")
+            raise WebSocketException(f"no whole upgrade answer within {timeout:.3g} s (timed out)")
     except WebSocketBadStatusException as err:
         deadline.cancel()
         answer = Response(int(err.status_code), bytes(err.resp_body or b""), dict(JSON_HEADERS))
@@ -199,7 +199,7 @@ def open_channels(
     except (OSError, WebSocketException) as err:
         ws.shutdown()  # type: ignore[no-untyped-call]
         deadline.cancel()
-        reason = f"no whole upgrade answer within {timeout:g} s (timed out)" if deadline.expired else ""
+        reason = f"no whole upgrade answer within {timeout:.3g} s (timed out)" if deadline.expired else ""
         raise ApiServerUnreachable(target.server, reason or _first_line(err)) from None
     return ChannelSocket(ws, what, deadline)
 
