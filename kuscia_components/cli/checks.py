@@ -62,7 +62,11 @@ def add_common_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="one JSON document on stdout instead of lines")
     parser.add_argument("--watch", action="store_true", help="re-run until nothing FAILs or --timeout passes")
     parser.add_argument(
-        "--timeout", type=float, default=300.0, metavar="SECONDS", help="--watch deadline (default 300)"
+        "--timeout",
+        type=float,
+        default=300.0,
+        metavar="SECONDS",
+        help="--watch gives up after this long in all, each round's requests included (default 300)",
     )
     parser.add_argument(
         "--interval",
@@ -207,24 +211,36 @@ def run_checks(
     deadline = clock() + args.timeout
     while True:
         try:
-            report = runner(cfg, args, redactor)
+            report = runner(cfg, _within(args, deadline - clock()), redactor)
         except Exception as bug:  # in the orchestration: still a FAIL line, not a traceback
             report = Report(command, stack, cfg.domain_id, [broken("run", bug)])
         report.stack = stack
-        if report.ok or not args.watch or clock() >= deadline:
-            break
+        left = deadline - clock()
+        if report.ok or not args.watch or left <= args.interval:
+            break  # the next round would start at or past the deadline: this report is the last
         failing = ", ".join(c.name for c in report.checks if c.failed)
-        left = max(0.0, deadline - clock())
         print(
             redactor.scrub(f"{report.command}: FAIL {failing}; checking again (gives up in {left:.0f} s)"),
             file=err,
         )
-        sleep(min(args.interval, left))
+        sleep(args.interval)
+        if clock() >= deadline:  # the pause overran it: no round starts past the deadline
+            break
     if args.json:
         print(json.dumps(redactor.scrub_tree(report.to_dict()), indent=2), file=out)
     else:
         print(redactor.scrub(render_report(report)), file=out)
     return EXIT_OK if report.ok else EXIT_FAILED
+
+
+def _within(args: argparse.Namespace, left: float) -> argparse.Namespace:
+    """`args` for one --watch round: its request timeouts capped by the time left, so the
+    watch as a whole ends by --timeout (without --watch, --timeout does not apply)."""
+    if not args.watch or args.request_timeout <= left:
+        return args
+    capped = argparse.Namespace(**vars(args))
+    capped.request_timeout = max(left, 0.1)
+    return capped
 
 
 def _load(args: argparse.Namespace, out: TextIO, err: TextIO) -> tuple[str, PartyConfig, list[str]] | int:

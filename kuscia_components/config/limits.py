@@ -99,28 +99,53 @@ def decode_text(data: bytes, path: str | os.PathLike[str], kind: FileKind) -> st
         ) from None
 
 
-def read_kubeconfig(path: str) -> str:
-    """The text of the file `kuscia:kubeconfig` names (an absolute path: see
-    kube.kubeconfig.project_path), checked as every reader of it needs: a bounded regular UTF-8
-    file holding one bounded YAML document. Refused as a ConfigError naming the setting, never
-    quoting the content (YAML errors quote lines, tokens included). `check` and the program (whose
-    provider gets the content) call this one function, so `check` refuses what `render` refuses."""
+class KubeconfigRefused(ValueError):
+    """A kubeconfig file refused before any loader reads it; `reason` follows "it" in a sentence
+    ("is a named pipe (FIFO), not a regular file"). Never quotes the file's content."""
+
+    def __init__(self, path: str, reason: str) -> None:
+        super().__init__(f"{KUBECONFIG.what} {path} {reason}")
+        self.path = path
+        self.reason = reason
+
+
+def kubeconfig_text(path: str) -> str:
+    """The text of one kubeconfig file, checked as every reader of it needs: a bounded regular
+    UTF-8 file holding one bounded YAML document (kubectl's yaml.v2 refuses alias bombs too).
+    KubeconfigRefused when it is not; OSError (missing, unreadable) propagates, as a KUBECONFIG
+    list may name a missing file. The one check: `render` and the program, `check`
+    (read_kubeconfig) and the API-server transport (kube.kubeconfig, each file of the list)."""
     import yaml
 
     from kuscia_components.config import yaml_limits
-    from kuscia_components.config.errors import ConfigError, Problem
 
     try:
         text = read_text(path, KUBECONFIG)
         yaml_limits.safe_load(text)
         return text
     except InputLimitError as err:
-        rule = f"must name a kubeconfig file: it {err.reason}"
-    except (yaml_limits.YamlLimitError, yaml.YAMLError, RecursionError) as err:
+        reason = err.reason
+    except yaml_limits.YamlLimitError as err:
+        reason = str(err)
+    except (yaml.YAMLError, RecursionError) as err:  # never the YAML error's text: it quotes the line
         mark = getattr(err, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        reason = str(err) if isinstance(err, yaml_limits.YamlLimitError) else f"is not valid YAML{where}"
-        rule = f"must name a kubeconfig file: it {reason}"
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+        problem = getattr(err, "problem", None)
+        reason = f"is not valid YAML{f' ({problem})' if problem else ''}{where}"
+    raise KubeconfigRefused(path, reason)
+
+
+def read_kubeconfig(path: str) -> str:
+    """The text of the file `kuscia:kubeconfig` names (an absolute path: see
+    kube.kubeconfig.project_path), checked by `kubeconfig_text`. Refused as a ConfigError naming
+    the setting, never quoting the content. `check` and the program (whose provider gets the
+    content) call this one function, so `check` refuses what `render` refuses."""
+    from kuscia_components.config.errors import ConfigError, Problem
+
+    try:
+        return kubeconfig_text(path)
+    except KubeconfigRefused as err:
+        rule = f"must name a kubeconfig file: it {err.reason}"
     except OSError as err:
         rule = (
             f"must name a readable kubeconfig file ({err.strerror or type(err).__name__}; "

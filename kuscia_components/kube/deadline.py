@@ -9,6 +9,10 @@ early end of file; `Deadline.expired` then tells the caller the answer is not wh
 The socket is found through the pool manager's connection classes: `install` swaps each pool
 class for a subclass whose connections register their socket with the deadline of the request
 running on this thread (a new connection in `_new_conn`, a kept-alive one in `request`).
+
+A pod stream (kube/streams) uses the same timer without the thread binding (`start`/`cancel`):
+its websocket's socket is created inside websocket-client's `connect`, so the timer is told
+where it will be (`watch_attribute`) and shuts down whatever is there when the deadline passes.
 """
 
 from __future__ import annotations
@@ -32,16 +36,26 @@ class Deadline:
         self._timer = threading.Timer(max(seconds, 0.0), self._expire)
         self._timer.daemon = True
 
+        self._attributes: list[tuple[object, str]] = []
+
     def __enter__(self) -> Deadline:
         _CURRENT.deadline = self
-        self._timer.start()
-        return self
+        return self.start()
 
     def __exit__(self, *exc: object) -> None:
         _CURRENT.deadline = None
+        self.cancel()
+
+    def start(self) -> Deadline:
+        self._timer.start()
+        return self
+
+    def cancel(self) -> None:
+        """Stop the timer and drop what it watched (the connections themselves stay open)."""
         self._timer.cancel()
         with self._lock:
             socks, self._socks = self._socks, []
+            self._attributes = []
         for sock in socks:
             sock.close()  # our duplicate of the descriptor only; the connection is the pool's
 
@@ -58,12 +72,22 @@ class Deadline:
         if expired:
             _shutdown(duplicate)
 
+    def watch_attribute(self, owner: object, name: str) -> None:
+        """Shut down the socket `owner.<name>` holds when the deadline passes (None: nothing
+        yet). For a socket made where no hook reaches, e.g. inside websocket-client's
+        `connect`, which sets `WebSocket.sock` before its upgrade handshake reads the answer.
+        The socket object itself is shut down, not a duplicate: once closed it refuses."""
+        with self._lock:
+            self._attributes.append((owner, name))
+
     def _expire(self) -> None:
         with self._lock:
             self.expired = True
-            socks = list(self._socks)
+            socks: list[Any] = list(self._socks)
+            socks += [getattr(owner, name, None) for owner, name in self._attributes]
         for sock in socks:
-            _shutdown(sock)
+            if isinstance(sock, socket.socket):
+                _shutdown(sock)
 
 
 def _shutdown(sock: socket.socket) -> None:

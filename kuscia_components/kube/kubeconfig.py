@@ -130,11 +130,21 @@ def _read(path: str) -> ConfigNode:
     from kubernetes.config import kube_config
     from kubernetes.config.config_exception import ConfigException
 
+    from kuscia_components.config import limits
+
     files = [os.path.expanduser(p) for p in path.split(kube_config.ENV_KUBECONFIG_PATH_SEPARATOR) if p]
     if not any(os.path.exists(f) for f in files):
         raise KubeconfigNotFound(f"no usable kubeconfig at {path}: no such file", PATH_FIX)
-    for file in files:
-        _check_bounded(file)
+    for file in files:  # each refused before the official merger reads it without any limit
+        try:
+            limits.kubeconfig_text(file)
+        except FileNotFoundError:
+            continue  # the merger skips missing entries of a KUBECONFIG list, as kubectl does
+        except limits.KubeconfigRefused as err:
+            raise KubeconfigNotFound(f"no usable kubeconfig at {file}: it {err.reason}", PATH_FIX) from None
+        except OSError as err:
+            reason = err.strerror or type(err).__name__
+            raise KubeconfigNotFound(f"no usable kubeconfig at {file}: {reason}", PATH_FIX) from None
     try:
         merged = kube_config.KubeConfigMerger(path).config
         if merged is None or not isinstance(merged.value, dict):
@@ -149,25 +159,6 @@ def _read(path: str) -> ConfigNode:
         raise KubeconfigNotFound(f"no usable kubeconfig at {path}: {reason}", PATH_FIX) from None
     node: ConfigNode = merged
     return node
-
-
-def _check_bounded(file: str) -> None:
-    """Each file of the list, refused before the official merger reads it without any limit:
-    /dev/zero, a FIFO, a huge or binary file, an alias bomb (kubectl's yaml.v2 refuses those too)."""
-    import yaml
-
-    from kuscia_components.config import limits, yaml_limits
-
-    try:
-        yaml_limits.safe_load(limits.read_text(file, limits.KUBECONFIG))
-    except FileNotFoundError:
-        return  # the merger skips missing entries of a KUBECONFIG list, as kubectl does
-    except limits.InputLimitError as err:
-        raise KubeconfigNotFound(f"no usable kubeconfig at {file}: it {err.reason}", PATH_FIX) from None
-    except yaml_limits.YamlLimitError as err:
-        raise KubeconfigNotFound(f"no usable kubeconfig at {file}: it {err}", PATH_FIX) from None
-    except (OSError, yaml.YAMLError, RecursionError):
-        return  # the merger's own error says it (never quoting the file's lines)
 
 
 def _value(node: object) -> dict[str, object]:

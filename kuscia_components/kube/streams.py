@@ -6,8 +6,14 @@ UpgradeAwareHandler). Both speak the channel protocol of apimachinery's wsstream
 binary message starts with one byte naming its channel. The subprotocol is negotiated as the
 official client does (`v4.channel.k8s.io`; exec also offers `v5.channel.k8s.io`). The websocket
 itself is websocket-client's (the official client's own dependency), opened with the
-kubeconfig's TLS options and token (`ApiServerTransport.upgrade_target`), with a timeout on
-every read, so no call waits unbounded.
+kubeconfig's TLS options and token (`ApiServerTransport.upgrade_target`).
+
+Bounded as a whole, not per read: websocket-client's timeouts bound each read, so an API server
+that drips the upgrade's header lines, or a frame's bytes, would hold a stream forever. The
+stream's `Deadline` (kube/deadline, the one the API-server transport uses) shuts the websocket's
+socket down when the timeout given to `open_channels` passes, which wakes the blocked read.
+The TCP connect is one bounded call; a TLS handshake or an HTTP proxy's CONNECT answer happen
+before websocket-client hands out its socket and are bounded per read only.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from kuscia_components.kube.deadline import Deadline
 from kuscia_components.kube.errors import (
     ApiServerUnreachable,
     PodNotFound,
@@ -85,11 +92,13 @@ def _state(pod: dict[str, Any]) -> str:
 
 class ChannelSocket:
     """One open websocket of the channel protocol; `read` gives (channel, data) or None at the
-    end. Every read waits at most until the caller's deadline."""
+    end. Every read waits at most until the caller's deadline, and the socket is shut down at
+    the stream's deadline (`open_channels`' timeout) whatever a read is waiting for."""
 
-    def __init__(self, ws: WebSocket, what: str) -> None:
+    def __init__(self, ws: WebSocket, what: str, deadline: Deadline | None = None) -> None:
         self._ws = ws
         self.what = what
+        self._deadline = deadline
         self.subprotocol = str(getattr(ws, "subprotocol", "") or "")
 
     def send(self, channel: int, data: bytes) -> None:
@@ -98,7 +107,14 @@ class ChannelSocket:
         try:
             self._ws.send_binary(bytes([channel]) + data)
         except (OSError, WebSocketException) as err:
+            if self.expired:
+                raise StreamClosed(self.what, "timed out waiting for the pod") from None
             raise StreamClosed(self.what, f"sending failed: {_first_line(err)}") from None
+
+    @property
+    def expired(self) -> bool:
+        """The stream's deadline passed and its socket was shut down: nothing read is whole."""
+        return self._deadline is not None and self._deadline.expired
 
     def read(self, deadline: float) -> tuple[int, bytes] | None:
         from websocket import (
@@ -115,12 +131,14 @@ class ChannelSocket:
             self._ws.settimeout(remaining)
             try:
                 opcode, frame = self._ws.recv_data_frame(True)
-            except WebSocketConnectionClosedException:
-                return None
-            except (TimeoutError, WebSocketTimeoutException):
-                raise StreamClosed(self.what, "timed out waiting for the pod") from None
             except (OSError, WebSocketException) as err:
+                if self.expired or isinstance(err, TimeoutError | WebSocketTimeoutException):
+                    raise StreamClosed(self.what, "timed out waiting for the pod") from None
+                if isinstance(err, WebSocketConnectionClosedException):
+                    return None
                 raise StreamClosed(self.what, _first_line(err)) from None
+            if self.expired:  # the shutdown may end a read early as if the frame were whole
+                raise StreamClosed(self.what, "timed out waiting for the pod")
             if opcode == ABNF.OPCODE_CLOSE:
                 return None
             if opcode in (ABNF.OPCODE_BINARY, ABNF.OPCODE_TEXT) and frame.data:
@@ -128,12 +146,16 @@ class ChannelSocket:
                 return data[0], data[1:]
 
     def close(self) -> None:
+        """Close the websocket; still under the deadline, as a peer may drip its close frame."""
         from websocket import WebSocketException
 
         try:
             self._ws.close(timeout=1.0)
         except (OSError, WebSocketException):
             self._ws.shutdown()  # type: ignore[no-untyped-call]
+        finally:
+            if self._deadline is not None:
+                self._deadline.cancel()
 
 
 def open_channels(
@@ -158,9 +180,15 @@ def open_channels(
         proxy = urlsplit(target.proxy)
         options.update(http_proxy_host=proxy.hostname, http_proxy_port=proxy.port, proxy_type="http")
     ws = WebSocket(sslopt=target.sslopt, skip_utf8_validation=True)
+    deadline = Deadline(timeout)
+    deadline.watch_attribute(ws, "sock")  # set inside connect, before the upgrade's answer is read
+    deadline.start()
     try:
         ws.connect(target.url, **options)  # type: ignore[no-untyped-call]
+        if deadline.expired:
+            raise WebSocketException(f"no whole upgrade answer within {timeout:.3g} s (timed out)")
     except WebSocketBadStatusException as err:
+        deadline.cancel()
         answer = Response(int(err.status_code), bytes(err.resp_body or b""), dict(JSON_HEADERS))
         error = api_error(answer, f"GET {path}")
         if error is not None and error.status == 403:
@@ -170,8 +198,10 @@ def open_channels(
         raise StreamClosed(what, f"the upgrade answered HTTP {err.status_code}") from None
     except (OSError, WebSocketException) as err:
         ws.shutdown()  # type: ignore[no-untyped-call]
-        raise ApiServerUnreachable(target.server, _first_line(err)) from None
-    return ChannelSocket(ws, what)
+        deadline.cancel()
+        reason = f"no whole upgrade answer within {timeout:.3g} s (timed out)" if deadline.expired else ""
+        raise ApiServerUnreachable(target.server, reason or _first_line(err)) from None
+    return ChannelSocket(ws, what, deadline)
 
 
 def _first_line(err: BaseException) -> str:

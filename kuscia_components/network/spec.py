@@ -25,6 +25,7 @@ from kuscia_components.config import (
     Problem,
     parse_party_config,
 )
+from kuscia_components.config.exposure import plaintext_partner
 from kuscia_components.config.shapes import (  # re-exported: the API's typed settings
     CapacitySpec,
     DatabaseSpec,
@@ -266,6 +267,7 @@ class NetworkSpec:
         id_set = frozenset(ids)
         first_at: dict[str, int] = {}
         stacks: dict[str, int] = {}
+        configs: dict[str, PartyConfig] = {}  # each party as its program will see it (first of an ID)
         for index, party in enumerate(self.parties):
             where = f"parties[{index}]"
             if party.domain_id in first_at:
@@ -297,8 +299,52 @@ class NetworkSpec:
                     )
                 )
             stacks.setdefault(party.stack_name, index)
-            problems += _party_problems(where, party, id_set)
+            party_problems, config = _party_problems(where, party, id_set)
+            problems += party_problems
+            if config is not None:
+                configs.setdefault(party.domain_id, config)
         problems += _topology_problems(self.topology, ids)
+        problems += self._plaintext_link_problems(configs)
+        return problems
+
+    def _plaintext_link_problems(self, configs: Mapping[str, PartyConfig]) -> list[Problem]:
+        """A party that peers with a NOTLS party outside the cluster, without trustedNetwork.
+        Network parties get their partners' bundles only at `network up`, after the partner is
+        deployed, where each party's own check (config/exposure `plaintext_partner`) would refuse
+        it; here the same rule refuses it from the specs, before anything is deployed."""
+        plain: dict[str, str] = {}
+        for party in self.parties:
+            cfg = configs.get(party.domain_id)
+            # A party refused itself (e.g. its own NOTLS exposure) is judged by its spec's endpoint.
+            endpoint = cfg.public_endpoint if cfg is not None else party.public_endpoint
+            protocol = cfg.protocol if cfg is not None else party.protocol
+            if isinstance(endpoint, str) and plaintext_partner(endpoint, protocol) is not None:
+                plain.setdefault(party.domain_id, endpoint)
+        if not plain:
+            return []
+        problems = []
+        for index, party in enumerate(self.parties):
+            me = party.domain_id
+            cfg = configs.get(me)
+            if cfg is None or cfg.trusted_network:
+                continue  # trusted; or refused already, its trustedNetwork unknown (its problems say why)
+            partners = [other for other in self.partners(me) if other in plain]
+            if not partners:
+                continue
+            shown = ", ".join(f"{other} at {plain[other]}" for other in partners[:_SHOWN_IDS])
+            more = f" and {len(partners) - _SHOWN_IDS} more" if len(partners) > _SHOWN_IDS else ""
+            problems.append(
+                Problem(
+                    f"parties[{index}] ({me})",
+                    f"peers with {shown}{more}: NOTLS outside the cluster (not a "
+                    f"<service>.<namespace>.svc name), so {me}'s gateway would send the route tokens that "
+                    "authenticate every request, and the data, in plain HTTP, readable and replayable by "
+                    f"anyone on the path; give {partners[0]} protocol TLS, or, only if the network between "
+                    f"{me} and {partners[0]} is yours (a private link or VPN), set trustedNetwork: true on "
+                    f"{me}",
+                    f"{{domainId: {partners[0]}, protocol: TLS}}",
+                )
+            )
         return problems
 
     def validate(self, source: str = "network spec") -> None:
@@ -332,7 +378,10 @@ def size_problems(parties: int, pairs: int) -> list[Problem]:
     return problems
 
 
-def _party_problems(where: str, party: PartySpec, ids: frozenset[str]) -> list[Problem]:
+def _party_problems(
+    where: str, party: PartySpec, ids: frozenset[str]
+) -> tuple[list[Problem], PartyConfig | None]:
+    """The party's own problems, and its parsed config when it has none from parsing."""
     problems = []
     database = party.database or {}
     if isinstance(database, Mapping) and "adminPassword" in database:
@@ -355,13 +404,14 @@ def _party_problems(where: str, party: PartySpec, ids: frozenset[str]) -> list[P
                 )
             )
     try:
-        party.parse()
+        config = party.parse()
     except ConfigError as err:
         problems += [
             Problem(f"{where} ({party.domain_id}) {p.setting}", p.rule, p.example, p.got)
             for p in err.problems
         ]
-    return problems
+        return problems, None
+    return problems, config
 
 
 def _topology_problems(topology: Topology, ids: Sequence[str]) -> list[Problem]:
