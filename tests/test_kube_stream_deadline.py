@@ -40,11 +40,15 @@ POD_LIST = {
 }
 
 
+_SERVERS: dict[str, Any] = {}  # kubeconfig path -> the server it names, for tests that inspect it
+
+
 class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     daemon_threads = True
     allow_reuse_address = True
     mode = ""
     stop = threading.Event()
+    followed: list[bytes] = []
 
 
 def _accept(request: bytes) -> bytes:
@@ -71,6 +75,13 @@ class _Api(socketserver.BaseRequestHandler):
                 body = json.dumps(POD_LIST).encode()
                 head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
                 sock.sendall(head.encode() + body)
+                return
+            if server.mode == "a redirect":
+                location = f"http://127.0.0.1:{server.server_address[1]}/elsewhere"
+                sock.sendall(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\n\r\n".encode())
+                return
+            if b"/elsewhere" in request:
+                server.followed.append(request)
                 return
             if server.mode == "upgrade header lines":
                 sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\n")
@@ -108,6 +119,7 @@ def api_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server = _Server(("127.0.0.1", 0), _Api)
     server.mode = request.param
     server.stop = threading.Event()
+    server.followed = []
     threading.Thread(target=server.serve_forever, daemon=True).start()
     path = tmp_path / "kubeconfig"
     cluster = {"server": f"http://127.0.0.1:{server.server_address[1]}"}
@@ -120,7 +132,9 @@ def api_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         "contexts": [{"name": "drip", "context": {"cluster": "c", "user": "u"}}],
     }
     path.write_text(yaml.safe_dump(config), encoding="utf-8")
+    _SERVERS[str(path)] = server
     yield str(path)
+    del _SERVERS[str(path)]
     server.stop.set()
     server.shutdown()
     server.server_close()
@@ -175,3 +189,17 @@ def test_a_dripped_close_frame_does_not_hold_the_answer(api_server: str) -> None
     answer = finishes(lambda: port_forward(api_server))
     assert not isinstance(answer, BaseException), repr(answer)
     assert answer.status == 200 and answer.body == b"{}"
+
+
+@pytest.mark.parametrize("api_server", ["a redirect"], indirect=True)
+@pytest.mark.parametrize("call", [port_forward, pod_exec])
+def test_a_redirected_upgrade_is_refused_and_never_followed_with_the_token(
+    api_server: str, call: Callable[[str], Any]
+) -> None:
+    """websocket-client follows 3 redirects by default (websocket/_core.py `redirect_limit`),
+    re-sending the Authorization header; the bearer token must not go where a 302 points."""
+    outcome = finishes(lambda: call(api_server))
+    assert isinstance(outcome, ApiServerUnreachable), outcome
+    assert "redirect, which is not followed" in str(outcome)
+    server = _SERVERS[api_server]
+    assert server.followed == []

@@ -173,7 +173,14 @@ def open_channels(
         from websocket import WebSocket, WebSocketBadStatusException, WebSocketException
 
     what = f"{path} at {target.server}"
-    options: dict[str, Any] = {"header": target.header, "subprotocols": list(protocols), "timeout": timeout}
+    # redirect_limit 0: websocket-client would follow up to 3 redirects and send our Authorization
+    # header to wherever they point; an upgrade that redirects is refused instead.
+    options: dict[str, Any] = {
+        "header": target.header,
+        "subprotocols": list(protocols),
+        "timeout": timeout,
+        "redirect_limit": 0,
+    }
     if target.proxy:
         from urllib.parse import urlsplit
 
@@ -200,6 +207,11 @@ def open_channels(
         ws.shutdown()  # type: ignore[no-untyped-call]
         deadline.cancel()
         reason = f"no whole upgrade answer within {timeout:.3g} s (timed out)" if deadline.expired else ""
+        if not reason and "Redirect limit exhausted" in str(err):  # websocket/_core.py, redirect_limit 0
+            reason = (
+                "the upgrade answered with a redirect, which is not followed: it would carry the "
+                "kubeconfig's credentials to another address"
+            )
         raise ApiServerUnreachable(target.server, reason or _first_line(err)) from None
     return ChannelSocket(ws, what, deadline)
 
