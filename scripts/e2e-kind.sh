@@ -4,6 +4,7 @@
 #
 #   bash scripts/e2e-kind.sh                  # create cluster, roll out alice+bob, verify, tear down
 #   PROTOCOL=NOTLS bash scripts/e2e-kind.sh   # the same over plain HTTP
+#   PROTOCOL=MTLS bash scripts/e2e-kind.sh    # KusciaAPI with a client certificate (port-forward)
 #   KEEP=1 bash scripts/e2e-kind.sh           # leave cluster and stacks up to look around
 #
 # Steps: check tools -> kind cluster -> `network up` (alice + bob, in-cluster MySQL each) ->
