@@ -63,3 +63,40 @@ def test_a_missing_entry_of_a_kubeconfig_list_is_skipped_as_kubectl_does(tmp_pat
         load(KubeconfigRef(listed))
     assert refused.value.detail.startswith(f"no usable kubeconfig at {bad}: it is not valid YAML")
     assert "at line 4, column 1" in refused.value.detail  # the file ends inside the flow mapping
+
+
+NAMED: dict[str, Callable[[Path], str]] = {
+    "/dev/zero as client-key": lambda _dir: "/dev/zero",
+    "a named pipe as client-key": lambda d: (os.mkfifo(d / "pipe"), "pipe")[
+        1
+    ],  # relative: the kubeconfig's dir
+    "a 2 MiB client-key": lambda d: ((d / "big.pem").write_bytes(b"#" * (2 * limits.MiB)), "big.pem")[1],
+}
+
+
+@pytest.mark.parametrize("named", sorted(NAMED))
+def test_a_file_the_kubeconfig_names_is_bounded_too(named: str, tmp_path: Path) -> None:
+    """The official client (and the provider) read certificate-authority, client-certificate,
+    client-key and tokenFile whole: /dev/zero or a FIFO there would be read without end."""
+    target = NAMED[named](tmp_path)
+    path = tmp_path / "kubeconfig"
+    path.write_text(
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        "clusters: [{name: k, cluster: {server: 'https://127.0.0.1:6443'}}]\n"
+        f"users: [{{name: u, user: {{client-certificate: absent.crt, client-key: '{target}'}}}}]\n"
+        "contexts: [{name: c, context: {cluster: k, user: u}}]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as by_check:
+        limits.read_kubeconfig(str(path))
+    with pytest.raises(KubeconfigNotFound) as by_transport:
+        load(KubeconfigRef(str(path)))
+    [problem] = by_check.value.problems
+    assert "users[u].user.client-key" in problem.rule and target in problem.rule
+    assert "users[u].user.client-key" in by_transport.value.detail
+
+
+def test_a_missing_named_file_is_left_to_the_client_to_name(tmp_path: Path) -> None:
+    path = tmp_path / "kubeconfig"
+    path.write_text("users: [{name: u, user: {client-key: absent.key}}]\n", encoding="utf-8")
+    assert "absent.key" in limits.read_kubeconfig(str(path))

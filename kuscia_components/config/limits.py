@@ -36,6 +36,15 @@ KEY_FILE = FileKind("key file", 64 * KiB, "the PEM written by `openssl genrsa -t
 SECRET_FILE = FileKind("secret file", 64 * KiB, "a file holding one password or one PEM key")
 # Embedded CA data and exec plugins make kubeconfigs a few KB per cluster.
 KUBECONFIG = FileKind("kubeconfig", 4 * MiB, "~/.kube/config as written by `kubectl config`")
+# A file a kubeconfig names (certificate-authority, client-certificate, client-key, tokenFile):
+# a CA bundle can be a few hundred KiB; the official client and the provider read it whole.
+KUBECONFIG_FILE = FileKind(
+    "file a kubeconfig names", 1 * MiB, "a PEM CA bundle such as /etc/ssl/certs/ca.pem"
+)
+_KUBECONFIG_FILE_FIELDS = (
+    ("clusters", "cluster", ("certificate-authority",)),
+    ("users", "user", ("client-certificate", "client-key", "tokenFile")),
+)
 
 
 class InputLimitError(ValueError):
@@ -121,7 +130,7 @@ def kubeconfig_text(path: str) -> str:
 
     try:
         text = read_text(path, KUBECONFIG)
-        yaml_limits.safe_load(text)
+        _check_named_files(yaml_limits.safe_load(text), path)
         return text
     except InputLimitError as err:
         reason = err.reason
@@ -133,6 +142,33 @@ def kubeconfig_text(path: str) -> str:
         problem = getattr(err, "problem", None)
         reason = f"is not valid YAML{f' ({problem})' if problem else ''}{where}"
     raise KubeconfigRefused(path, reason)
+
+
+def _check_named_files(document: object, path: str) -> None:
+    """Each file the kubeconfig names is a regular file within KUBECONFIG_FILE's size (a
+    relative name is the kubeconfig's directory's, as client-go resolves it). A missing one is
+    left to the client, which names it; /dev/zero or a FIFO would be read without end."""
+    if not isinstance(document, dict):
+        return
+    base = os.path.dirname(os.path.abspath(path))
+    for section, key, fields in _KUBECONFIG_FILE_FIELDS:
+        entries = document.get(section)
+        for entry in entries if isinstance(entries, list) else ():
+            body = entry.get(key) if isinstance(entry, dict) else None
+            for field in fields:
+                named = body.get(field) if isinstance(body, dict) else None
+                if not isinstance(named, str) or not named:
+                    continue
+                target = os.path.join(base, os.path.expanduser(named))
+                try:
+                    read_bytes(target, KUBECONFIG_FILE)
+                except OSError:  # missing or unreadable: the client says which and why
+                    continue
+                except InputLimitError as err:
+                    where = f"{section}[{entry.get('name', '?')}].{key}.{field}"
+                    raise InputLimitError(
+                        path, KUBECONFIG, f"names in {where} {named[:200]!r}, which {err.reason}"
+                    ) from None
 
 
 def read_kubeconfig(path: str) -> str:
