@@ -15,8 +15,10 @@ import json
 import pickle
 import subprocess
 import sys
+import threading
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -369,3 +371,24 @@ def deploy(
         body = manifests.config_secret(cfg, text, node.cert_pem)
         body["data"] = {k: base64.b64encode(v.encode()).decode() for k, v in body.pop("stringData").items()}
         emu.put_object("v1", "Secret", cfg.namespace, f"{cfg.service_name}-config", body)
+
+
+HANG_BOUND = 60.0  # far above every timeout a test sets: reaching it means "waited forever"
+
+
+def finishes(work: Callable[[], Any]) -> Any:
+    """What `work` returned or raised, failing the test if it is still running at HANG_BOUND
+    (a hang fails instead of blocking the suite; no timing threshold is asserted)."""
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as err:  # handed to the test to check
+            outcome.append(err)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(HANG_BOUND)
+    assert not thread.is_alive(), f"still waiting after {HANG_BOUND} s: the timeout does not bound it"
+    return outcome[0]

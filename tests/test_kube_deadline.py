@@ -9,7 +9,7 @@ from __future__ import annotations
 import socketserver
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +23,7 @@ from kuscia_components.kube.errors import ApiServerUnreachable
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.transport import ApiServerTransport
 from kuscia_components.peering.client import ApiUnavailable, KusciaApiClient, NodeTarget, RetryPolicy
-from tests.helpers import check
-
-HANG_BOUND = 60.0  # far above every timeout below: reaching it means "waited forever"
+from tests.helpers import check, finishes
 
 DRIPS: dict[str, tuple[bytes, bytes]] = {  # what is sent once, then what is sent every 0.2 s
     "body": (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 100000000\r\n\r\n", b" "),
@@ -84,23 +82,6 @@ def dripping(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server.stop.set()
     server.shutdown()
     server.server_close()
-
-
-def finishes(work: Callable[[], Any]) -> Any:
-    """What `work` returned or raised, failing the test if it is still running at HANG_BOUND."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(work())
-        except BaseException as err:  # handed to the test to check
-            outcome.append(err)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(HANG_BOUND)
-    assert not thread.is_alive(), f"still waiting after {HANG_BOUND} s: the timeout does not bound it"
-    return outcome[0]
 
 
 def test_a_dripping_answer_is_cut_at_the_timeout(dripping: str) -> None:

@@ -26,8 +26,8 @@ from kuscia_components.kube.errors import ApiServerUnreachable, StreamClosed
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.podexec import run_in_node_pod
 from kuscia_components.kube.portforward import PortForwardTransport
+from tests.helpers import finishes
 
-HANG_BOUND = 60.0  # far above every timeout below: reaching it means "waited forever"
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 POD_LIST = {
     "kind": "PodList",
@@ -138,23 +138,6 @@ def api_server(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     server.stop.set()
     server.shutdown()
     server.server_close()
-
-
-def finishes(work: Callable[[], Any]) -> Any:
-    """What `work` returned or raised, failing the test if it is still running at HANG_BOUND."""
-    outcome: list[Any] = []
-
-    def run() -> None:
-        try:
-            outcome.append(work())
-        except BaseException as err:  # handed to the test to check
-            outcome.append(err)
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(HANG_BOUND)
-    assert not thread.is_alive(), f"still waiting after {HANG_BOUND} s: the timeout does not bound it"
-    return outcome[0]
 
 
 def port_forward(kubeconfig: str) -> Any:
