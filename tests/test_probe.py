@@ -70,7 +70,18 @@ def test_a_401_without_kusciasheader_is_not_a_kuscia_gateway() -> None:
 def test_commands_fall_back_from_curl_to_openssl_to_bash() -> None:
     https = probe.commands("https://bob.example:1080", timeout=7)
     assert [tool for tool, _ in https] == ["curl", "openssl", "bash"]
-    assert https[0][1] == ["curl", "-kvvv", "-sS", "--max-time", "7", "https://bob.example:1080"]
+    assert https[0][1] == [
+        "curl",
+        "-q",
+        "--globoff",
+        "--proto",
+        "=http,https",
+        "-kvvv",
+        "-sS",
+        "--max-time",
+        "7",
+        "https://bob.example:1080",
+    ]
     assert [tool for tool, _ in probe.commands("http://bob.example:1080")] == ["curl", "bash"]
 
 
@@ -133,7 +144,10 @@ def test_an_exec_that_does_not_return_says_so_and_stops() -> None:
 
 
 class _Gateway(BaseHTTPRequestHandler):
+    paths: list[str] = []  # every path asked, across instances (one server per test)
+
     def do_GET(self) -> None:
+        _Gateway.paths.append(self.path)
         self.send_response(401)
         self.send_header("kuscia-error-message", "Domain bob.pod<--127.0.0.1 return http code 401.")
         self.send_header("content-length", "0")
@@ -163,3 +177,12 @@ def test_run_with_real_curl_against_a_local_gateway_and_a_closed_port(gateway: i
     assert probe.run(_local_exec, f"http://127.0.0.1:{gateway}", timeout=3).verdict == "reachable"
     closed = probe.run(_local_exec, "http://127.0.0.1:9", timeout=3)
     assert closed.verdict == "refused" and "refused" in closed.summary
+
+
+def test_a_globbing_partner_url_is_one_request_from_the_pod_not_a_sweep(gateway: int) -> None:
+    """curl expands `[1-50]` and `{a,b}` in a URL into one request each unless --globoff: a
+    hostile bundle's endpoint would make our pod send thousands (review of #11)."""
+    _Gateway.paths.clear()
+    result = probe.run(_local_exec, f"http://127.0.0.1:{gateway}/kuscia[1-50]{{a,b}}", timeout=3)
+    assert result.verdict == "reachable"
+    assert _Gateway.paths == ["/kuscia[1-50]{a,b}"]

@@ -97,7 +97,10 @@ def commands(endpoint: str, timeout: float = DEFAULT_TIMEOUT) -> list[tuple[str,
     target = parse_endpoint(endpoint)
     seconds = str(max(1, int(timeout)))
     request = 'printf "GET / HTTP/1.1\\r\\nHost: %s\\r\\nConnection: close\\r\\n\\r\\n" "$1"'
-    found = [("curl", ["curl", "-kvvv", "-sS", "--max-time", seconds, target.url])]
+    # -q first: no ~/.curlrc in the pod changes the request; --globoff: a partner's `[1-1000000]`
+    # or `{a,b}` in the URL is one request, not a sweep from our pod; only http(s).
+    curl = ["curl", "-q", "--globoff", "--proto", "=http,https", "-kvvv", "-sS", "--max-time", seconds]
+    found = [("curl", [*curl, target.url])]
     if target.scheme == "https":
         openssl = f'{request} | openssl s_client -quiet -connect "$1:$2" -servername "$1" 2>&1'
         found.append(
