@@ -39,6 +39,19 @@ def test_in_pod_probe_reachable_partner_means_they_have_not_registered_us() -> N
     assert "pulumi up -s bob" in found.next_step
 
 
+def test_a_401_from_inside_our_pod_outweighs_the_api_servers_view_of_the_service() -> None:
+    """The API server's Service check can be wrong about a gateway (review of #11: a port-forward
+    looked for pods labelled with the gateway Service's name); a Kuscia 401 from our pod cannot."""
+    evidence = Evidence(
+        pod_probe=_probed("reachable_https"),
+        gateway_reachable=False,
+        gateway_detail="the Service autonomy-bob/kuscia-gateway-bob:1080 has no ready endpoint",
+    )
+    found = diagnose("Failed", NOT_AUTHORIZED, CTX, evidence)
+    assert found.kind == "waiting_for_partner" and found.answered_in_pod is True
+    assert "cannot be reached" not in found.summary
+
+
 @pytest.mark.parametrize(
     ("case", "words"),
     [

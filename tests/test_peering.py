@@ -404,6 +404,29 @@ def test_emulated_partner_pod_down_is_found_by_the_gateway_probe(emu: KusciaEmul
     assert not kusciaapi_calls(emu, "bob", port="1080")
 
 
+def test_emulated_portforward_gateway_service_is_probed_through_the_pods_it_selects(
+    emu: KusciaEmulator,
+) -> None:
+    """A NodePort/LB partner's in-cluster endpoint names its gateway Service, kuscia-gateway-<id>
+    (node/manifests.py), which selects the node's pods by `app: kuscia-autonomy-<id>`: the
+    port-forward must follow the Service's selector, not take its name for a label (review of #11)."""
+    alice, bob = emu.add_node("alice"), emu.add_node("bob")
+    host = "kuscia-gateway-bob.autonomy-bob.svc.cluster.local"
+    emu.alias(host, 1080, "bob")
+    selector = {"app": "kuscia-autonomy-bob"}
+    emu.put_object("v1", "Service", "autonomy-bob", "kuscia-gateway-bob", {"spec": {"selector": selector}})
+    outs = wait_out(
+        link_props(alice, bob, emu, timeout_seconds=1, partner_endpoint=f"https://{host}:1080"), emu
+    )
+    assert outs["status"] == "WaitingForPartner"
+    assert "not Ready" not in outs["diagnosis"] and "does not exist" not in outs["diagnosis"]
+    looked = [r for r in emu.requests if r.path.startswith("/api/v1/namespaces/autonomy-bob/pods?")]
+    assert looked and all("app%3Dkuscia-autonomy-bob" in r.path for r in looked)
+    assert any(
+        r.port == "1080" and r.via == "portforward" for r, _ in kusciaapi_calls(emu, "bob", port="1080")
+    )
+
+
 def test_emulated_protocol_mismatch_is_a_hard_error_before_any_call(emu: KusciaEmulator) -> None:
     alice, bob = emu.add_node("alice"), emu.add_node("bob", protocol="NOTLS")
     https_to_plain = "https://kuscia-autonomy-bob.autonomy-bob.svc.cluster.local:1080"

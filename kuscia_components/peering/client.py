@@ -166,6 +166,9 @@ class NodeTarget:
     # Or a context of the caller's own, and the name to check (tests, tools).
     ssl_context: ssl.SSLContext | None = field(default=None, repr=False, compare=False)
     server_hostname: str | None = None
+    # The pods a port-forward picks from, when not the node's own `app: <service>` (a partner's
+    # gateway Service, kuscia-gateway-<id>, selects the node's pods by that label, not its name).
+    selector: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         if self.protocol == "MTLS" and not self.port_forward:
@@ -177,8 +180,9 @@ class NodeTarget:
 
     @property
     def pod_labels(self) -> dict[str, str]:
-        """The node's pod selector, node.manifests.selector_labels: the seed's `app` label."""
-        return {"app": self.service}
+        """The node's pod selector, node.manifests.selector_labels: the seed's `app` label
+        (or the Service's own selector, when one was read)."""
+        return dict(self.selector) if self.selector else {"app": self.service}
 
     @property
     def port_forward(self) -> bool:

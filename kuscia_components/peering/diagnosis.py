@@ -134,7 +134,9 @@ def _diagnose(status: str, reason: str, ctx: LinkContext, ev: Evidence) -> Diagn
         return _stale_cert(ctx, holder=ctx.source, of=ctx.destination)
     if probed is not None and probed.reachable is False:
         return _unreachable_from_pod(ctx, probed)
-    if ev.gateway_reachable is False or parsed.reason == "DestinationUnreachable" or _says_unreachable(text):
+    answered_in_pod = probed is not None and probed.reachable is True  # a 401 from inside our pod wins
+    unreachable = ev.gateway_reachable is False or parsed.reason == "DestinationUnreachable"
+    if not answered_in_pod and (unreachable or _says_unreachable(text)):
         return _unreachable(
             ctx, after_token=parsed.reason == "DestinationUnreachable", detail=ev.gateway_detail
         )

@@ -69,7 +69,11 @@ def gather_evidence(
             link.partner_protocol_or_default,
             kube_context=link.kube_context,
             kubeconfig=link.kubeconfig,
+            # A port-forward reaches the pods the endpoint's Service selects: its own selector
+            # where it can be read, since a gateway Service (kuscia-gateway-<id>) is not the
+            # `app` label of the pods it selects.
             transport=link.kusciaapi_transport,
+            selector=service_selector(link, *service) if link.kusciaapi_transport != "serviceProxy" else (),
         )
         answers, detail = probe_gateway(target, port=endpoint.port)
         if answers is False:  # only a missing Service or pod is a fact about the partner's side
@@ -102,3 +106,29 @@ def _registration(client: KusciaApiClient, domain_id: str, expected_cert: object
     except DomainNotFound:
         return False, None
     return live.get("role") == "partner", same_key(live.get("cert"), expected_cert)
+
+
+SELECTOR_LIMIT = 16  # labels; a Service selector is a handful
+
+
+def service_selector(link: LinkProps, namespace: str, name: str) -> tuple[tuple[str, str], ...]:
+    """The Service's `spec.selector` as the API server has it, or () when it cannot be read
+    (missing, forbidden, unreachable: the port-forward then looks for `app: <name>` and says
+    what it finds). Bounded: one GET, 5 s, 64 KiB."""
+    from kuscia_components.kube.kubeconfig import KubeconfigRef
+    from kuscia_components.kube.transport import ApiServerTransport
+
+    try:
+        with ApiServerTransport(KubeconfigRef(link.kubeconfig, link.kube_context)) as api:
+            answer = api.request(
+                "GET", f"/api/v1/namespaces/{namespace}/services/{name}", timeout=5.0, max_bytes=64 * 1024
+            )
+    except Exception:  # the evidence is best effort; the probe itself reports what it meets
+        return ()
+    document = answer.json() if answer.status == 200 else None
+    spec = document.get("spec") if isinstance(document, dict) else None
+    selector = spec.get("selector") if isinstance(spec, dict) else None
+    if not isinstance(selector, dict) or not 0 < len(selector) <= SELECTOR_LIMIT:
+        return ()
+    pairs = tuple(sorted(selector.items()))
+    return pairs if all(isinstance(k, str) and isinstance(v, str) for k, v in pairs) else ()
