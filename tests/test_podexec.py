@@ -49,6 +49,9 @@ def test_emulated_exec_returns_exit_code_stdout_and_stderr(emu: KusciaEmulator) 
         r for r in emu.requests if r.path.startswith(f"/api/v1/namespaces/{alice.namespace}/pods/")
     )
     assert f"/pods/{alice.instance}/exec?command=curl&command=-kvvv" in upgrade.path
+    # The Kuscia container by name: with an injected sidecar the API server refuses an exec that
+    # names none (400 "a container name must be specified", pkg/registry/core/pod/strategy.go).
+    assert "&container=kuscia" in upgrade.path
 
 
 def test_emulated_exec_non_zero_exit_code_is_read_from_the_status_channel(emu: KusciaEmulator) -> None:

@@ -16,6 +16,7 @@ DEFAULT_IMAGE = "secretflow-registry.cn-hangzhou.cr.aliyuncs.com/secretflow/kusc
 DEFAULT_MYSQL_IMAGE = "mysql:8.0.40"
 GATEWAY_PORT = 1080
 KUSCIAAPI_HTTP_PORT = 8082
+KUSCIA_CONTAINER = "kuscia"  # the Deployment's container; exec names it (a mesh sidecar makes two)
 ENCRYPTED = "<encrypted: decrypted by Pulumi at deploy>"  # offline stand-in for `secure:` values
 
 RESERVED_DOMAIN_IDS = frozenset(

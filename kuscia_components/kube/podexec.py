@@ -14,6 +14,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from kuscia_components.config.constants import KUSCIA_CONTAINER
 from kuscia_components.kube.errors import KubeError, StreamClosed
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.streams import V4_CHANNEL, V5_CHANNEL, find_pod, open_channels
@@ -111,6 +112,7 @@ def run_in_node_pod(
     argv: Sequence[str],
     timeout: float = 10.0,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    container: str | None = KUSCIA_CONTAINER,
 ) -> tuple[int, bytes, bytes]:
     """(exit code, stdout, stderr) of `argv` in the node's Running+Ready pod. Raises
     CommandNotRun when the command never started, PodNotFound / PodNotReady / StreamForbidden /
@@ -119,7 +121,13 @@ def run_in_node_pod(
     with ApiServerTransport(transport_ref) as api:
         pod = find_pod(api, namespace, labels, timeout)
         result = exec_in_pod(
-            api, namespace, pod, argv, timeout=max(0.1, deadline - time.monotonic()), max_bytes=max_bytes
+            api,
+            namespace,
+            pod,
+            argv,
+            container=container,  # an injected sidecar (istio, linkerd) makes the default ambiguous: 400
+            timeout=max(0.1, deadline - time.monotonic()),
+            max_bytes=max_bytes,
         )
     if result.exit_code == NOT_RUN:
         raise CommandNotRun(f"{argv[0]} did not run in {namespace}/{pod}: {result.error}")

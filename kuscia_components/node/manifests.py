@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from kuscia_components.config import GATEWAY_PORT, KUSCIAAPI_HTTP_PORT, PartyConfig
+from kuscia_components.config.constants import KUSCIA_CONTAINER
 
 KUSCIA_HOME = "/home/kuscia"
 CONFIG_PATH = f"{KUSCIA_HOME}/etc/conf/kuscia.yaml"
@@ -299,7 +300,7 @@ def deployment(cfg: PartyConfig, config_checksum: Any) -> Manifest:
     # Kuscia's k3s must come up within 30 s and the node needs a little more for envoy and
     # KusciaAPI: the startup probe allows 5 minutes, then liveness takes over.
     container: Manifest = {
-        "name": "kuscia",
+        "name": KUSCIA_CONTAINER,
         "image": cfg.image,
         "imagePullPolicy": "IfNotPresent",
         "command": ["tini", "--", "kuscia", "start", "-c", "etc/conf/kuscia.yaml"],
