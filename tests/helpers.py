@@ -11,6 +11,7 @@ import ast
 import base64
 import datetime as dt
 import functools
+import hashlib
 import json
 import pickle
 import subprocess
@@ -392,3 +393,26 @@ def finishes(work: Callable[[], Any]) -> Any:
     thread.join(HANG_BOUND)
     assert not thread.is_alive(), f"still waiting after {HANG_BOUND} s: the timeout does not bound it"
     return outcome[0]
+
+
+WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
+
+
+def websocket_upgrade(request: bytes, subprotocol: str = "v4.channel.k8s.io") -> bytes:
+    """A server's 101 answer to the websocket upgrade `request` (RFC 6455 section 4.2.2:
+    Sec-WebSocket-Accept from the client's key), choosing `subprotocol`, for loopback servers
+    that play the API server of a pod stream."""
+    key = next(
+        line.split(b":", 1)[1].strip()
+        for line in request.split(b"\r\n")
+        if line.lower().startswith(b"sec-websocket-key:")
+    )
+    accept = base64.b64encode(hashlib.sha1(key + WEBSOCKET_GUID).digest())
+    return (
+        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Accept: "
+        + accept
+        + b"\r\nSec-WebSocket-Protocol: "
+        + subprotocol.encode()
+        + b"\r\n\r\n"
+    )

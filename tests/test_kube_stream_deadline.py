@@ -1,16 +1,14 @@
 """An API server that drips a pod stream must not hold it past its timeout: the websocket
-upgrade's header lines one every 0.2 s, a 1 MB frame whose bytes come one every 0.2 s, or a
+upgrade's header lines one every 0.2 s, a 100 kB frame (under the message cap) whose bytes come one every 0.2 s, or a
 close frame dripped the same way. websocket-client's timeouts bound each read (websocket/_socket.py
 `recv`), so only the stream's whole deadline (kube/deadline, shared with the API-server
 transport) ends these. A real loopback socket server plays the API server: it answers the pod
 lookup with a Running, Ready pod and then drips the upgrade; nothing here is emulated Kubernetes.
-The upgrade's answer is RFC 6455 section 4.2.2 (Sec-WebSocket-Accept from the key). Each case
+The upgrade's answer is RFC 6455 section 4.2.2 (tests/helpers.py `websocket_upgrade`). Each case
 runs in a thread joined with a generous bound, so a hang fails the test (no timing asserts)."""
 
 from __future__ import annotations
 
-import base64
-import hashlib
 import json
 import socketserver
 import threading
@@ -26,9 +24,8 @@ from kuscia_components.kube.errors import ApiServerUnreachable, StreamClosed
 from kuscia_components.kube.kubeconfig import KubeconfigRef
 from kuscia_components.kube.podexec import run_in_node_pod
 from kuscia_components.kube.portforward import PortForwardTransport
-from tests.helpers import finishes
+from tests.helpers import finishes, websocket_upgrade
 
-GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 section 1.3
 POD_LIST = {
     "kind": "PodList",
     "items": [
@@ -49,19 +46,6 @@ class _Server(socketserver.ThreadingMixIn, socketserver.TCPServer):
     mode = ""
     stop = threading.Event()
     followed: list[bytes] = []
-
-
-def _accept(request: bytes) -> bytes:
-    key = next(
-        line.split(b":", 1)[1].strip()
-        for line in request.split(b"\r\n")
-        if line.lower().startswith(b"sec-websocket-key:")
-    )
-    accept = base64.b64encode(hashlib.sha1(key + GUID).digest())
-    return (
-        b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        b"Sec-WebSocket-Accept: " + accept + b"\r\nSec-WebSocket-Protocol: v4.channel.k8s.io\r\n\r\n"
-    )
 
 
 class _Api(socketserver.BaseRequestHandler):
@@ -86,12 +70,14 @@ class _Api(socketserver.BaseRequestHandler):
             if server.mode == "upgrade header lines":
                 sock.sendall(b"HTTP/1.1 101 Switching Protocols\r\n")
                 drip = b"X-A: b\r\n"
-            elif server.mode == "a 1 MB frame":
-                sock.sendall(_accept(request) + b"\x82\x7f" + (10**6).to_bytes(8, "big"))
+            elif server.mode == "a 100 kB frame":
+                sock.sendall(websocket_upgrade(request) + b"\x82\x7f" + (10**5).to_bytes(8, "big"))
                 drip = b"\x00"
             else:  # a whole port-forward answer, then a close frame that never ends
                 sock.sendall(
-                    _accept(request) + _port_forward_answer() + b"\x88\x7f" + (10**6).to_bytes(8, "big")
+                    websocket_upgrade(request)
+                    + _port_forward_answer()
+                    + b"\x88\x7d"  # a close frame of 125 bytes, the most a control frame may hold
                 )
                 drip = b"\x00"
             while not server.stop.is_set():
@@ -158,7 +144,7 @@ def test_a_dripped_upgrade_is_cut_at_the_timeout(api_server: str, call: Callable
     assert "timed out" in error.reason
 
 
-@pytest.mark.parametrize("api_server", ["a 1 MB frame"], indirect=True)
+@pytest.mark.parametrize("api_server", ["a 100 kB frame"], indirect=True)
 @pytest.mark.parametrize("call", [port_forward, pod_exec])
 def test_a_dripped_frame_is_cut_at_the_timeout(api_server: str, call: Callable[[str], Any]) -> None:
     error = finishes(lambda: call(api_server))

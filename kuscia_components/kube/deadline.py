@@ -20,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
+import time
 from typing import Any
 
 _CURRENT = threading.local()
@@ -30,6 +31,7 @@ class Deadline:
 
     def __init__(self, seconds: float) -> None:
         self.seconds = seconds
+        self.ends = time.monotonic() + seconds  # moved to start() + seconds when started
         self.expired = False
         self._lock = threading.Lock()
         self._socks: list[socket.socket] = []
@@ -47,6 +49,7 @@ class Deadline:
         self.cancel()
 
     def start(self) -> Deadline:
+        self.ends = time.monotonic() + self.seconds
         self._timer.start()
         return self
 

@@ -4,7 +4,8 @@ The exec websocket (pkg/kubelet/cri/streaming/remotecommand): stdout on channel 
 and on channel 3 a metav1.Status when the command ends: `Success`, or `Failure` with reason
 `NonZeroExitCode` and the exit code as the message of the `ExitCode` cause; any other Failure
 means the command did not run (not in the image, container gone). No stdin, no TTY. Output
-beyond `max_bytes` per stream is cut (and said so); the whole call ends at `timeout`.
+beyond `max_bytes` per stream is cut (and said so), the Status beyond STATUS_CAP in total, and
+a message longer than both plus FRAME_MARGIN is refused unread; the whole call ends at `timeout`.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from dataclasses import dataclass, field
 from kuscia_components.config.constants import KUSCIA_CONTAINER
 from kuscia_components.kube.errors import KubeError, StreamClosed
 from kuscia_components.kube.kubeconfig import KubeconfigRef
-from kuscia_components.kube.streams import V4_CHANNEL, V5_CHANNEL, find_pod, open_channels
+from kuscia_components.kube.streams import FRAME_MARGIN, V4_CHANNEL, V5_CHANNEL, find_pod, open_channels
 from kuscia_components.kube.transport import ApiServerTransport
 
 STDOUT, STDERR, STATUS = 1, 2, 3
 DEFAULT_MAX_BYTES = 256 * 1024  # curl -v of one request: a few KiB
+STATUS_CAP = 65536  # bytes of the exit Status kept, over all its messages (a Status is < 1 KiB)
 NOT_RUN = -1  # the exit code when the command never ran (see ExecResult.error)
 
 
@@ -58,9 +60,9 @@ def exec_in_pod(
     query = [("command", arg) for arg in argv] + [("stdout", "true"), ("stderr", "true")]
     if container:
         query.append(("container", container))
-    sock = open_channels(
-        api, f"/api/v1/namespaces/{namespace}/pods/{pod}/exec", query, [V5_CHANNEL, V4_CHANNEL], timeout
-    )
+    path = f"/api/v1/namespaces/{namespace}/pods/{pod}/exec"
+    cap = max(max_bytes, STATUS_CAP) + FRAME_MARGIN
+    sock = open_channels(api, path, query, [V5_CHANNEL, V4_CHANNEL], timeout, cap)
     out, err, status = bytearray(), bytearray(), b""
     truncated = False
     try:
@@ -75,7 +77,7 @@ def exec_in_pod(
                 truncated = truncated or len(data) > room
                 buffer += data[: max(room, 0)]
             elif channel == STATUS:
-                status += data[:65536]
+                status += data[: STATUS_CAP - len(status)]
     finally:
         sock.close()
     if not status:

@@ -13,7 +13,8 @@ context trusts and a client certificate can be presented (MTLS), which the servi
 do neither of.
 
 Bounded: `timeout` covers finding the pod, the upgrade and the answer; answers longer than
-`max_bytes` raise AnswerTooLarge. Failures are typed (kube/errors.py): PodNotFound,
+`max_bytes` raise AnswerTooLarge, as does one websocket message longer than `max_bytes` plus
+FRAME_MARGIN, before it is read; the kubelet's error text is kept to ERROR_CAP bytes in all. Failures are typed (kube/errors.py): PodNotFound,
 PodNotReady, StreamForbidden (RBAC), StreamClosed (the pod refused the port, the stream ended
 early, a timeout), StreamTlsError. Pickling keeps the kubeconfig reference and the pod's
 address, never a credential or the TLS context.
@@ -32,7 +33,7 @@ from urllib.parse import urlencode
 
 from kuscia_components.kube.errors import AnswerTooLarge, KubeError, NotFound, StreamClosed, StreamTlsError
 from kuscia_components.kube.kubeconfig import KubeconfigRef
-from kuscia_components.kube.streams import V4_CHANNEL, ChannelSocket, find_pod, open_channels
+from kuscia_components.kube.streams import FRAME_MARGIN, V4_CHANNEL, ChannelSocket, find_pod, open_channels
 from kuscia_components.kube.transport import (
     DEFAULT_MAX_BYTES,
     DEFAULT_TIMEOUT,
@@ -46,6 +47,7 @@ if TYPE_CHECKING:
 
 DATA, ERROR = 0, 1
 TLS_CHUNK = 64 * 1024
+ERROR_CAP = 2000  # bytes of the kubelet's error text kept, over all its messages
 
 
 class PortForwardTransport:
@@ -123,7 +125,7 @@ class PortForwardTransport:
                 "pickled); build a new one"
             )
         deadline = time.monotonic() + timeout
-        sock, pod = self._open(deadline)
+        sock, pod = self._open(deadline, max_bytes + FRAME_MARGIN)
         what = f"{method} {path} at pod {self.namespace}/{pod}:{self.port}"
         try:
             stream: _Stream = _PortStream(sock, self.port, what, deadline)
@@ -137,7 +139,7 @@ class PortForwardTransport:
         finally:
             sock.close()
 
-    def _open(self, deadline: float) -> tuple[ChannelSocket, str]:
+    def _open(self, deadline: float, max_message: int) -> tuple[ChannelSocket, str]:
         """A port-forward to the pod found last time (one request fewer), or to the pod found
         now when there is none yet or that one is gone (404: a rollout replaced it)."""
         for cached in (True, False) if self.pod else (False,):
@@ -149,6 +151,7 @@ class PortForwardTransport:
                     [("ports", str(self.port))],
                     [V4_CHANNEL],
                     _left(deadline),
+                    max_message,
                 )
             except NotFound as err:
                 self.pod = ""
@@ -249,7 +252,7 @@ class _PortStream(_Stream):
                 if not data:
                     continue
             if channel == ERROR:
-                self._error += data[:2000]
+                self._error += data[: ERROR_CAP - len(self._error)]
                 continue
             return data
         if self._error:
