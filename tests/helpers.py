@@ -19,7 +19,7 @@ import sys
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +34,7 @@ from kuscia_components.checks.report import Report
 from kuscia_components.config import PartyConfig
 from kuscia_components.core import pki
 from kuscia_components.core.dsn import build_dsn, datastore_endpoint
+from kuscia_components.kube.transport import Response
 from kuscia_components.node import manifests
 from kuscia_components.node.database import provisioning_statements
 from kuscia_components.node.kuscia_yaml import KusciaYamlInputs, render_kuscia_yaml
@@ -416,3 +417,41 @@ def websocket_upgrade(request: bytes, subprotocol: str = "v4.channel.k8s.io") ->
         + subprotocol.encode()
         + b"\r\n\r\n"
     )
+
+
+class ScriptedTransport:
+    """A transport (kube.transport.Transport) that answers from a list, the last answer again
+    once the others are used (an exception in the list is raised), and records what was sent."""
+
+    def __init__(self, *answers: Response | Exception) -> None:
+        self.answers = list(answers)
+        self.sent: list[dict[str, Any]] = []
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+        query: Sequence[tuple[str, str]] = (),
+        timeout: float = 10.0,
+        max_bytes: int = 0,
+    ) -> Response:
+        self.sent.append(
+            {
+                "method": method,
+                "path": path,
+                "headers": dict(headers or {}),
+                "body": body,
+                "timeout": timeout,
+                "max_bytes": max_bytes,
+            }
+        )
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    def close(self) -> None:
+        pass

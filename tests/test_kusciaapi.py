@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,7 +35,7 @@ from kuscia_components.peering.client import (
     ValidationFailed,
 )
 from tests.emulator import KusciaEmulator
-from tests.helpers import target_of
+from tests.helpers import ScriptedTransport, target_of
 
 TOKEN = "tok-0123456789abcdef0123456789ab"
 TLS = NodeTarget(
@@ -56,37 +56,6 @@ def kube_status(code: int, message: str) -> RawResponse:
     return RawResponse(code, json.dumps(body).encode(), {})
 
 
-class Script:
-    """A transport (kube.transport.Transport) that answers from a list (an exception in the list
-    is raised) and records what was sent."""
-
-    def __init__(self, *answers: RawResponse | Exception) -> None:
-        self.answers = list(answers)
-        self.sent: list[dict[str, Any]] = []
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        query: Sequence[tuple[str, str]] = (),
-        timeout: float = 10.0,
-        max_bytes: int = 0,
-    ) -> RawResponse:
-        self.sent.append(
-            {"method": method, "path": path, "headers": dict(headers or {}), "body": body, "timeout": timeout}
-        )
-        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
-        if isinstance(answer, Exception):
-            raise answer
-        return answer
-
-    def close(self) -> None:
-        pass
-
-
 class FakeTime:
     def __init__(self) -> None:
         self.now = 0.0
@@ -101,7 +70,10 @@ class FakeTime:
 
 
 def client_with(
-    script: Script, target: NodeTarget = TLS, policy: RetryPolicy | None = None, time: FakeTime | None = None
+    script: ScriptedTransport,
+    target: NodeTarget = TLS,
+    policy: RetryPolicy | None = None,
+    time: FakeTime | None = None,
 ) -> KusciaApiClient:
     fake = time or FakeTime()
     return KusciaApiClient(
@@ -118,12 +90,12 @@ def client_with(
 
 
 def test_path_is_kubectls_service_proxy_path_with_literal_colons_and_slashes() -> None:
-    script = Script(ok())
+    script = ScriptedTransport(ok())
     client_with(script).create_partner_domain("bob", "Y2VydA==")
     assert script.sent[0]["path"] == (
         "/api/v1/namespaces/autonomy-alice/services/https:kuscia-autonomy-alice:8082/proxy/api/v1/domain/create"
     )
-    script = Script(ok({"ready": True}))
+    script = ScriptedTransport(ok({"ready": True}))
     client_with(script, NOTLS).health()
     assert (
         script.sent[0]["path"]
@@ -132,7 +104,7 @@ def test_path_is_kubectls_service_proxy_path_with_literal_colons_and_slashes() -
 
 
 def test_tls_sends_the_token_header_and_notls_none_even_when_given_one() -> None:
-    tls, plain = Script(ok({"ready": True})), Script(ok({"ready": True}))
+    tls, plain = ScriptedTransport(ok({"ready": True})), ScriptedTransport(ok({"ready": True}))
     client_with(tls, TLS).health()
     client_with(plain, NOTLS).health()
     assert tls.sent[0]["headers"]["Token"] == TOKEN
@@ -144,7 +116,7 @@ def test_tls_sends_the_token_header_and_notls_none_even_when_given_one() -> None
 
 
 def test_partner_domain_create_and_update_both_send_role_and_auth_center() -> None:
-    script = Script(ok())
+    script = ScriptedTransport(ok())
     client = client_with(script)
     client.create_partner_domain("bob", "Y2VydA==")
     client.update_partner_domain("bob", "bmV3")
@@ -160,7 +132,7 @@ def test_partner_domain_create_and_update_both_send_role_and_auth_center() -> No
 
 
 def test_route_create_body_carries_host_port_tls_and_path_prefix_only_when_set() -> None:
-    script = Script(ok())
+    script = ScriptedTransport(ok())
     client = client_with(script)
     client.create_route("alice", "bob", host="gw.example.com", port=443, is_tls=True, path_prefix="/kuscia")
     client.create_route("alice", "bob", host="10.0.0.5", port=1080, is_tls=False)
@@ -183,7 +155,7 @@ def test_route_status_is_keyed_by_route_name() -> None:
         },
         {"source": "alice", "destination": "carol", "status": {"status": "Failed", "reason": "x"}},
     ]
-    script = Script(ok({"routes": routes}))
+    script = ScriptedTransport(ok({"routes": routes}))
     statuses = client_with(script).route_status([("alice", "bob"), ("alice", "carol")])
     assert statuses == {
         "alice-bob": {"status": "Succeeded", "reason": ""},
@@ -211,7 +183,7 @@ def test_route_status_is_keyed_by_route_name() -> None:
 def test_kuscia_codes_map_to_typed_errors_and_are_never_retried(
     code: int, error: type[KusciaApiError]
 ) -> None:
-    script = Script(ok(code=code, message='domains.kuscia.secretflow "bob" not found'))
+    script = ScriptedTransport(ok(code=code, message='domains.kuscia.secretflow "bob" not found'))
     with pytest.raises(error) as raised:
         client_with(script).query_domain("bob")
     assert raised.value.code == code and len(script.sent) == 1
@@ -219,7 +191,7 @@ def test_kuscia_codes_map_to_typed_errors_and_are_never_retried(
 
 
 def test_kuscias_401_is_a_rejected_token_without_the_token_in_the_message() -> None:
-    script = Script(RawResponse(401, b"unauthorized", {}))
+    script = ScriptedTransport(RawResponse(401, b"unauthorized", {}))
     with pytest.raises(Unauthorized) as raised:
         client_with(script).health()
     message = str(raised.value)
@@ -231,13 +203,13 @@ def test_kuscias_401_is_a_rejected_token_without_the_token_in_the_message() -> N
 
 
 def test_api_server_refusals_are_told_apart_from_kuscias() -> None:
-    denied = Script(
+    denied = ScriptedTransport(
         kube_status(403, 'services "kuscia-autonomy-alice:8082" is forbidden: User "dev" cannot create')
     )
     with pytest.raises(KubernetesAccessDenied) as raised:
         client_with(denied).health()
     assert "services/proxy" in str(raised.value) and "autonomy-alice" in str(raised.value)
-    missing = Script(kube_status(404, 'services "kuscia-autonomy-alice" not found'))
+    missing = ScriptedTransport(kube_status(404, 'services "kuscia-autonomy-alice" not found'))
     with pytest.raises(ServiceNotFound):
         client_with(missing).health()
     assert len(denied.sent) == len(missing.sent) == 1
@@ -249,7 +221,7 @@ def test_other_4xx_are_validation_errors_and_non_json_successes_unexpected_none_
         (RawResponse(200, b"<html>x</html>", {}), UnexpectedAnswer),
     )
     for answer, error in cases:
-        script = Script(answer)
+        script = ScriptedTransport(answer)
         with pytest.raises(error):
             client_with(script).health()
         assert len(script.sent) == 1
@@ -260,7 +232,7 @@ def test_other_4xx_are_validation_errors_and_non_json_successes_unexpected_none_
 
 def test_5xx_and_429_are_retried_with_capped_exponential_backoff() -> None:
     fake = FakeTime()
-    script = Script(
+    script = ScriptedTransport(
         RawResponse(503, b"no endpoints available", {}),
         RawResponse(429, b"", {}),
         RawResponse(502, b"", {}),
@@ -281,7 +253,9 @@ def test_full_jitter_stays_inside_the_window() -> None:
 
 
 def test_connection_errors_and_timeouts_are_retried_then_reported_unavailable() -> None:
-    script = Script(ConnectionRefusedError("connect: connection refused"), TimeoutError("read timed out"))
+    script = ScriptedTransport(
+        ConnectionRefusedError("connect: connection refused"), TimeoutError("read timed out")
+    )
     policy = RetryPolicy(attempts=3, base_seconds=0.1, budget_seconds=100)
     with pytest.raises(ApiUnavailable) as raised:
         client_with(script, policy=policy).health()
@@ -298,7 +272,7 @@ def test_connection_errors_and_timeouts_are_retried_then_reported_unavailable() 
 def test_the_total_retry_time_is_bounded_by_the_budget() -> None:
     fake = FakeTime()
 
-    class Slow503(Script):
+    class Slow503(ScriptedTransport):
         def request(self, method: str, path: str, **kwargs: Any) -> RawResponse:
             fake.now += kwargs["timeout"]  # every attempt uses its whole timeout
             return RawResponse(503, b"", {})
@@ -321,7 +295,7 @@ def test_the_total_retry_time_is_bounded_by_the_budget() -> None:
 
 def test_no_token_in_reprs_or_debug_logs(caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
-    script = Script(RawResponse(503, b"upstream connect error", {}), ok({"ready": True}))
+    script = ScriptedTransport(RawResponse(503, b"upstream connect error", {}), ok({"ready": True}))
     client = client_with(script)
     client.health()
     assert "upstream connect error" in caplog.text  # the retry was logged...
@@ -468,6 +442,6 @@ def test_emulated_missing_kubeconfig_is_read_at_call_time(emu: KusciaEmulator, t
 def test_route_rotates_its_token_daily_like_join_to_host() -> None:
     """Kuscia's own peering script creates routes with rollingUpdatePeriod 86400
     (secretflow/kuscia scripts/templates/cluster_domain_route.token.yaml), not 0 (never)."""
-    script = Script(ok())
+    script = ScriptedTransport(ok())
     client_with(script).create_route("alice", "bob", host="h", port=1080, is_tls=True)
     assert json.loads(script.sent[0]["body"])["token_config"]["rolling_update_period"] == 86400

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import tracemalloc
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -28,7 +28,7 @@ from kuscia_components.peering.client import (
     UnexpectedAnswer,
 )
 from tests.emulator import KusciaEmulator
-from tests.helpers import target_of
+from tests.helpers import ScriptedTransport, target_of
 
 TARGET = NodeTarget("autonomy-alice", "kuscia-autonomy-alice", "alice", "TLS", token="tok-secret-123")
 NODE = "alice (autonomy-alice/kuscia-autonomy-alice)"
@@ -42,29 +42,9 @@ CALLS: dict[str, tuple[str, Call]] = {
 }
 
 
-class Answer:
-    """A transport that answers every request with one body, and records max_bytes."""
-
-    def __init__(self, body: bytes, status: int = 200) -> None:
-        self.body, self.status = body, status
-        self.max_bytes: list[int] = []
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: bytes | None = None,
-        headers: Mapping[str, str] | None = None,
-        query: Sequence[tuple[str, str]] = (),
-        timeout: float = 10.0,
-        max_bytes: int = 0,
-    ) -> RawResponse:
-        self.max_bytes.append(max_bytes)
-        return RawResponse(self.status, self.body, {"Content-Type": "application/json"})
-
-    def close(self) -> None:
-        pass
+def Answer(body: bytes, status: int = 200) -> ScriptedTransport:
+    """A transport that answers every request with one body."""
+    return ScriptedTransport(RawResponse(status, body, {"Content-Type": "application/json"}))
 
 
 def answered(data: object = None, *, status: object = None) -> bytes:
@@ -74,7 +54,7 @@ def answered(data: object = None, *, status: object = None) -> bytes:
     return json.dumps(document).encode()
 
 
-def client(transport: Answer) -> KusciaApiClient:
+def client(transport: ScriptedTransport) -> KusciaApiClient:
     return KusciaApiClient(TARGET, transport=transport, sleep=lambda _s: None)
 
 
@@ -166,7 +146,7 @@ def test_kuscia_codes_still_come_back_typed() -> None:
 def test_every_request_bounds_the_answer_at_4_mib() -> None:
     transport = Answer(answered({"ready": True}))
     client(transport).health()
-    assert transport.max_bytes == [ANSWER_LIMIT_BYTES] == [4 * 1024 * 1024]
+    assert [sent["max_bytes"] for sent in transport.sent] == [ANSWER_LIMIT_BYTES] == [4 * 1024 * 1024]
 
 
 # -- against the emulated API server ---------------------------------------------------------------
