@@ -17,6 +17,7 @@ import pytest
 import yaml
 
 from kuscia_components.peering.client import (
+    MIN_ATTEMPT_SECONDS,
     ApiUnavailable,
     DomainExists,
     DomainNotFound,
@@ -267,6 +268,35 @@ def test_connection_errors_and_timeouts_are_retried_then_reported_unavailable() 
         and "kubectl -n autonomy-alice get pods" in message
     )
     assert TOKEN not in message
+
+
+def test_no_attempt_too_short_to_answer_hides_the_last_real_reason() -> None:
+    """Each 503 takes 0.45 s and each pause 0.04 s: after two attempts a budget of 1.0 s has
+    0.02 s left once paused. Since the transports' timeout is whole-request, an attempt with
+    that sliver could only time out, and its timeout replaced the 503 in the error (seen in a
+    CI run of the emulated test of a node that stays down)."""
+    fake = FakeTime()
+
+    class Slow503(ScriptedTransport):
+        def request(self, method: str, path: str, **kwargs: Any) -> RawResponse:
+            self.sent.append({"timeout": kwargs["timeout"]})
+            if kwargs["timeout"] < 0.45:
+                fake.now += kwargs["timeout"]
+                raise TimeoutError("timed out")
+            fake.now += 0.45
+            return RawResponse(503, b"", {})
+
+    transport = Slow503()
+    policy = RetryPolicy(
+        attempts=50, base_seconds=0.05, cap_seconds=0.05, request_timeout_seconds=0.5, budget_seconds=1.0
+    )
+    client = KusciaApiClient(
+        TLS, retry=policy, transport=transport, sleep=fake.sleep, clock=fake.clock, rng=lambda: 0.8
+    )
+    with pytest.raises(ApiUnavailable) as raised:
+        client.health()
+    assert "HTTP 503" in str(raised.value) and "2 attempts" in str(raised.value)
+    assert all(sent["timeout"] >= MIN_ATTEMPT_SECONDS for sent in transport.sent)
 
 
 def test_the_total_retry_time_is_bounded_by_the_budget() -> None:

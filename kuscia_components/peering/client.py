@@ -246,6 +246,11 @@ class NodeTarget:
         return KubeconfigRef(self.kubeconfig, self.kube_context)
 
 
+# The shortest attempt worth making: with less of the budget left, a request can only time out
+# (the transports' deadline is whole-request), and its timeout would replace the last real reason.
+MIN_ATTEMPT_SECONDS = 0.05
+
+
 @dataclass(frozen=True)
 class RetryPolicy:
     """Capped exponential backoff with full jitter, for 5xx, 429, timeouts and connection errors.
@@ -504,11 +509,11 @@ class KusciaApiClient:
             remaining = policy.budget_seconds - (self._clock() - started)
             if attempts:
                 pause = policy.delay(attempts - 1, self._rng)
-                if pause >= remaining:
+                if pause + MIN_ATTEMPT_SECONDS >= remaining:
                     break
                 self._sleep(pause)
                 remaining -= pause
-            if remaining <= 0:
+            if remaining < MIN_ATTEMPT_SECONDS:  # an attempt this short only times out, hiding why
                 break
             attempts += 1
             self.calls += 1
