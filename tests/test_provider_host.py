@@ -22,6 +22,7 @@ from pulumi.runtime.proto import provider_pb2
 from kuscia_components.core import pki
 from kuscia_components.node import identity, passwords
 from tests.emulator import KusciaEmulator
+from tests.helpers import link_props
 from tests.provider_host import (
     HOST_WORKERS,
     PROVIDER_KEY,
@@ -192,28 +193,12 @@ def test_generated_password_unknown_inputs_at_preview(password_host: ProviderHos
 
 
 def link_inputs(me: Any, other: Any, emu: KusciaEmulator, **changes: Any) -> dict[str, Any]:
-    """PartnerLink inputs as the program registers them: the token and partner node are secret."""
+    """PartnerLink inputs as the program registers them (helpers.link_props), with the token
+    secret and the output slots the engine sends back empty."""
     props: dict[str, Any] = {
-        "domain_id": me.domain_id,
-        "namespace": me.namespace,
-        "service": me.service,
-        "protocol": me.protocol,
+        **link_props(me, other, emu),
         "token": Secret(me.token),
-        "kube_context": emu.context,
-        "kubeconfig": emu.kubeconfig_path,
-        "partner_domain_id": other.domain_id,
-        "bundle_domain_id": other.domain_id,
-        "partner_cert": pki.cert_b64(other.cert_pem),
-        "partner_endpoint": other.endpoint,
-        "partner_protocol": other.protocol,
-        "partner_stack": other.domain_id,
-        "own_stack": me.domain_id,
-        "own_cert": pki.cert_b64(me.cert_pem),
         "partner_node": None,
-        "phase": "all",
-        "timeout_seconds": 5,
-        "require_ready": False,
-        "health_timeout_seconds": 5,
         "route_name": None,
         "status": None,
         "reason": None,
